@@ -1,0 +1,32 @@
+# Two commands: `make demo` and `make test`. Each creates .venv if missing and installs
+# the package with all extras (quick when already installed), then runs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch must come from the local CPU wheel (torch==2.13.0): never let pip fetch CUDA torch.
+PIP_INSTALL := $(PY) -m pip install --quiet --constraint constraints.txt
+
+.PHONY: demo test install bench clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e ".[baselines,dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m gcrl_depth.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

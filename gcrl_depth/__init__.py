@@ -1,0 +1,15 @@
+"""gcrl_depth: deep self-supervised goal-conditioned RL on MJX environments.
+
+Importing the package registers the ``gcrl_depth/*`` Gymnasium ids.
+"""
+
+from gcrl_depth import _runtime
+
+_runtime.default_headless_gl()
+_runtime.enable_compilation_cache()
+_runtime.import_mjx_quietly()
+
+from gcrl_depth.envs import TASKS, env_id, make_core  # noqa: E402  (after the runtime setup)
+
+__version__ = "0.1.0"
+__all__ = ["TASKS", "env_id", "make_core", "__version__"]

@@ -1,0 +1,61 @@
+"""Process-wide runtime defaults, applied once when :mod:`gcrl_depth` is imported.
+
+* **Headless rendering.** MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` when
+  ``mujoco`` is first imported. On a machine without a display we default it to
+  ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU). Set ``MUJOCO_GL``
+  yourself (``egl``, ``osmesa`` or ``glfw``) to override.
+* **Quiet import.** ``mujoco.mjx`` prints a notice when the optional (GPU-only) Warp
+  backend is missing; we use the JAX backend, so the notice is swallowed.
+* **JAX persistent compilation cache.** MJX steps take tens of seconds to compile
+  on a CPU, so compiled programs are cached on disk and reused across processes.
+  The directory is ``$GCRL_DEPTH_JAX_CACHE`` (default ``~/.cache/gcrl_depth/jax``);
+  set it to ``off`` to disable. An explicit ``JAX_COMPILATION_CACHE_DIR`` wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+CACHE_ENV_VAR = "GCRL_DEPTH_JAX_CACHE"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gcrl_depth" / "jax"
+
+
+def default_headless_gl() -> None:
+    """Choose EGL for MuJoCo rendering when no display is available."""
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "egl"
+
+
+def import_mjx_quietly() -> None:
+    """Import ``mujoco.mjx`` without the notice it prints when the optional Warp backend is absent."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from mujoco import mjx  # noqa: F401
+
+
+def compilation_cache_dir() -> Path | None:
+    """Return the persistent cache directory in effect, or None when disabled."""
+    explicit = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    value = os.environ.get(CACHE_ENV_VAR, str(DEFAULT_CACHE_DIR))
+    if value.strip().lower() in ("", "off", "0", "none"):
+        return None
+    return Path(value).expanduser()
+
+
+def enable_compilation_cache() -> Path | None:
+    """Turn on JAX's persistent compilation cache; returns the directory used."""
+    import jax
+
+    cache_dir = compilation_cache_dir()
+    if cache_dir is None:
+        return None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    # Cache every program that took noticeable time to compile, however small.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return cache_dir

@@ -1,0 +1,244 @@
+"""Maze layouts as data, wall geometry for MJCF, and start/goal cell sampling.
+
+A layout is a grid of characters: ``1`` wall, ``0`` free, ``R`` start cell, ``G`` goal
+cell. Cell (row i, col j) has its centre at world (x = i * s, y = j * s) where s is
+the robot family's cell size. Walls are boxes of half-size (s/2, s/2, s/4) standing
+on the floor; adjacent wall cells are merged into larger boxes, which renders the same
+but leaves MJX far fewer collision pairs to test.
+
+The U / BIG / HARDEST layouts equal Gymnasium-Robotics' U_MAZE / MEDIUM_MAZE /
+LARGE_MAZE walls; the ``*_EVAL`` layouts keep only the farthest goal cells and are used
+for evaluation (HARDEST has no separate evaluation layout: it evaluates on its own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+WALL, FREE, START, GOAL = "1", "0", "R", "G"
+_VALID_CELLS = frozenset((WALL, FREE, START, GOAL))
+
+
+def _grid(text: str) -> tuple[str, ...]:
+    return tuple("".join(line.split()) for line in text.strip().splitlines())
+
+
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "U": _grid("""
+        1 1 1 1 1
+        1 R G G 1
+        1 1 1 G 1
+        1 G G G 1
+        1 1 1 1 1"""),
+    "U_EVAL": _grid("""
+        1 1 1 1 1
+        1 R 0 0 1
+        1 1 1 0 1
+        1 G G G 1
+        1 1 1 1 1"""),
+    "BIG": _grid("""
+        1 1 1 1 1 1 1 1
+        1 R G 1 1 G G 1
+        1 G G 1 G G G 1
+        1 1 G G G 1 1 1
+        1 G G 1 G G G 1
+        1 G 1 G G 1 G 1
+        1 G G G 1 G G 1
+        1 1 1 1 1 1 1 1"""),
+    "BIG_EVAL": _grid("""
+        1 1 1 1 1 1 1 1
+        1 R 0 1 1 G G 1
+        1 0 0 1 0 G G 1
+        1 1 0 0 0 1 1 1
+        1 0 0 1 0 0 0 1
+        1 0 1 G 0 1 G 1
+        1 0 G G 1 G G 1
+        1 1 1 1 1 1 1 1"""),
+    "HARDEST": _grid("""
+        1 1 1 1 1 1 1 1 1 1 1 1
+        1 R G G G 1 G G G G G 1
+        1 G 1 1 G 1 G 1 G 1 G 1
+        1 G G G G G G 1 G G G 1
+        1 G 1 1 1 1 G 1 1 1 G 1
+        1 G G 1 G 1 G G G G G 1
+        1 1 G 1 G 1 G 1 G 1 1 1
+        1 G G 1 G G G 1 G G G 1
+        1 1 1 1 1 1 1 1 1 1 1 1"""),
+    "U4": _grid("""
+        1 1 1 1 1
+        1 G G G 1
+        1 R 1 G 1
+        1 1 1 G 1
+        1 G 1 G 1
+        1 G G G 1
+        1 1 1 1 1"""),
+    "U4_EVAL": _grid("""
+        1 1 1 1 1
+        1 0 0 0 1
+        1 R 1 0 1
+        1 1 1 0 1
+        1 G 1 0 1
+        1 G G G 1
+        1 1 1 1 1"""),
+    "U5": _grid("""
+        1 1 1 1 1 1 1 1
+        1 G G G G G G 1
+        1 R 1 1 1 1 G 1
+        1 1 1 1 1 1 G 1
+        1 G 1 1 1 1 G 1
+        1 G G G G G G 1
+        1 1 1 1 1 1 1 1"""),
+    "U5_EVAL": _grid("""
+        1 1 1 1 1 1 1 1
+        1 0 0 0 0 0 0 1
+        1 R 1 1 1 1 0 1
+        1 1 1 1 1 1 0 1
+        1 G 1 1 1 1 G 1
+        1 G G G G G G 1
+        1 1 1 1 1 1 1 1"""),
+}
+
+# Training layout name -> evaluation layout name.
+EVAL_LAYOUTS = {"U": "U_EVAL", "BIG": "BIG_EVAL", "HARDEST": "HARDEST", "U4": "U4_EVAL", "U5": "U5_EVAL"}
+
+
+def parse_layout(rows: Sequence[str]) -> np.ndarray:
+    """Validate a layout and return it as a 2-D array of single characters.
+
+    Raises:
+        ValueError: on ragged rows, unknown characters, or no ``R`` / ``G`` cell.
+    """
+    rows = ["".join(str(r).split()) for r in rows]
+    if not rows or not rows[0]:
+        raise ValueError("maze layout is empty; expected rows of '1', '0', 'R', 'G'")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise ValueError(f"maze layout rows must all have the same length, got lengths {sorted(widths)}")
+    unknown = sorted({c for r in rows for c in r} - _VALID_CELLS)
+    if unknown:
+        raise ValueError(
+            f"unknown maze layout characters {unknown}; expected only '1' (wall), '0' (free), "
+            "'R' (start) and 'G' (goal)"
+        )
+    grid = np.array([list(r) for r in rows])
+    for cell, name in ((START, "start"), (GOAL, "goal")):
+        if not (grid == cell).any():
+            raise ValueError(f"maze layout has no {cell!r} ({name}) cell; at least one is required")
+    return grid
+
+
+def merge_walls(grid: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Cover the wall cells with few rectangles ``(row0, col0, row1, col1)``, inclusive.
+
+    Greedy: grow each uncovered wall cell right, then down while the full span is wall.
+    """
+    wall = grid == WALL
+    covered = np.zeros_like(wall)
+    rects = []
+    n_rows, n_cols = wall.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if not wall[i, j] or covered[i, j]:
+                continue
+            j1 = j
+            while j1 + 1 < n_cols and wall[i, j1 + 1] and not covered[i, j1 + 1]:
+                j1 += 1
+            i1 = i
+            while i1 + 1 < n_rows and (wall[i1 + 1, j : j1 + 1] & ~covered[i1 + 1, j : j1 + 1]).all():
+                i1 += 1
+            covered[i : i1 + 1, j : j1 + 1] = True
+            rects.append((i, j, i1, j1))
+    return rects
+
+
+@dataclasses.dataclass(frozen=True)
+class Maze:
+    """A parsed maze in world coordinates.
+
+    Attributes:
+        grid: the layout characters, shape (rows, cols).
+        cell_size: world length of one cell (4 for ant and point, 2 for humanoid).
+        start_cells: world xy of the R cell centres, shape (n_start, 2).
+        goal_cells: world xy of the G cell centres, shape (n_goal, 2).
+    """
+
+    grid: np.ndarray
+    cell_size: float
+    start_cells: np.ndarray
+    goal_cells: np.ndarray
+
+    @classmethod
+    def from_layout(cls, layout: str | Sequence[str], cell_size: float) -> "Maze":
+        """Build from a layout name in :data:`LAYOUTS` or from explicit rows."""
+        if isinstance(layout, str):
+            if layout not in LAYOUTS:
+                raise ValueError(f"unknown maze layout {layout!r}; expected one of {sorted(LAYOUTS)} or a list of rows")
+            layout = LAYOUTS[layout]
+        if cell_size <= 0:
+            raise ValueError(f"cell_size must be positive, got {cell_size}")
+        grid = parse_layout(layout)
+        return cls(
+            grid=grid,
+            cell_size=float(cell_size),
+            start_cells=cls._centres(grid, START, cell_size),
+            goal_cells=cls._centres(grid, GOAL, cell_size),
+        )
+
+    @staticmethod
+    def _centres(grid: np.ndarray, cell: str, cell_size: float) -> np.ndarray:
+        return (np.argwhere(grid == cell) * cell_size).astype(np.float32)
+
+    def cell_of(self, xy: np.ndarray) -> tuple[int, int]:
+        """Grid (row, col) containing the world point ``xy``."""
+        i, j = np.floor(np.asarray(xy, dtype=np.float64) / self.cell_size + 0.5).astype(int)
+        return int(i), int(j)
+
+    @property
+    def extent(self) -> tuple[np.ndarray, np.ndarray]:
+        """World xy of the lower and upper corners of the whole maze."""
+        half = self.cell_size / 2
+        low = np.array([-half, -half])
+        high = (np.array(self.grid.shape) - 1) * self.cell_size + half
+        return low, high
+
+    def add_walls(self, spec: mujoco.MjSpec, *, contype: int, conaffinity: int, rgba=(0.55, 0.5, 0.45, 1.0)) -> None:
+        """Add the (merged) wall boxes to the world body of an MjSpec."""
+        s = self.cell_size
+        for k, (i0, j0, i1, j1) in enumerate(merge_walls(self.grid)):
+            spec.worldbody.add_geom(
+                name=f"wall_{k}",
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                pos=[(i0 + i1) / 2 * s, (j0 + j1) / 2 * s, s / 4],
+                size=[(i1 - i0 + 1) * s / 2, (j1 - j0 + 1) * s / 2, s / 4],
+                contype=contype,
+                conaffinity=conaffinity,
+                rgba=list(rgba),
+            )
+
+    def sample_start(self, key: jax.Array) -> jax.Array:
+        """World xy of a uniformly drawn R cell centre, shape (2,)."""
+        return _uniform_row(key, self.start_cells)
+
+    def sample_goal(self, key: jax.Array) -> jax.Array:
+        """World xy of a uniformly drawn G cell centre, shape (2,)."""
+        return _uniform_row(key, self.goal_cells)
+
+
+def _uniform_row(key: jax.Array, table: np.ndarray) -> jax.Array:
+    index = jax.random.randint(key, (), 0, table.shape[0])
+    return jnp.asarray(table)[index]
+
+
+def task_maze(layout: str | Sequence[str], cell_size: float, eval_goals: bool) -> Maze:
+    """The maze a task trains on, or, with ``eval_goals``, its evaluation goal set."""
+    if eval_goals:
+        if not isinstance(layout, str) or layout not in EVAL_LAYOUTS:
+            raise ValueError(f"eval_goals needs a named layout with an evaluation set, one of {sorted(EVAL_LAYOUTS)}")
+        layout = EVAL_LAYOUTS[layout]
+    return Maze.from_layout(layout, cell_size)
