@@ -1,0 +1,204 @@
+"""Environment throughput: env steps/s and compile time for every registered gcrl_depth id.
+
+For each id it measures
+  * ``mujoco``: plain MuJoCo C (``mujoco.mj_step``) on the same model, one env, random
+    controls: the reference row;
+  * ``core``: the pure-JAX core, ``jit(vmap + lax.scan)`` over ``--steps`` steps with
+    random actions and auto-reset, at each ``--num-envs``;
+  * ``gym``: the Gymnasium ``VectorEnv`` (``gym.make_vec``), one jitted call per step,
+    actions from numpy, at each ``--num-envs``;
+and writes a markdown table with the machine described to
+``benchmarks/results/env_throughput_<platform>.md``.
+
+Compile times are measured with the persistent compilation cache OFF (each program is
+compiled from scratch) unless ``--use-cache`` is given.
+
+    python benchmarks/env_throughput.py --num-envs 1 32 256 --steps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=None, help="task names or ids (default: every non-Eval id)")
+    parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 32, 256], help="parallel env counts")
+    parser.add_argument("--steps", type=int, default=100, help="steps per timed core rollout / gym loop")
+    parser.add_argument("--mujoco-steps", type=int, default=2000, help="control steps for the plain MuJoCo row")
+    parser.add_argument("--skip-gym", action="store_true", help="skip the Gymnasium VectorEnv rows")
+    parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
+    parser.add_argument("--out", type=Path, default=None, help="output markdown file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    if not args.use_cache:
+        os.environ["GCRL_DEPTH_JAX_CACHE"] = "off"
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    import jax
+
+    import gcrl_depth
+    from gcrl_depth.envs import TASKS, env_id, make_core, task_name
+
+    names = [task_name(e) for e in args.envs] if args.envs else [n for n in TASKS if not n.endswith("Eval")]
+    rows = []
+    for name in names:
+        core = make_core(name)
+        rows.append(bench_mujoco(name, core, args.mujoco_steps))
+        print(format_row(rows[-1]), flush=True)
+        for num_envs in args.num_envs:
+            rows.append(bench_core(name, core, num_envs, args.steps))
+            print(format_row(rows[-1]), flush=True)
+            if not args.skip_gym:
+                rows.append(bench_gym(env_id(name), num_envs, args.steps))
+                print(format_row(rows[-1]), flush=True)
+
+    platform = jax.devices()[0].platform
+    out = args.out or RESULTS_DIR / f"env_throughput_{platform}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown(rows, args, gcrl_depth.__version__))
+    print(f"wrote {out}")
+    return out
+
+
+def bench_mujoco(name: str, core, control_steps: int) -> dict:
+    import mujoco
+    import numpy as np
+
+    model = core.mj_model
+    data = mujoco.MjData(model)
+    rng = np.random.default_rng(0)
+    controls = rng.uniform(-1, 1, size=(control_steps, model.nu))
+    start = time.perf_counter()
+    for ctrl in controls:
+        data.ctrl[:] = ctrl
+        mujoco.mj_step(model, data, nstep=core.n_frames)
+    elapsed = time.perf_counter() - start
+    return dict(env=name, mode="mujoco", num_envs=1, compile_s=None, steps_per_s=control_steps / elapsed, n_frames=core.n_frames)
+
+
+def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
+    import jax
+
+    def rollout(key):
+        state = jax.vmap(core.reset)(jax.random.split(key, num_envs))
+
+        def body(state, step_key):
+            actions = jax.random.uniform(step_key, (num_envs, core.action_size), minval=-1, maxval=1)
+            state = jax.vmap(core.step)(state, actions)
+            return state, state.reward.sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))
+
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    compiled = jax.jit(rollout).lower(key).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(key))  # warm-up run
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(jax.random.key(1)))
+    elapsed = time.perf_counter() - start
+    return dict(env=name, mode="core", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
+
+
+def bench_gym(env_name: str, num_envs: int, steps: int) -> dict:
+    import gymnasium as gym
+    import numpy as np
+
+    envs = gym.make_vec(env_name, num_envs=num_envs)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, size=(steps + 1, *envs.action_space.shape)).astype(np.float32)
+    start = time.perf_counter()
+    envs.reset(seed=0)
+    envs.step(actions[0])
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for action in actions[1:]:
+        envs.step(action)
+    elapsed = time.perf_counter() - start
+    core = envs.unwrapped.core
+    envs.close()
+    name = env_name.split("/")[-1].removesuffix("-v0")
+    return dict(env=name, mode="gym", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
+
+
+def format_row(row: dict) -> str:
+    compile_s = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f}"
+    return (
+        f"| {row['env']} | {row['mode']} | {row['num_envs']} | {compile_s} | "
+        f"{row['steps_per_s']:,.0f} | {row['steps_per_s'] * row['n_frames']:,.0f} |"
+    )
+
+
+def describe_machine() -> list[str]:
+    import platform
+
+    import jax
+    import mujoco
+    from mujoco import mjx  # noqa: F401
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    devices = ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in jax.devices())
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores visible",
+        f"- JAX devices: {devices}",
+        f"- Python {sys.version.split()[0]}, jax {jax.__version__}, mujoco {mujoco.__version__}, "
+        f"mujoco-mjx {_version('mujoco-mjx')}, gymnasium {_version('gymnasium')}",
+    ]
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
+    lines = [
+        "# Environment throughput",
+        "",
+        f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
+        "",
+        "```",
+        "python benchmarks/env_throughput.py " + " ".join(sys.argv[1:]),
+        "```",
+        "",
+        "Machine:",
+        *describe_machine(),
+        "",
+        "Modes: `mujoco` = plain MuJoCo C, one env, `mj_step` with random controls (reference);",
+        f"`core` = pure-JAX core, `jit(vmap + scan)` over {args.steps} steps with auto-reset;",
+        "`gym` = Gymnasium VectorEnv (`gym.make_vec`), one jitted call per step, numpy actions.",
+        "Env steps are control steps (dt 0.05 s); physics steps = env steps x frames per step.",
+        "Compile time: `core` = lower + compile of the rollout; `gym` = reset + first step"
+        + (" (persistent cache on)." if args.use_cache else " (persistent cache off)."),
+        "",
+        "| env | mode | num_envs | compile s | env steps/s | physics steps/s |",
+        "|---|---|---|---|---|---|",
+        *[format_row(row) for row in rows],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
