@@ -6,6 +6,7 @@ Importing the package registers the ``gcrl_depth/*`` Gymnasium ids.
 from gcrl_depth import _runtime
 
 _runtime.default_headless_gl()
+_runtime.default_xla_flags()
 _runtime.enable_compilation_cache()
 _runtime.import_mjx_quietly()
 

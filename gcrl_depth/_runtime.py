@@ -4,6 +4,12 @@
   ``mujoco`` is first imported. On a machine without a display we default it to
   ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU). Set ``MUJOCO_GL``
   yourself (``egl``, ``osmesa`` or ``glfw``) to override.
+* **XLA CPU scheduler.** On the CPU, XLA's concurrency-optimized thunk scheduler was
+  seen to deadlock (every worker idle, the result never ready) on MJX rollouts of 256
+  ant-maze envs; ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` avoids it at
+  no measurable cost, so it is added to ``XLA_FLAGS`` unless you set that flag yourself.
+  Like all XLA flags it only takes effect if ``gcrl_depth`` is imported before JAX first
+  runs a computation.
 * **Quiet import.** ``mujoco.mjx`` prints a notice when the optional (GPU-only) Warp
   backend is missing; we use the JAX backend, so the notice is swallowed.
 * **JAX persistent compilation cache.** MJX steps take tens of seconds to compile
@@ -20,6 +26,7 @@ import os
 from pathlib import Path
 
 CACHE_ENV_VAR = "GCRL_DEPTH_JAX_CACHE"
+DEFAULT_XLA_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gcrl_depth" / "jax"
 
 
@@ -27,6 +34,16 @@ def default_headless_gl() -> None:
     """Choose EGL for MuJoCo rendering when no display is available."""
     if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"
+
+
+def default_xla_flags() -> str:
+    """Add :data:`DEFAULT_XLA_FLAGS` to ``XLA_FLAGS`` where the user has not set them."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    for flag in DEFAULT_XLA_FLAGS:
+        if flag.split("=")[0] not in flags:
+            flags = f"{flags} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags
+    return flags
 
 
 def import_mjx_quietly() -> None:

@@ -37,3 +37,11 @@ def test_headless_gl_default(monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "osmesa")
     _runtime.default_headless_gl()
     assert os.environ["MUJOCO_GL"] == "osmesa"
+
+
+def test_xla_scheduler_flag_is_added_unless_set(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_xnnpack=true")
+    flags = _runtime.default_xla_flags()
+    assert flags == "--xla_cpu_use_xnnpack=true --xla_cpu_enable_concurrency_optimized_scheduler=false"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=true")
+    assert _runtime.default_xla_flags() == "--xla_cpu_enable_concurrency_optimized_scheduler=true"

@@ -23,6 +23,7 @@ GPUs the driver provides it). ``MUJOCO_GL=osmesa`` with ``libosmesa6`` works too
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -38,6 +39,7 @@ from gcrl_depth.envs.core import EnvState, GoalEnv
 
 OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
 _CORE_CACHE: dict[str, GoalEnv] = {}
+_FUNCTIONS: "weakref.WeakKeyDictionary[GoalEnv, _CoreFunctions]" = weakref.WeakKeyDictionary()
 
 
 def shared_core(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
@@ -117,11 +119,10 @@ def _with_outputs(state: EnvState):
 
 
 def core_functions(core: GoalEnv) -> _CoreFunctions:
-    """Compiled functions for ``core`` (cached on the instance)."""
-    fns = core.__dict__.get("_gym_functions")
-    if fns is None:
-        fns = core.__dict__["_gym_functions"] = _CoreFunctions(core)
-    return fns
+    """Compiled functions for ``core``, built once per core instance."""
+    if core not in _FUNCTIONS:
+        _FUNCTIONS[core] = _CoreFunctions(core)
+    return _FUNCTIONS[core]
 
 
 class _FrameRenderer:
