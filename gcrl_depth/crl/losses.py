@@ -27,13 +27,15 @@ def pairwise_logits(phi: jax.Array, psi: jax.Array) -> jax.Array:
     return -l2_distance(phi[:, None, :], psi[None, :, :])
 
 
-def critic_loss(phi: jax.Array, psi: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+def critic_loss(
+    phi: jax.Array, psi: jax.Array, logsumexp_penalty: float = LOGSUMEXP_PENALTY
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Forward InfoNCE plus the logsumexp penalty; returns (loss, metrics)."""
     logits = pairwise_logits(phi, psi)  # (B, B)
     log_softmax = jax.nn.log_softmax(logits, axis=1)
     infonce = -jnp.mean(jnp.diagonal(log_softmax))
     logsumexp = jax.nn.logsumexp(logits, axis=1)
-    penalty = LOGSUMEXP_PENALTY * jnp.mean(logsumexp**2)
+    penalty = logsumexp_penalty * jnp.mean(logsumexp**2)
     eye = jnp.eye(logits.shape[0], dtype=bool)
     metrics = {
         "critic_loss": infonce + penalty,

@@ -162,9 +162,40 @@ class _FrameRenderer:
         self.renderer.close()
 
 
-def _check_render_mode(render_mode: str | None, allowed: list[str]) -> None:
-    if render_mode is not None and render_mode not in allowed:
-        raise ValueError(f"render_mode must be one of {allowed} or None, got {render_mode!r}")
+RENDER_MODES = ["rgb_array"]
+
+
+class _LazyRendering:
+    """An env's rendering: validates the mode, builds the renderer on first use, draws frames."""
+
+    def __init__(self, core: GoalEnv, render_mode: str | None, width: int, height: int) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
+        self.core, self.render_mode, self.size = core, render_mode, (int(width), int(height))
+        self._renderer: _FrameRenderer | None = None
+
+    def draw(self, state: EnvState | None, obs: dict[str, np.ndarray] | None, batched: bool):
+        """One frame (or a tuple of frames, one per sub-env) of ``state``; None without a render mode."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; create the env with render_mode='rgb_array'")
+            return None
+        if state is None:
+            raise RuntimeError("call reset() before render()")
+        if self._renderer is None:
+            self._renderer = _FrameRenderer(self.core, *self.size)
+        physics = jax.device_get(state.physics)
+        achieved, desired = obs["achieved_goal"], obs["desired_goal"]
+        if not batched:
+            return self._renderer.frame(physics, achieved, desired)
+        return tuple(
+            self._renderer.frame(jax.tree_util.tree_map(lambda x, i=i: x[i], physics), achieved[i], desired[i])
+            for i in range(len(achieved))
+        )
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
 
 class GcrlGoalEnv(gym.Env):
@@ -177,18 +208,16 @@ class GcrlGoalEnv(gym.Env):
         **task_kwargs: options of the task (e.g. ``eval_goals=True``, ``episode_length``).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 20}
 
     def __init__(self, task: str | GoalEnv, render_mode: str | None = None, width: int = 480, height: int = 480, **task_kwargs: Any):
-        _check_render_mode(render_mode, self.metadata["render_modes"])
         self.core = shared_core(task, task_kwargs)
         self._fns = core_functions(self.core)
         self.observation_space = goal_dict_space(self.core)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.core.action_size,), dtype=np.float32)
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.core.dt))}
         self.render_mode = render_mode
-        self._size = (int(width), int(height))
-        self._renderer: _FrameRenderer | None = None
+        self._rendering = _LazyRendering(self.core, render_mode, width, height)
         self._state: EnvState | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
 
@@ -222,20 +251,10 @@ class GcrlGoalEnv(gym.Env):
         return np.zeros(np.shape(achieved_goal)[:-1], dtype=bool)
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to gym.make")
-            return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
-        if self._renderer is None:
-            self._renderer = _FrameRenderer(self.core, *self._size)
-        physics = jax.device_get(self._state.physics)
-        return self._renderer.frame(physics, self._last_obs["achieved_goal"], self._last_obs["desired_goal"])
+        return self._rendering.draw(self._state, self._last_obs, batched=False)
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._rendering.close()
 
 
 class GcrlVectorEnv(gym.vector.VectorEnv):
@@ -249,7 +268,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         **task_kwargs: options of the task.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 20, "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(
         self,
@@ -262,7 +281,6 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        _check_render_mode(render_mode, self.metadata["render_modes"])
         self.core = shared_core(task, task_kwargs)
         self._fns = core_functions(self.core)
         self.num_envs = int(num_envs)
@@ -272,8 +290,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.core.dt))}
         self.render_mode = render_mode
-        self._size = (int(width), int(height))
-        self._renderer: _FrameRenderer | None = None
+        self._rendering = _LazyRendering(self.core, render_mode, width, height)
         self._state: EnvState | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
 
@@ -303,23 +320,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         return self._last_obs, np.asarray(reward, np.float32), np.asarray(terminated), np.asarray(truncated), info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make_vec")
-            return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
-        if self._renderer is None:
-            self._renderer = _FrameRenderer(self.core, *self._size)
-        physics = jax.device_get(self._state.physics)
-        obs = self._last_obs
-        return tuple(
-            self._renderer.frame(
-                jax.tree_util.tree_map(lambda x, i=i: x[i], physics), obs["achieved_goal"][i], obs["desired_goal"][i]
-            )
-            for i in range(self.num_envs)
-        )
+        return self._rendering.draw(self._state, self._last_obs, batched=True)
 
     def close_extras(self, **kwargs: Any) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._rendering.close()

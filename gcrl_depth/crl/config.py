@@ -1,0 +1,131 @@
+"""DeepCRL hyperparameters: one frozen, documented dataclass with the paper's defaults.
+
+Derived quantities (gradient steps per iteration, resolved depths and widths, target
+entropy) are computed by properties and never written back, so a config is exactly what
+the user asked for and round-trips through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from gcrl_depth.crl.networks import check_depth
+
+
+@dataclasses.dataclass(frozen=True)
+class CRLConfig:
+    """Hyperparameters of deep contrastive RL (defaults: the paper's).
+
+    Attributes:
+        depth: Dense layers in the residual blocks of actor and critic (multiple of 4).
+        actor_depth: overrides ``depth`` for the actor.
+        critic_depth: overrides ``depth`` for both critic encoders phi and psi.
+        width: hidden width of every network.
+        actor_width: overrides ``width`` for the actor.
+        critic_width: overrides ``width`` for the critic encoders.
+        repr_dim: size of the phi / psi representations.
+        remat: recompute residual-block activations in the backward pass (saves memory).
+        num_envs: parallel training environments.
+        unroll_length: env steps per env collected before each round of gradient steps.
+        batch_size: transitions (and contrastive negatives) per gradient step.
+        env_steps_per_update: env steps per gradient step; fixes the update ratio
+            independently of ``batch_size`` (paper: 512 x 62 / 800 = 39.68).
+        learning_rate: Adam learning rate of actor, critic and temperature.
+        gamma: discount of the hindsight-goal offsets, P(t' - t = k) ~ gamma^k.
+        buffer_size: replay capacity in steps per env slot.
+        prefill_steps: env steps per env collected with the initial policy before training.
+        target_entropy: entropy target of the temperature; None = -0.5 * action_size.
+        logsumexp_penalty: weight of the critic's logsumexp^2 regulariser.
+    """
+
+    depth: int = 4
+    actor_depth: int | None = None
+    critic_depth: int | None = None
+    width: int = 256
+    actor_width: int | None = None
+    critic_width: int | None = None
+    repr_dim: int = 64
+    remat: bool = False
+    num_envs: int = 512
+    unroll_length: int = 62
+    batch_size: int = 512
+    env_steps_per_update: float = 39.68
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    buffer_size: int = 10_000
+    prefill_steps: int = 1_000
+    target_entropy: float | None = None
+    logsumexp_penalty: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_depth(self.depth, "depth")
+        for name in ("actor_depth", "critic_depth"):
+            if getattr(self, name) is not None:
+                check_depth(getattr(self, name), name)
+        for name in ("width", "repr_dim", "num_envs", "unroll_length", "batch_size", "buffer_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("actor_width", "critic_width"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if isinstance(self.prefill_steps, bool) or not isinstance(self.prefill_steps, int) or self.prefill_steps < 0:
+            raise ValueError(f"prefill_steps must be a non-negative integer, got {self.prefill_steps!r}")
+        if not 0.0 < self.gamma < 1.0:
+            raise ValueError(f"gamma must lie in (0, 1), got {self.gamma!r}")
+        if not self.env_steps_per_update > 0:
+            raise ValueError(f"env_steps_per_update must be positive, got {self.env_steps_per_update!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.buffer_size < max(self.unroll_length, self.prefill_steps, 2):
+            raise ValueError(
+                f"buffer_size ({self.buffer_size}) must hold at least unroll_length ({self.unroll_length}) "
+                f"and prefill_steps ({self.prefill_steps}) steps per env"
+            )
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def resolved_actor_depth(self) -> int:
+        return self.actor_depth if self.actor_depth is not None else self.depth
+
+    @property
+    def resolved_critic_depth(self) -> int:
+        return self.critic_depth if self.critic_depth is not None else self.depth
+
+    @property
+    def resolved_actor_width(self) -> int:
+        return self.actor_width if self.actor_width is not None else self.width
+
+    @property
+    def resolved_critic_width(self) -> int:
+        return self.critic_width if self.critic_width is not None else self.width
+
+    @property
+    def env_steps_per_iteration(self) -> int:
+        """Env steps collected per training iteration (all envs)."""
+        return self.num_envs * self.unroll_length
+
+    @property
+    def updates_per_iteration(self) -> int:
+        """Gradient steps after each collection: at least one, ratio fixed by ``env_steps_per_update``."""
+        return max(1, math.floor(self.env_steps_per_iteration / self.env_steps_per_update + 0.5))
+
+    def entropy_target(self, action_size: int) -> float:
+        """``target_entropy``, or the paper's ``-0.5 * action_size``."""
+        return self.target_entropy if self.target_entropy is not None else -0.5 * action_size
+
+    # ----------------------------------------------------------------- I/O
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "CRLConfig":
+        """Build from a dict, rejecting unknown keys with the list of known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown DeepCRL config options {unknown}; expected some of {sorted(known)}")
+        return cls(**values)

@@ -1,0 +1,195 @@
+"""The fully jitted CRL trainer: collect -> insert -> sample/relabel -> gradient steps.
+
+One training *iteration* collects ``unroll_length`` steps in every env with the
+stochastic actor, inserts them into the replay buffer, and takes
+``updates_per_iteration`` gradient steps (each: actor + temperature, then critic, on the
+same minibatch of hindsight-relabelled transitions). :meth:`CRLTrainer.train` runs many
+iterations as one jitted ``lax.scan`` with the training state donated, so the host only
+sees one call per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gcrl_depth.crl.buffer import ReplayBuffer
+from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, l2_distance
+from gcrl_depth.crl.networks import Actor, GoalEncoder, StateActionEncoder, deterministic_action, sample_action
+from gcrl_depth.envs.core import EnvState, GoalEnv
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """Everything training carries from one step to the next (a pytree).
+
+    Attributes:
+        actor_params: parameters of pi(a | s, g).
+        critic_params: ``{"sa": phi params, "goal": psi params}``.
+        log_alpha: log of the entropy temperature, shape ().
+        actor_opt, critic_opt, alpha_opt: Adam states.
+        buffer: the replay buffer.
+        env_state: batched state of the training envs.
+        episode: per-env episode counter (tags buffer steps with their episode), (num_envs,).
+        key: PRNG key.
+    """
+
+    actor_params: Any
+    critic_params: Any
+    log_alpha: jax.Array
+    actor_opt: Any
+    critic_opt: Any
+    alpha_opt: Any
+    buffer: ReplayBuffer
+    env_state: EnvState
+    episode: jax.Array
+    key: jax.Array
+
+    def replace(self, **changes: Any) -> "TrainState":
+        return dataclasses.replace(self, **changes)
+
+
+def _mean_tree(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), tree)
+
+
+class CRLTrainer:
+    """Deep CRL networks, optimizers and jitted training programs for one env and config."""
+
+    def __init__(self, env: GoalEnv, config: CRLConfig) -> None:
+        self.env, self.config = env, config
+        self.actor = Actor(config.resolved_actor_depth, config.resolved_actor_width, env.action_size, config.remat)
+        self.sa_encoder = StateActionEncoder(
+            config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, config.remat
+        )
+        self.goal_encoder = GoalEncoder(config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, config.remat)
+        self.optimizer = optax.adam(config.learning_rate)
+        self.target_entropy = config.entropy_target(env.action_size)
+        self.init = jax.jit(self._init)
+        self.prefill = jax.jit(self._prefill, donate_argnums=0)
+        self.train = jax.jit(self._train, static_argnums=1, donate_argnums=0)
+
+    # ----------------------------------------------------------------- state
+    def _init(self, key: jax.Array) -> TrainState:
+        env, cfg = self.env, self.config
+        actor_key, sa_key, goal_key, env_key, key = jax.random.split(key, 5)
+        obs = jnp.zeros((1, env.observation_size))
+        goal = jnp.zeros((1, env.goal_size))
+        action = jnp.zeros((1, env.action_size))
+        actor_params = self.actor.init(actor_key, obs, goal)
+        critic_params = {"sa": self.sa_encoder.init(sa_key, obs, action), "goal": self.goal_encoder.init(goal_key, goal)}
+        log_alpha = jnp.zeros((), jnp.float32)
+        return TrainState(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            log_alpha=log_alpha,
+            actor_opt=self.optimizer.init(actor_params),
+            critic_opt=self.optimizer.init(critic_params),
+            alpha_opt=self.optimizer.init(log_alpha),
+            buffer=ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, env.observation_size, env.action_size),
+            env_state=jax.vmap(env.reset)(jax.random.split(env_key, cfg.num_envs)),
+            episode=jnp.zeros((cfg.num_envs,), jnp.int32),
+            key=key,
+        )
+
+    # ----------------------------------------------------------------- acting
+    def act(self, actor_params: Any, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        """Actions for (batches of) states and goals: stochastic with a key, else tanh(mean)."""
+        mean, log_std = self.actor.apply(actor_params, obs, goal)
+        if key is None:
+            return deterministic_action(mean)
+        return sample_action(mean, log_std, key)[0]
+
+    def q_value(self, critic_params: Any, obs: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
+        """Q(s, a, g) = -||phi(s, a) - psi(g)||."""
+        phi = self.sa_encoder.apply(critic_params["sa"], obs, action)
+        psi = self.goal_encoder.apply(critic_params["goal"], goal)
+        return -l2_distance(phi, psi)
+
+    def _collect(self, state: TrainState, steps: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        """Step every env ``steps`` times with the stochastic actor and store the steps."""
+        key, collect_key = jax.random.split(state.key)
+
+        def one_step(carry, step_key):
+            env_state, episode = carry
+            action = self.act(state.actor_params, env_state.obs, env_state.goal, step_key)
+            next_state = jax.vmap(self.env.step)(env_state, action)
+            record = (env_state.obs, action, episode)
+            episode = episode + next_state.done.astype(jnp.int32)
+            return (next_state, episode), (record, next_state.metrics["success"], next_state.done)
+
+        (env_state, episode), (records, success, done) = jax.lax.scan(
+            one_step, (state.env_state, state.episode), jax.random.split(collect_key, steps)
+        )
+        buffer = state.buffer.insert(*records)
+        metrics = {"collect/success": jnp.mean(success), "collect/episodes_ended": jnp.sum(done).astype(jnp.float32)}
+        return state.replace(env_state=env_state, episode=episode, buffer=buffer, key=key), metrics
+
+    def _prefill(self, state: TrainState) -> TrainState:
+        if self.config.prefill_steps == 0:
+            return state
+        return self._collect(state, self.config.prefill_steps)[0]
+
+    # ----------------------------------------------------------------- learning
+    def _update(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One gradient step: actor + temperature, then critic, on one relabelled minibatch."""
+        cfg = self.config
+        sample_key, action_key = jax.random.split(key)
+        batch = state.buffer.sample(sample_key, cfg.batch_size, cfg.gamma, self.env.goal_indices)
+        obs, action, goal = batch["obs"], batch["action"], batch["goal"]
+
+        def actor_objective(actor_params):
+            mean, log_std = self.actor.apply(actor_params, obs, goal)
+            policy_action, log_prob = sample_action(mean, log_std, action_key)
+            q = self.q_value(state.critic_params, obs, policy_action, goal)
+            loss, metrics = actor_loss(log_prob, q, jnp.exp(state.log_alpha))
+            return loss, (metrics, log_prob)
+
+        (_, (actor_metrics, log_prob)), actor_grads = jax.value_and_grad(actor_objective, has_aux=True)(state.actor_params)
+        actor_updates, actor_opt = self.optimizer.update(actor_grads, state.actor_opt, state.actor_params)
+        actor_params = optax.apply_updates(state.actor_params, actor_updates)
+
+        (_, alpha_metrics), alpha_grad = jax.value_and_grad(alpha_loss, has_aux=True)(
+            state.log_alpha, log_prob, self.target_entropy
+        )
+        alpha_updates, alpha_opt = self.optimizer.update(alpha_grad, state.alpha_opt, state.log_alpha)
+        log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
+
+        def critic_objective(critic_params):
+            phi = self.sa_encoder.apply(critic_params["sa"], obs, action)
+            psi = self.goal_encoder.apply(critic_params["goal"], goal)
+            return critic_loss(phi, psi, cfg.logsumexp_penalty)
+
+        (_, critic_metrics), critic_grads = jax.value_and_grad(critic_objective, has_aux=True)(state.critic_params)
+        critic_updates, critic_opt = self.optimizer.update(critic_grads, state.critic_opt, state.critic_params)
+        critic_params = optax.apply_updates(state.critic_params, critic_updates)
+
+        metrics = {f"train/{k}": v for k, v in {**actor_metrics, **alpha_metrics, **critic_metrics}.items()}
+        metrics["train/valid_goal_fraction"] = jnp.mean(batch["valid"])
+        new_state = state.replace(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            log_alpha=log_alpha,
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+            alpha_opt=alpha_opt,
+        )
+        return new_state, metrics
+
+    def _iteration(self, state: TrainState, _: None) -> tuple[TrainState, dict[str, jax.Array]]:
+        state, collect_metrics = self._collect(state, self.config.unroll_length)
+        key, update_key = jax.random.split(state.key)
+        update_keys = jax.random.split(update_key, self.config.updates_per_iteration)
+        state, update_metrics = jax.lax.scan(self._update, state.replace(key=key), update_keys)
+        return state, {**_mean_tree(update_metrics), **collect_metrics}
+
+    def _train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        """``iterations`` training iterations in one program; metrics averaged over them."""
+        state, metrics = jax.lax.scan(self._iteration, state, None, length=iterations)
+        return state, _mean_tree(metrics)

@@ -1,0 +1,51 @@
+"""CRLConfig: paper defaults, validation, derived values, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gcrl_depth.crl.config import CRLConfig
+
+
+def test_paper_defaults_give_800_updates_per_31744_env_steps():
+    config = CRLConfig()
+    assert config.env_steps_per_iteration == 512 * 62 == 31_744
+    assert config.updates_per_iteration == 800
+    assert (config.learning_rate, config.gamma, config.buffer_size, config.prefill_steps) == (3e-4, 0.99, 10_000, 1_000)
+    assert config.entropy_target(8) == -4.0
+
+
+def test_update_ratio_does_not_change_with_batch_size():
+    ratios = {b: CRLConfig(batch_size=b).updates_per_iteration for b in (256, 512, 640, 1024, 4096)}
+    assert set(ratios.values()) == {800}
+
+
+def test_overrides_resolve_per_network():
+    config = CRLConfig(depth=64, actor_depth=16, critic_width=512)
+    assert (config.resolved_actor_depth, config.resolved_critic_depth) == (16, 64)
+    assert (config.resolved_actor_width, config.resolved_critic_width) == (256, 512)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"depth": 6}, "depth must be a positive multiple of 4"),
+        ({"actor_depth": 0}, "actor_depth must be a positive multiple of 4"),
+        ({"num_envs": 0}, "num_envs must be a positive integer"),
+        ({"gamma": 1.0}, "gamma must lie in"),
+        ({"buffer_size": 10, "prefill_steps": 20, "unroll_length": 5}, "buffer_size"),
+        ({"env_steps_per_update": 0}, "env_steps_per_update must be positive"),
+    ],
+)
+def test_invalid_values_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CRLConfig(**kwargs)
+
+
+def test_json_round_trip_and_unknown_keys():
+    config = CRLConfig(depth=16, width=64, num_envs=8)
+    assert CRLConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(TypeError, match="unknown DeepCRL config options \\['depht'\\]"):
+        CRLConfig.from_dict({"depht": 8})
