@@ -1,0 +1,95 @@
+"""One evaluator for every algorithm: fresh goals, deterministic policy, full episodes.
+
+A policy is any callable mapping a batched Dict observation (numpy arrays
+``observation``, ``achieved_goal``, ``desired_goal`` with a leading env axis) to a batch
+of actions; :func:`evaluate` runs ``num_envs`` evaluation envs for exactly one episode
+each and reports:
+
+* ``time_at_goal``: steps (out of the episode) within the success threshold, mean over
+  episodes; steps after an early termination count as not at the goal;
+* ``success_rate``: fraction of episodes that ever reached the goal;
+* ``final_distance``: goal distance at the episode's last step, mean over episodes.
+
+:class:`EvaluationHistory` keeps the results of successive evaluations and gives the
+headline number, the mean over the last 5 evaluations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
+HEADLINE_WINDOW = 5  # evaluations averaged for the reported number
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationResult:
+    """Outcome of one evaluation (means over ``episodes`` episodes)."""
+
+    time_at_goal: float
+    success_rate: float
+    final_distance: float
+    episodes: int
+    episode_length: int
+
+    def as_metrics(self, prefix: str = "eval/") -> dict[str, float]:
+        return {f"{prefix}{k}": float(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32, seed: int = 0, **env_kwargs: Any) -> EvaluationResult:
+    """Run one full episode in each of ``num_envs`` envs and summarise them.
+
+    Args:
+        policy: batched Dict observation -> batched actions (use its deterministic mode).
+        env: a gcrl_depth env id (an evaluation id such as ``...Eval-v0`` for mazes) or an
+            existing vector env (its ``num_envs`` is used).
+        num_envs: episodes to run when ``env`` is an id.
+        seed: seed of the evaluation envs' starts and goals.
+        **env_kwargs: options for ``gym.make_vec`` when ``env`` is an id.
+    """
+    envs = gym.make_vec(env, num_envs=num_envs, **env_kwargs) if isinstance(env, str) else env
+    core = envs.unwrapped.core if hasattr(envs, "unwrapped") else envs.core
+    obs, _ = envs.reset(seed=seed)
+    n, length = envs.num_envs, core.episode_length
+    alive = np.ones(n, bool)
+    at_goal_steps = np.zeros(n)
+    final_distance = np.full(n, np.nan)
+    for _ in range(length):
+        actions = np.asarray(policy(obs), dtype=np.float32).reshape(envs.action_space.shape)
+        obs, _, terminated, truncated, info = envs.step(actions)
+        at_goal_steps += alive * info["success"]
+        ended = alive & (terminated | truncated)
+        final_distance[ended] = info["distance"][ended]
+        alive &= ~(terminated | truncated)
+        if not alive.any():
+            break
+    final_distance[alive] = info["distance"][alive]
+    return EvaluationResult(
+        time_at_goal=float(at_goal_steps.mean()),
+        success_rate=float((at_goal_steps > 0).mean()),
+        final_distance=float(final_distance.mean()),
+        episodes=n,
+        episode_length=length,
+    )
+
+
+@dataclasses.dataclass
+class EvaluationHistory:
+    """Results of successive evaluations, indexed by env steps trained."""
+
+    env_steps: list[int] = dataclasses.field(default_factory=list)
+    results: list[EvaluationResult] = dataclasses.field(default_factory=list)
+
+    def add(self, env_steps: int, result: EvaluationResult) -> None:
+        self.env_steps.append(int(env_steps))
+        self.results.append(result)
+
+    def headline(self, metric: str = "time_at_goal", window: int = HEADLINE_WINDOW) -> float:
+        """Mean of ``metric`` over the last ``window`` evaluations (the paper's reported number)."""
+        if not self.results:
+            raise ValueError("no evaluations recorded yet")
+        return float(np.mean([getattr(r, metric) for r in self.results[-window:]]))
