@@ -152,14 +152,12 @@ class CRLTrainer:
             return loss, (metrics, log_prob)
 
         (_, (actor_metrics, log_prob)), actor_grads = jax.value_and_grad(actor_objective, has_aux=True)(state.actor_params)
-        actor_updates, actor_opt = self.optimizer.update(actor_grads, state.actor_opt, state.actor_params)
-        actor_params = optax.apply_updates(state.actor_params, actor_updates)
+        actor_params, actor_opt = self._apply(actor_grads, state.actor_opt, state.actor_params)
 
         (_, alpha_metrics), alpha_grad = jax.value_and_grad(alpha_loss, has_aux=True)(
             state.log_alpha, log_prob, self.target_entropy
         )
-        alpha_updates, alpha_opt = self.optimizer.update(alpha_grad, state.alpha_opt, state.log_alpha)
-        log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
+        log_alpha, alpha_opt = self._apply(alpha_grad, state.alpha_opt, state.log_alpha)
 
         def critic_objective(critic_params):
             phi = self.sa_encoder.apply(critic_params["sa"], obs, action)
@@ -167,8 +165,7 @@ class CRLTrainer:
             return critic_loss(phi, psi, cfg.logsumexp_penalty)
 
         (_, critic_metrics), critic_grads = jax.value_and_grad(critic_objective, has_aux=True)(state.critic_params)
-        critic_updates, critic_opt = self.optimizer.update(critic_grads, state.critic_opt, state.critic_params)
-        critic_params = optax.apply_updates(state.critic_params, critic_updates)
+        critic_params, critic_opt = self._apply(critic_grads, state.critic_opt, state.critic_params)
 
         metrics = {f"train/{k}": v for k, v in {**actor_metrics, **alpha_metrics, **critic_metrics}.items()}
         metrics["train/valid_goal_fraction"] = jnp.mean(batch["valid"])
@@ -181,6 +178,11 @@ class CRLTrainer:
             alpha_opt=alpha_opt,
         )
         return new_state, metrics
+
+    def _apply(self, grads: Any, opt_state: Any, params: Any) -> tuple[Any, Any]:
+        """One Adam step: returns (new params, new optimizer state)."""
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
 
     def _iteration(self, state: TrainState, _: None) -> tuple[TrainState, dict[str, jax.Array]]:
         state, collect_metrics = self._collect(state, self.config.unroll_length)
