@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth.envs import TASKS, env_id, make_core, task_name
+    from gcrl_depth.envs import TASKS, make_core, task_name
 
     names = [task_name(e) for e in args.envs] if args.envs else [n for n in TASKS if not n.endswith("Eval")]
     rows = []
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> Path:
             rows.append(bench_core(name, core, num_envs, args.steps))
             print(format_row(rows[-1]), flush=True)
             if not args.skip_gym:
-                rows.append(bench_gym(env_id(name), num_envs, args.steps))
+                rows.append(bench_gym(name, num_envs, args.steps))
                 print(format_row(rows[-1]), flush=True)
 
     platform = jax.devices()[0].platform
@@ -110,11 +110,13 @@ def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
     return dict(env=name, mode="core", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
 
 
-def bench_gym(env_name: str, num_envs: int, steps: int) -> dict:
+def bench_gym(name: str, num_envs: int, steps: int) -> dict:
     import gymnasium as gym
     import numpy as np
 
-    envs = gym.make_vec(env_name, num_envs=num_envs)
+    from gcrl_depth.envs import env_id
+
+    envs = gym.make_vec(env_id(name), num_envs=num_envs)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, size=(steps + 1, *envs.action_space.shape)).astype(np.float32)
     start = time.perf_counter()
@@ -127,7 +129,6 @@ def bench_gym(env_name: str, num_envs: int, steps: int) -> dict:
     elapsed = time.perf_counter() - start
     core = envs.unwrapped.core
     envs.close()
-    name = env_name.split("/")[-1].removesuffix("-v0")
     return dict(env=name, mode="gym", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
 
 
@@ -144,7 +145,6 @@ def describe_machine() -> list[str]:
 
     import jax
     import mujoco
-    from mujoco import mjx  # noqa: F401
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     envs = gym.make_vec(args.env, num_envs=args.num_envs)
-    core = envs.unwrapped.core if hasattr(envs, "unwrapped") else envs.core
+    core = envs.unwrapped.core
     print(f"{args.env}: {core}")
     print(f"  observation space: {envs.single_observation_space}")
     print(f"  action space:      {envs.single_action_space}")

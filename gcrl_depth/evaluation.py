@@ -52,7 +52,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
         **env_kwargs: options for ``gym.make_vec`` when ``env`` is an id.
     """
     envs = gym.make_vec(env, num_envs=num_envs, **env_kwargs) if isinstance(env, str) else env
-    core = envs.unwrapped.core if hasattr(envs, "unwrapped") else envs.core
+    core = envs.unwrapped.core
     obs, _ = envs.reset(seed=seed)
     n, length = envs.num_envs, core.episode_length
     alive = np.ones(n, bool)

@@ -19,6 +19,7 @@ class ScriptedVectorEnv:
 
     def __init__(self):
         self.core = types.SimpleNamespace(episode_length=5)
+        self.unwrapped = self
         self.t = 0
 
     def reset(self, seed=None):

@@ -11,6 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
+from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
 from gcrl_depth.crl.networks import check_depth
 
 
@@ -57,7 +58,7 @@ class CRLConfig:
     buffer_size: int = 10_000
     prefill_steps: int = 1_000
     target_entropy: float | None = None
-    logsumexp_penalty: float = 0.1
+    logsumexp_penalty: float = LOGSUMEXP_PENALTY
 
     def __post_init__(self) -> None:
         check_depth(self.depth, "depth")
@@ -115,7 +116,7 @@ class CRLConfig:
 
     def entropy_target(self, action_size: int) -> float:
         """``target_entropy``, or the paper's ``-0.5 * action_size``."""
-        return self.target_entropy if self.target_entropy is not None else -0.5 * action_size
+        return self.target_entropy if self.target_entropy is not None else default_target_entropy(action_size)
 
     # ----------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, Any]:

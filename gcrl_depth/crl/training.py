@@ -106,11 +106,13 @@ class CRLTrainer:
             return deterministic_action(mean)
         return sample_action(mean, log_std, key)[0]
 
+    def encode(self, critic_params: Any, obs: jax.Array, action: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Representations (phi(s, a), psi(g))."""
+        return self.sa_encoder.apply(critic_params["sa"], obs, action), self.goal_encoder.apply(critic_params["goal"], goal)
+
     def q_value(self, critic_params: Any, obs: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
         """Q(s, a, g) = -||phi(s, a) - psi(g)||."""
-        phi = self.sa_encoder.apply(critic_params["sa"], obs, action)
-        psi = self.goal_encoder.apply(critic_params["goal"], goal)
-        return -l2_distance(phi, psi)
+        return -l2_distance(*self.encode(critic_params, obs, action, goal))
 
     def _collect(self, state: TrainState, steps: int) -> tuple[TrainState, dict[str, jax.Array]]:
         """Step every env ``steps`` times with the stochastic actor and store the steps."""
@@ -160,9 +162,7 @@ class CRLTrainer:
         log_alpha, alpha_opt = self._apply(alpha_grad, state.alpha_opt, state.log_alpha)
 
         def critic_objective(critic_params):
-            phi = self.sa_encoder.apply(critic_params["sa"], obs, action)
-            psi = self.goal_encoder.apply(critic_params["goal"], goal)
-            return critic_loss(phi, psi, cfg.logsumexp_penalty)
+            return critic_loss(*self.encode(critic_params, obs, action, goal), cfg.logsumexp_penalty)
 
         (_, critic_metrics), critic_grads = jax.value_and_grad(critic_objective, has_aux=True)(state.critic_params)
         critic_params, critic_opt = self._apply(critic_grads, state.critic_opt, state.critic_params)

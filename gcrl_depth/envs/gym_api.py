@@ -23,7 +23,6 @@ GPUs the driver provides it). ``MUJOCO_GL=osmesa`` with ``libosmesa6`` works too
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -39,7 +38,7 @@ from gcrl_depth.envs.core import EnvState, GoalEnv
 
 OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
 _CORE_CACHE: dict[str, GoalEnv] = {}
-_FUNCTIONS: "weakref.WeakKeyDictionary[GoalEnv, _CoreFunctions]" = weakref.WeakKeyDictionary()
+_FUNCTIONS: dict[GoalEnv, "_CoreFunctions"] = {}  # per core instance; cores are long-lived and shared
 
 
 def shared_core(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
