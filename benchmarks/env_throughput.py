@@ -140,39 +140,9 @@ def format_row(row: dict) -> str:
     )
 
 
-def describe_machine() -> list[str]:
-    import platform
-
-    import jax
-    import mujoco
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    devices = ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in jax.devices())
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} cores visible",
-        f"- JAX devices: {devices}",
-        f"- Python {sys.version.split()[0]}, jax {jax.__version__}, mujoco {mujoco.__version__}, "
-        f"mujoco-mjx {_version('mujoco-mjx')}, gymnasium {_version('gymnasium')}",
-    ]
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
-
-
 def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
+    from gcrl_depth.machine import describe_machine
+
     lines = [
         "# Environment throughput",
         "",

@@ -11,6 +11,8 @@ _runtime.enable_compilation_cache()
 _runtime.import_mjx_quietly()
 
 from gcrl_depth.envs import TASKS, env_id, make_core  # noqa: E402  (after the runtime setup)
+from gcrl_depth.crl.agent import DeepCRL  # noqa: E402
+from gcrl_depth.evaluation import evaluate  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["TASKS", "env_id", "make_core", "__version__"]
+__all__ = ["DeepCRL", "TASKS", "env_id", "evaluate", "make_core", "__version__"]

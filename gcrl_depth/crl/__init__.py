@@ -1,1 +1,1 @@
-"""Deep contrastive RL: networks and losses (the trainer and the DeepCRL agent build on them)."""
+"""Deep contrastive RL: config, networks, losses, replay buffer, jitted trainer and the DeepCRL agent."""

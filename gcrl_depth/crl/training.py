@@ -11,7 +11,8 @@ sees one call per epoch.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -55,8 +56,21 @@ class TrainState:
         return dataclasses.replace(self, **changes)
 
 
+LEARNER_FIELDS = ("actor_params", "critic_params", "log_alpha", "actor_opt", "critic_opt", "alpha_opt")
+
+
 def _mean_tree(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), tree)
+
+
+_TRAINERS: dict[tuple[GoalEnv, CRLConfig], "CRLTrainer"] = {}
+
+
+def shared_trainer(env: GoalEnv, config: CRLConfig) -> "CRLTrainer":
+    """The trainer of ``(env, config)``; agents with equal settings share its compiled programs."""
+    if (env, config) not in _TRAINERS:
+        _TRAINERS[env, config] = CRLTrainer(env, config)
+    return _TRAINERS[env, config]
 
 
 class CRLTrainer:
@@ -71,32 +85,57 @@ class CRLTrainer:
         self.goal_encoder = GoalEncoder(config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, config.remat)
         self.optimizer = optax.adam(config.learning_rate)
         self.target_entropy = config.entropy_target(env.action_size)
+        self.policy = jax.jit(self.act)
         self.init = jax.jit(self._init)
+        self.init_learner = jax.jit(self._init_learner)
+        self.start = jax.jit(self._start)
+        self._compiled: dict[int, Callable[[TrainState], Any]] = {}
         self.prefill = jax.jit(self._prefill, donate_argnums=0)
         self.train = jax.jit(self._train, static_argnums=1, donate_argnums=0)
 
     # ----------------------------------------------------------------- state
-    def _init(self, key: jax.Array) -> TrainState:
-        env, cfg = self.env, self.config
-        actor_key, sa_key, goal_key, env_key, key = jax.random.split(key, 5)
+    def _init_learner(self, key: jax.Array) -> dict[str, Any]:
+        """Fresh parameters, temperature and optimizer states: the :data:`LEARNER_FIELDS`."""
+        env = self.env
+        actor_key, sa_key, goal_key = jax.random.split(key, 3)
         obs = jnp.zeros((1, env.observation_size))
         goal = jnp.zeros((1, env.goal_size))
         action = jnp.zeros((1, env.action_size))
         actor_params = self.actor.init(actor_key, obs, goal)
         critic_params = {"sa": self.sa_encoder.init(sa_key, obs, action), "goal": self.goal_encoder.init(goal_key, goal)}
         log_alpha = jnp.zeros((), jnp.float32)
+        return {
+            "actor_params": actor_params,
+            "critic_params": critic_params,
+            "log_alpha": log_alpha,
+            "actor_opt": self.optimizer.init(actor_params),
+            "critic_opt": self.optimizer.init(critic_params),
+            "alpha_opt": self.optimizer.init(log_alpha),
+        }
+
+    def _start(self, learner: dict[str, Any], key: jax.Array) -> TrainState:
+        """A training state around ``learner``: empty buffer, freshly reset envs."""
+        cfg, env = self.config, self.env
+        env_key, key = jax.random.split(key)
         return TrainState(
-            actor_params=actor_params,
-            critic_params=critic_params,
-            log_alpha=log_alpha,
-            actor_opt=self.optimizer.init(actor_params),
-            critic_opt=self.optimizer.init(critic_params),
-            alpha_opt=self.optimizer.init(log_alpha),
+            **learner,
             buffer=ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, env.observation_size, env.action_size),
             env_state=jax.vmap(env.reset)(jax.random.split(env_key, cfg.num_envs)),
             episode=jnp.zeros((cfg.num_envs,), jnp.int32),
             key=key,
         )
+
+    def _init(self, key: jax.Array) -> TrainState:
+        learner_key, key = jax.random.split(key)
+        return self._start(self._init_learner(learner_key), key)
+
+    def compiled_train(self, state: TrainState, iterations: int) -> tuple[Callable[[TrainState], Any], float]:
+        """The compiled ``train`` program for ``iterations`` and the seconds spent compiling it (0 if cached)."""
+        if iterations not in self._compiled:
+            start = time.perf_counter()
+            self._compiled[iterations] = self.train.lower(state, iterations).compile()
+            return self._compiled[iterations], time.perf_counter() - start
+        return self._compiled[iterations], 0.0
 
     # ----------------------------------------------------------------- acting
     def act(self, actor_params: Any, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:

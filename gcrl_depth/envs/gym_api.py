@@ -55,6 +55,13 @@ def shared_core(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
     return _CORE_CACHE[cache_key]
 
 
+def _task_spec(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """(task name or None for a core instance, task options): enough to rebuild the env."""
+    from gcrl_depth.envs import task_name
+
+    return (task_name(task) if isinstance(task, str) else None), dict(task_kwargs)
+
+
 def goal_dict_space(core: GoalEnv) -> spaces.Dict:
     """Observation space of one env."""
 
@@ -205,12 +212,15 @@ class GcrlGoalEnv(gym.Env):
         render_mode: ``None`` or ``"rgb_array"``.
         width, height: frame size for rendering.
         **task_kwargs: options of the task (e.g. ``eval_goals=True``, ``episode_length``).
+
+    Attributes ``core`` (the pure-JAX env), ``task`` and ``task_kwargs`` (what rebuilds it).
     """
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": 20}
 
     def __init__(self, task: str | GoalEnv, render_mode: str | None = None, width: int = 480, height: int = 480, **task_kwargs: Any):
         self.core = shared_core(task, task_kwargs)
+        self.task, self.task_kwargs = _task_spec(task, task_kwargs)
         self._fns = core_functions(self.core)
         self.observation_space = goal_dict_space(self.core)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.core.action_size,), dtype=np.float32)
@@ -281,6 +291,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.core = shared_core(task, task_kwargs)
+        self.task, self.task_kwargs = _task_spec(task, task_kwargs)
         self._fns = core_functions(self.core)
         self.num_envs = int(num_envs)
         self.single_observation_space = goal_dict_space(self.core)

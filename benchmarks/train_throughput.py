@@ -1,0 +1,148 @@
+"""Training throughput of deep CRL by depth: env steps/s, gradient steps/s, compile time, memory.
+
+For each depth it builds the trainer, prefills the buffer, compiles one epoch program of
+``--iterations`` training iterations (trace + lower + compile, persistent cache off unless
+``--use-cache``), runs it ``--repeats`` times and reports the fastest run:
+
+* env steps/s and gradient steps/s of the whole epoch program (collection + updates);
+* compile seconds;
+* XLA's memory plan of the program (arguments + temporaries), and on GPUs the device's
+  peak bytes in use; the process's peak RSS on CPUs.
+
+Results go to ``benchmarks/results/train_throughput_<platform>.md`` with the machine.
+The defaults are sized for a 2-core CPU; the paper's GPU setup is
+``--num-envs 512 --unroll-length 62 --batch-size 512 --env-steps-per-update 39.68``.
+
+    python benchmarks/train_throughput.py --depths 4 16 64 256 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="AntBigMaze", help="task name or id")
+    parser.add_argument("--depths", nargs="+", type=int, default=[4, 16, 64, 256, 1024])
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--unroll-length", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--env-steps-per-update", type=float, default=39.68, help="the paper's update ratio")
+    parser.add_argument("--iterations", type=int, default=1, help="training iterations per timed epoch program")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per depth (the fastest is reported)")
+    parser.add_argument("--remat", action="store_true", help="rematerialize residual blocks (saves memory)")
+    parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
+    parser.add_argument("--out", type=Path, default=None, help="output markdown file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    if not args.use_cache:
+        os.environ["GCRL_DEPTH_JAX_CACHE"] = "off"
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    import jax
+
+    import gcrl_depth
+
+    rows = []
+    for depth in args.depths:
+        rows.append(bench_depth(args, depth))
+        print(format_row(rows[-1]), flush=True)
+    platform = jax.devices()[0].platform
+    out = args.out or RESULTS_DIR / f"train_throughput_{platform}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown(rows, args, gcrl_depth.__version__))
+    print(f"wrote {out}")
+    return out
+
+
+def bench_depth(args: argparse.Namespace, depth: int) -> dict:
+    import jax
+
+    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.training import CRLTrainer
+    from gcrl_depth.envs import make_core
+
+    config = CRLConfig(depth=depth, width=args.width, num_envs=args.num_envs, unroll_length=args.unroll_length,
+                       batch_size=args.batch_size, env_steps_per_update=args.env_steps_per_update,
+                       buffer_size=max(256, 4 * args.unroll_length), prefill_steps=args.unroll_length, remat=args.remat)
+    trainer = CRLTrainer(make_core(args.env), config)
+    state = trainer.prefill(trainer.init(jax.random.key(0)))
+    program, compile_s = trainer.compiled_train(state, args.iterations)
+    memory = program.memory_analysis()
+    planned = None if memory is None else memory.argument_size_in_bytes + memory.temp_size_in_bytes
+    best = float("inf")
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        state, metrics = program(state)
+        jax.block_until_ready(metrics)
+        best = min(best, time.perf_counter() - start)
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    params = sum(x.size for x in jax.tree_util.tree_leaves((state.actor_params, state.critic_params)))
+    return {
+        "depth": depth,
+        "params": int(params),
+        "compile_s": compile_s,
+        "env_steps_per_s": args.iterations * config.env_steps_per_iteration / best,
+        "grad_steps_per_s": args.iterations * config.updates_per_iteration / best,
+        "planned_bytes": planned,
+        "peak_bytes": None if not stats else stats.get("peak_bytes_in_use"),
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "updates_per_iteration": config.updates_per_iteration,
+    }
+
+
+def _gib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f}"
+
+
+def format_row(row: dict) -> str:
+    return (f"| {row['depth']} | {row['params']:,} | {row['compile_s']:.1f} | {row['env_steps_per_s']:,.0f} | "
+            f"{row['grad_steps_per_s']:,.1f} | {_gib(row['planned_bytes'])} | {_gib(row['peak_bytes'])} | {_gib(row['max_rss_bytes'])} |")
+
+
+def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
+    from gcrl_depth.machine import describe_machine
+
+    updates = rows[0]["updates_per_iteration"] if rows else "?"
+    return "\n".join([
+        "# Training throughput by depth",
+        "",
+        f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
+        "",
+        "```",
+        "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
+        "```",
+        "",
+        "Machine:",
+        *describe_machine(),
+        "",
+        f"Setup: {args.env}, width {args.width}, {args.num_envs} envs x {args.unroll_length} steps per iteration, "
+        f"{updates} gradient steps of batch {args.batch_size} per iteration (1 per {args.env_steps_per_update} env steps), "
+        f"{args.iterations} iteration(s) per timed program, best of {args.repeats}, remat {'on' if args.remat else 'off'}.",
+        "Depth = Dense layers per residual tower (actor, phi and psi each). Params = actor + critic.",
+        "Compile = trace + lower + XLA compile of the epoch program"
+        + (" (persistent cache on)." if args.use_cache else " (persistent cache off)."),
+        "Memory: XLA plan = arguments + temporaries of the program; device peak = peak bytes in use (GPU only);",
+        "max RSS = the process's peak resident memory so far (cumulative over rows).",
+        "",
+        "| depth | params | compile s | env steps/s | grad steps/s | XLA plan GiB | device peak GiB | max RSS GiB |",
+        "|---|---|---|---|---|---|---|---|",
+        *[format_row(row) for row in rows],
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Training callbacks in stable-baselines3's shape, called once per training epoch.
+
+A callback is a :class:`BaseCallback` (override ``_on_step`` and friends), a list of them,
+or a plain function ``fn(locals_, globals_) -> bool``. ``on_step`` returning ``False``
+stops training after the current epoch. Callbacks see ``self.model`` (the agent),
+``self.num_timesteps``, ``self.n_calls``, ``self.locals`` (the epoch's ``metrics`` and
+``evaluation``) and ``self.logger``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+
+class BaseCallback:
+    """Base class: subclasses override ``_on_training_start``, ``_on_step``, ``_on_training_end``."""
+
+    def __init__(self, verbose: int = 0) -> None:
+        self.verbose = verbose
+        self.model: Any = None
+        self.logger: Any = None
+        self.n_calls = 0
+        self.num_timesteps = 0
+        self.locals: dict[str, Any] = {}
+        self.globals: dict[str, Any] = {}
+
+    def init_callback(self, model: Any) -> None:
+        self.model, self.logger = model, model.logger
+        self._init_callback()
+
+    def on_training_start(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
+        self.locals, self.globals = locals_, globals_
+        self.num_timesteps = self.model.num_timesteps
+        self._on_training_start()
+
+    def on_step(self) -> bool:
+        """Called after every epoch; ``False`` stops training."""
+        self.n_calls += 1
+        self.num_timesteps = self.model.num_timesteps
+        return bool(self._on_step())
+
+    def on_training_end(self) -> None:
+        self._on_training_end()
+
+    def update_locals(self, locals_: dict[str, Any]) -> None:
+        self.locals.update(locals_)
+
+    def _init_callback(self) -> None:
+        pass
+
+    def _on_training_start(self) -> None:
+        pass
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        pass
+
+
+class CallbackList(BaseCallback):
+    """Several callbacks run in order; training stops if any of them says so."""
+
+    def __init__(self, callbacks: Sequence[BaseCallback]) -> None:
+        super().__init__()
+        self.callbacks = list(callbacks)
+
+    def _init_callback(self) -> None:
+        for callback in self.callbacks:
+            callback.init_callback(self.model)
+
+    def _on_training_start(self) -> None:
+        for callback in self.callbacks:
+            callback.on_training_start(self.locals, self.globals)
+
+    def _on_step(self) -> bool:
+        return all([callback.on_step() for callback in self.callbacks])  # every callback runs
+
+    def _on_training_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_training_end()
+
+    def update_locals(self, locals_: dict[str, Any]) -> None:
+        super().update_locals(locals_)
+        for callback in self.callbacks:
+            callback.update_locals(locals_)
+
+
+class ConvertCallback(BaseCallback):
+    """Wraps ``fn(locals_, globals_) -> bool`` (``None`` counts as go on)."""
+
+    def __init__(self, fn: Callable[[dict[str, Any], dict[str, Any]], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def _on_step(self) -> bool:
+        result = self.fn(self.locals, self.globals)
+        return True if result is None else bool(result)
+
+
+class CheckpointCallback(BaseCallback):
+    """Saves the agent every ``save_freq`` env steps to ``save_path/{name_prefix}_{steps}_steps.zip``."""
+
+    def __init__(self, save_freq: int, save_path: str | os.PathLike, name_prefix: str = "deep_crl", verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1:
+            raise ValueError(f"save_freq must be a positive number of env steps, got {save_freq!r}")
+        self.save_freq, self.save_path, self.name_prefix = save_freq, os.fspath(save_path), name_prefix
+        self._last_saved = 0
+
+    def _on_training_start(self) -> None:
+        self._last_saved = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last_saved >= self.save_freq:
+            path = os.path.join(self.save_path, f"{self.name_prefix}_{self.num_timesteps}_steps.zip")
+            self.model.save(path)
+            self._last_saved = self.num_timesteps
+            if self.verbose:
+                print(f"saved checkpoint {path}")
+        return True
+
+
+class StopTrainingOnTimeAtGoal(BaseCallback):
+    """Stops training once an evaluation's time at goal reaches ``threshold`` steps."""
+
+    def __init__(self, threshold: float, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.threshold = float(threshold)
+
+    def _on_step(self) -> bool:
+        evaluation = self.locals.get("evaluation")
+        if evaluation is not None and evaluation.time_at_goal >= self.threshold:
+            if self.verbose:
+                print(f"time at goal {evaluation.time_at_goal:.1f} >= {self.threshold}: stopping")
+            return False
+        return True
+
+
+def as_callback(callback: Any) -> BaseCallback | None:
+    """Normalise ``None``, a callback, a list of them, or a function into one callback."""
+    if callback is None:
+        return None
+    if isinstance(callback, (list, tuple)):
+        return CallbackList([as_callback(c) for c in callback])
+    if hasattr(callback, "init_callback") and hasattr(callback, "on_step"):
+        return callback
+    if callable(callback):
+        return ConvertCallback(callback)
+    raise TypeError(f"callback must be a BaseCallback, a list of them or a function, got {type(callback).__name__}")

@@ -1,0 +1,102 @@
+"""Training logs: key/value records dumped to stdout, a CSV file and TensorBoard.
+
+``record`` stores scalars under namespaced keys (``train/``, ``eval/``, ``time/``);
+``dump(step)`` writes them to every output and clears them, as stable-baselines3's
+logger does. The CSV grows new columns when new keys appear (the file is rewritten).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from typing import Any, TextIO
+
+FORMATS = ("stdout", "csv", "tensorboard")
+
+
+class Logger:
+    """Scalar logger with stdout, CSV (``progress.csv``) and TensorBoard outputs.
+
+    Args:
+        folder: where the CSV and TensorBoard files go (needed for those formats).
+        formats: some of ``"stdout"``, ``"csv"``, ``"tensorboard"``.
+        stream: where the stdout table goes.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None, formats: tuple[str, ...] = ("stdout",), stream: TextIO | None = None):
+        unknown = sorted(set(formats) - set(FORMATS))
+        if unknown:
+            raise ValueError(f"unknown log formats {unknown}; expected some of {list(FORMATS)}")
+        if folder is None and set(formats) - {"stdout"}:
+            raise ValueError(f"log formats {sorted(set(formats) - {'stdout'})} need a folder")
+        self.folder = None if folder is None else os.fspath(folder)
+        self.formats = tuple(formats)
+        self.stream = stream if stream is not None else sys.stdout
+        self.values: dict[str, float] = {}
+        self._csv_rows: list[dict[str, float]] = []
+        self._csv_keys: list[str] = []
+        self._tb_writer: Any = None
+        if self.folder is not None:
+            os.makedirs(self.folder, exist_ok=True)
+        if "tensorboard" in self.formats:
+            from tensorboardX import SummaryWriter
+
+            self._tb_writer = SummaryWriter(self.folder)
+
+    @property
+    def csv_path(self) -> str | None:
+        return None if self.folder is None or "csv" not in self.formats else os.path.join(self.folder, "progress.csv")
+
+    def record(self, key: str, value: Any) -> None:
+        """Store a scalar under ``key`` until the next :meth:`dump`."""
+        self.values[key] = float(value)
+
+    def dump(self, step: int) -> None:
+        """Write the recorded values, tagged with ``step``, to every output; then clear them."""
+        if not self.values:
+            return
+        if "stdout" in self.formats:
+            self._write_table()
+        if "csv" in self.formats:
+            self._write_csv({"time/total_timesteps": float(step), **self.values})
+        if self._tb_writer is not None:
+            for key, value in self.values.items():
+                self._tb_writer.add_scalar(key, value, step)
+            self._tb_writer.flush()
+        self.values = {}
+
+    def close(self) -> None:
+        if self._tb_writer is not None:
+            self._tb_writer.close()
+            self._tb_writer = None
+
+    def _write_table(self) -> None:
+        rows = [(key, _format(value)) for key, value in sorted(self.values.items())]
+        key_width = max(len(k) for k, _ in rows)
+        value_width = max(len(v) for _, v in rows)
+        line = "-" * (key_width + value_width + 7)
+        body = "\n".join(f"| {k:<{key_width}} | {v:>{value_width}} |" for k, v in rows)
+        self.stream.write(f"{line}\n{body}\n{line}\n")
+        self.stream.flush()
+
+    def _write_csv(self, row: dict[str, float]) -> None:
+        new_keys = [k for k in row if k not in self._csv_keys]
+        self._csv_rows.append(row)
+        path = self.csv_path
+        if new_keys:  # a new column: rewrite the whole file with the wider header
+            self._csv_keys.extend(new_keys)
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self._csv_keys)
+                writer.writeheader()
+                writer.writerows(self._csv_rows)
+        else:
+            with open(path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self._csv_keys).writerow(row)
+
+
+def _format(value: float) -> str:
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"

@@ -1,0 +1,39 @@
+"""Learning-curve pictures (matplotlib, headless): time at goal against env steps or wall-clock."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    xlabel: str = "env steps",
+    ylabel: str = "time at goal (steps of 1000)",
+    title: str = "",
+    baseline: float | None = None,
+    baseline_label: str = "random policy",
+) -> str:
+    """Plot ``{label: (x, y)}`` as lines with markers into a PNG; returns its path."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for label, (x, y) in curves.items():
+        ax.plot(x, y, marker="o", markersize=3, label=label)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=baseline_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return os.fspath(path)

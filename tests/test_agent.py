@@ -1,0 +1,193 @@
+"""DeepCRL's API: learn (exact counts, logs, callbacks), predict, save/load, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import zipfile
+
+import gymnasium as gym
+import jax
+import numpy as np
+import pytest
+
+from gcrl_depth import DeepCRL
+from gcrl_depth.callbacks import BaseCallback, CheckpointCallback
+
+TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
+            prefill_steps=10)
+NUM_ENVS = 4
+PREFILL = 10 * NUM_ENVS
+PER_ITERATION = NUM_ENVS * 5
+
+
+def tiny_model(seed: int = 0, **overrides) -> DeepCRL:
+    envs = gym.make_vec("gcrl_depth/PointUMaze-v0", num_envs=NUM_ENVS, episode_length=12)
+    settings = dict(depth=4, seed=seed, eval_episodes=3, epoch_timesteps=2 * PER_ITERATION, verbose=0, **TINY)
+    return DeepCRL(envs, **{**settings, **overrides})
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
+
+
+def sample_obs(batch: int | None, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    shape = () if batch is None else (batch,)
+    return {"observation": rng.normal(size=shape + (4,)).astype(np.float32),
+            "achieved_goal": rng.normal(size=shape + (2,)).astype(np.float32),
+            "desired_goal": rng.normal(size=shape + (2,)).astype(np.float32)}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("logs")
+    model = tiny_model(log_dir=str(log_dir))
+    model.learn(130, progress_bar=True)
+    return model, log_dir
+
+
+def test_learn_runs_whole_iterations_and_reports_the_exact_count(trained):
+    model, _ = trained
+    iterations = math.ceil((130 - PREFILL) / PER_ITERATION)  # 5: the prefill counts as env steps
+    assert model.num_timesteps == PREFILL + iterations * PER_ITERATION == 140
+    assert model.num_updates == iterations * model.config.updates_per_iteration
+    assert model.evaluations.env_steps == [80, 120, 140]  # epochs of 2 iterations, the last one cut to 1
+
+
+def test_learn_writes_csv_and_tensorboard_logs(trained):
+    _, log_dir = trained
+    with open(log_dir / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["time/total_timesteps"]) for r in rows] == [80, 120, 140]
+    for key in ("eval/time_at_goal", "eval/success_rate", "eval/final_distance", "train/critic_loss", "time/env_steps_per_s"):
+        assert all(np.isfinite(float(r[key])) for r in rows), key
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(log_dir))
+
+
+def test_predict_single_and_batched(trained):
+    model, _ = trained
+    batch = sample_obs(5)
+    actions, state = model.predict(batch)
+    assert state is None and actions.shape == (5, 2) and actions.dtype == np.float32
+    assert np.abs(actions).max() <= 1.0
+    single, _ = model.predict({k: v[2] for k, v in batch.items()})
+    assert single.shape == (2,)
+    np.testing.assert_allclose(single, actions[2], rtol=1e-5, atol=1e-6)
+    a, _ = model.predict(batch, deterministic=False)
+    b, _ = model.predict(batch, deterministic=False)
+    assert not np.allclose(a, b)  # stochastic actions draw fresh noise
+
+
+def test_save_then_load_predicts_identically(trained, tmp_path):
+    model, _ = trained
+    path = model.save(tmp_path / "agent")
+    assert path.endswith("agent.zip") and os.listdir(tmp_path) == ["agent.zip"]  # no temporary file left behind
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "optimizer.msgpack", "params.msgpack"]
+        meta = json.loads(archive.read("metadata.json"))
+        config = json.loads(archive.read("config.json"))
+    assert meta["env_id"] == "gcrl_depth/PointUMaze-v0" and meta["task_kwargs"] == {"episode_length": 12}
+    assert meta["num_timesteps"] == 140 and meta["versions"]["jax"] == jax.__version__
+    assert config["width"] == 16 and config["num_envs"] == NUM_ENVS
+
+    loaded = DeepCRL.load(path, verbose=0)
+    assert loaded.config == model.config and loaded.num_timesteps == model.num_timesteps
+    assert loaded.core.episode_length == 12
+    for batch in (sample_obs(7, seed=1), sample_obs(None, seed=2)):
+        np.testing.assert_array_equal(loaded.predict(batch)[0], model.predict(batch)[0])
+    for name in ("actor_opt", "critic_opt", "alpha_opt", "log_alpha"):
+        for a, b in zip(leaves(loaded.learner()[name]), leaves(model.learner()[name])):
+            np.testing.assert_array_equal(a, b)
+    assert loaded.evaluations.results == model.evaluations.results
+
+
+def test_resume_continues_the_step_count(trained, tmp_path):
+    model, _ = trained
+    loaded = DeepCRL.load(model.save(tmp_path / "agent.zip"), verbose=0, eval_episodes=0)
+    loaded.learn(40, reset_num_timesteps=False)
+    # the replay buffer is not saved, so a resumed run refills it first
+    assert loaded.num_timesteps == 140 + PREFILL + 0 * PER_ITERATION
+    loaded.learn(40, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 180 + 2 * PER_ITERATION
+    loaded.learn(20)  # reset_num_timesteps=True: counts from zero, keeps the parameters
+    assert loaded.num_timesteps == PER_ITERATION
+
+
+def test_same_seed_gives_identical_training():
+    a, b, c = tiny_model(seed=5, eval_episodes=0), tiny_model(seed=5, eval_episodes=0), tiny_model(seed=6, eval_episodes=0)
+    for model in (a, b, c):
+        model.learn(80)
+    for x, y in zip(leaves(a.learner()), leaves(b.learner())):
+        np.testing.assert_array_equal(x, y)
+    assert not all(np.array_equal(x, y) for x, y in zip(leaves(a.learner()), leaves(c.learner())))
+
+
+class Recorder(BaseCallback):
+    def __init__(self, stop_after: int):
+        super().__init__()
+        self.stop_after, self.events, self.seen = stop_after, [], []
+
+    def _on_training_start(self):
+        self.events.append("start")
+
+    def _on_step(self):
+        self.seen.append((self.num_timesteps, self.locals["evaluation"].time_at_goal))
+        return self.n_calls < self.stop_after
+
+    def _on_training_end(self):
+        self.events.append("end")
+
+
+def test_callbacks_run_per_epoch_and_can_stop_training(tmp_path):
+    model = tiny_model(seed=1)
+    recorder = Recorder(stop_after=2)
+    calls = []
+    model.learn(1000, callback=[recorder, CheckpointCallback(40, tmp_path), lambda l, g: calls.append(l["epoch"])])
+    assert recorder.events == ["start", "end"]
+    assert [steps for steps, _ in recorder.seen] == [80, 120]  # stopped after the second epoch
+    assert model.num_timesteps == 120 and calls == [1, 2]
+    assert sorted(os.listdir(tmp_path)) == ["deep_crl_120_steps.zip", "deep_crl_80_steps.zip"]
+
+
+def test_bad_input_raises_clear_errors(trained, tmp_path):
+    model, _ = trained
+    with pytest.raises(TypeError, match="gcrl_depth env id"):
+        DeepCRL(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="unknown task"):
+        DeepCRL("gcrl_depth/Nope-v0")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        DeepCRL("gcrl_depth/PointUMaze-v0", depth=6)
+    with pytest.raises(TypeError, match="unknown DeepCRL config options"):
+        DeepCRL("gcrl_depth/PointUMaze-v0", widht=16)
+    with pytest.raises(ValueError, match="conflicts"):
+        tiny_model(num_envs=8)
+    with pytest.raises(ValueError, match="total_timesteps"):
+        model.learn(0)
+    with pytest.raises(ValueError, match="'observation' and 'desired_goal'"):
+        model.predict(np.zeros(4))
+    with pytest.raises(ValueError, match=r"shape \(4,\) or \(batch, 4\)"):
+        model.predict({"observation": np.zeros(3), "desired_goal": np.zeros(2)})
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        model.predict({"observation": np.zeros((3, 4)), "desired_goal": np.zeros((2, 2))})
+    not_a_zip = tmp_path / "x.zip"
+    not_a_zip.write_text("hello")
+    with pytest.raises(ValueError, match="not a DeepCRL checkpoint"):
+        DeepCRL.load(not_a_zip)
+
+
+def test_loading_into_a_different_architecture_fails_clearly(trained, tmp_path):
+    model, _ = trained
+    path = model.save(tmp_path / "agent.zip")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["width"] = 32
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "wider.zip", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match="do not match the agent's architecture"):
+        DeepCRL.load(tmp_path / "wider.zip", verbose=0)
