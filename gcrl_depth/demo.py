@@ -16,13 +16,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth import DeepCRL, env_id, evaluate
+from gcrl_depth.crl.config import PRESETS
 from gcrl_depth.plotting import plot_curves
 from gcrl_depth.video import record_gif
 
-# A CPU-sized setup: 32 envs, a narrower network and a higher update ratio than the
-# paper's GPU defaults (512 envs, width 256, 1 update per 40 env steps).
-DEMO_CONFIG = dict(width=128, num_envs=32, unroll_length=62, batch_size=256, env_steps_per_update=16.0,
-                   buffer_size=4000, prefill_steps=200)
 GIF_ATTEMPTS = 3
 
 
@@ -38,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     model = DeepCRL(env_id(args.task), depth=args.depth, seed=args.seed, eval_episodes=args.eval_episodes,
-                    epoch_timesteps=args.epoch_timesteps, verbose=0, log_dir=args.out, **DEMO_CONFIG)
+                    epoch_timesteps=args.epoch_timesteps, verbose=0, log_dir=args.out, **PRESETS["cpu"])
     print(f"DeepCRL depth {args.depth} on {model.env_id}: {model.config.num_envs} envs x {model.config.unroll_length} steps "
           f"per iteration, {model.config.updates_per_iteration} gradient steps of batch {model.config.batch_size} each")
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(
-    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    curves: dict[str, tuple[Sequence[float], ...]],
     path: str | os.PathLike,
     xlabel: str = "env steps",
     ylabel: str = "time at goal (steps of 1000)",
@@ -20,10 +20,15 @@ def plot_curves(
     baseline: float | None = None,
     baseline_label: str = "random policy",
 ) -> str:
-    """Plot ``{label: (x, y)}`` as lines with markers into a PNG; returns its path."""
+    """Plot ``{label: (x, y)}`` or ``{label: (x, y, standard error)}`` as lines with markers
+    (and shaded +-s.e. bands) into a PNG; returns its path."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for label, (x, y) in curves.items():
-        ax.plot(x, y, marker="o", markersize=3, label=label)
+    for label, (x, y, *se) in curves.items():
+        (line,) = ax.plot(x, y, marker="o", markersize=3, label=label)
+        if se and any(se[0]):
+            low = [a - b for a, b in zip(y, se[0])]
+            high = [a + b for a, b in zip(y, se[0])]
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=baseline_label)
     ax.set_xlabel(xlabel)

@@ -94,6 +94,7 @@ class DeepCRL:
         self._predict_key = jax.random.key(seed + 1)
         self.num_timesteps = 0
         self.num_updates = 0
+        self.eval_seconds = 0.0  # host time spent in evaluations
         self.evaluations = EvaluationHistory()
         self.logger = Logger(log_dir, _log_formats(verbose, log_dir))
 
@@ -227,7 +228,9 @@ class DeepCRL:
         for key, value in result.as_metrics("eval/").items():
             self.logger.record(key, value)
         self.logger.record("eval/headline_time_at_goal", self.evaluations.headline())
-        self.logger.record("time/eval_s", time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.eval_seconds += elapsed
+        self.logger.record("time/eval_s", elapsed)
         return result
 
     def evaluate(self, seed: int = 0) -> EvaluationResult:

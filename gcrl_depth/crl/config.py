@@ -130,3 +130,12 @@ class CRLConfig:
         if unknown:
             raise TypeError(f"unknown DeepCRL config options {unknown}; expected some of {sorted(known)}")
         return cls(**values)
+
+
+# Named overrides of the defaults. "cpu": sized for a 2-core CPU (32 envs, width 128, batch 256,
+# one gradient step per 16 env steps, a 4,000-step buffer); "paper": the defaults themselves.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"width": 128, "num_envs": 32, "unroll_length": 62, "batch_size": 256, "env_steps_per_update": 16.0,
+            "buffer_size": 4000, "prefill_steps": 200},
+    "paper": {},
+}

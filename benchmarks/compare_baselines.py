@@ -1,0 +1,129 @@
+"""Compare DeepCRL at several depths with SB3 SAC+HER and TD3+HER: equal env-step budgets, one evaluator.
+
+Every run (algorithm x depth x env x seed) trains for ``--timesteps`` env steps and is
+evaluated every ``--eval-every`` steps by :func:`gcrl_depth.evaluate` (deterministic
+policy, ``--eval-episodes`` fresh 1000-step episodes). Writes into ``--out``:
+
+* ``curves.csv``: one tidy row per evaluation (algo, depth, env_id, seed, env_steps,
+  wall_s, time_at_goal, success_rate, final_distance, ...); ``wall_s`` is training time;
+* ``summary.md``: final evaluation per algorithm/depth/env, mean ± s.e. over seeds, with
+  the machine and command;
+* ``<env>_steps.png`` and ``<env>_wall.png``: time at goal against env steps and against
+  training wall-clock.
+
+The defaults finish in about 15 minutes on a 2-core CPU (PointUMaze, CPU-sized DeepCRL,
+evaluation on the training goal distribution). On a GPU, scale up, e.g.:
+
+    python benchmarks/compare_baselines.py --envs AntBigMaze --depths 4 16 64 --algos crl \\
+        --preset paper --timesteps 10000000 --eval-every 1000000 --eval-goals eval --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=["PointUMaze"], help="task names or ids")
+    parser.add_argument("--algos", nargs="+", default=["crl", "sac", "td3"], choices=["crl", "sac", "td3"])
+    parser.add_argument("--depths", nargs="+", type=int, default=[4, 16], help="DeepCRL depths")
+    parser.add_argument("--baseline-depth", type=int, default=None, help="residual depth for SAC/TD3 (default: 2-layer MLP)")
+    parser.add_argument("--baseline-width", type=int, default=256)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--timesteps", type=int, default=40_000, help="env steps per run (equal for every algorithm)")
+    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=16)
+    parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
+                        help="evaluate on the training goal distribution or on the maze's farthest goals (...Eval)")
+    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
+    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
+    parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    import jax
+
+    import gcrl_depth
+    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth import experiments
+    from gcrl_depth.envs import TASKS, env_id, task_name
+    from gcrl_depth.plotting import plot_curves
+
+    crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
+    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
+    out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
+    rows = []
+    for task in [task_name(e) for e in args.envs]:
+        train_id = env_id(task)
+        eval_id = env_id(f"{task}Eval") if args.eval_goals == "eval" and f"{task}Eval" in TASKS else train_id
+        for seed in args.seeds:
+            for algo in args.algos:
+                for depth in (args.depths if algo == "crl" else [args.baseline_depth]):
+                    start = time.perf_counter()
+                    if algo == "crl":
+                        run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every,
+                                                       args.eval_episodes, eval_id, env_kwargs, **crl_config)
+                    else:
+                        run = experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every, args.eval_episodes,
+                                                  eval_id, env_kwargs, depth=depth, width=args.baseline_width)
+                    rows += run
+                    last = run[-1]
+                    print(f"{task} {algo} depth {last['depth']} seed {seed}: time at goal {last['time_at_goal']:.1f}, "
+                          f"success {last['success_rate']:.2f} after {last['env_steps']:,} env steps "
+                          f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+    experiments.write_csv(rows, out / "curves.csv")
+    by = ("env_id", "algo", "depth")
+    summary = experiments.summarize(rows, by)
+    for env in sorted({r["env_id"] for r in rows}):
+        env_rows = [r for r in rows if r["env_id"] == env]
+        name = task_name(env)
+        for x, label, suffix in (("env_steps", "env steps", "steps"), ("wall_s", "training wall-clock (s)", "wall")):
+            plot_curves(experiments.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
+                        xlabel=label, title=f"{name}: evaluated on {args.eval_goals} goals")
+    (out / "summary.md").write_text("\n".join(render_summary(summary, by, args, crl_config, gcrl_depth.__version__)) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
+def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, crl_config: dict, version: str) -> list[str]:
+    from gcrl_depth.experiments import markdown_table
+    from gcrl_depth.machine import describe_machine
+
+    return [
+        "# DeepCRL vs SB3 SAC+HER / TD3+HER",
+        "",
+        f"gcrl_depth {version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
+        "",
+        "```",
+        "python benchmarks/compare_baselines.py " + " ".join(sys.argv[1:]),
+        "```",
+        "",
+        "Machine:",
+        *describe_machine(),
+        "",
+        f"Budget {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
+        f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals), deterministic policies, "
+        f"seeds {args.seeds}. DeepCRL: preset `{args.preset}`, overrides of the paper defaults {crl_config or 'none'}. "
+        "SAC/TD3: stable-baselines3 with HerReplayBuffer (future, 4 goals), 1 gradient step per env step, "
+        f"{'a 2-layer MLP' if args.baseline_depth is None else f'residual depth {args.baseline_depth}'} "
+        f"of width {args.baseline_width} (depth column 2 = the MLP).",
+        "Table: the final evaluation of each run, mean ± standard error over seeds; wall s = training time "
+        "(compile included, evaluation excluded).",
+        "",
+        *markdown_table(summary, by),
+    ]
+
+
+if __name__ == "__main__":
+    main()

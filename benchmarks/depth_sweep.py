@@ -1,0 +1,166 @@
+"""Depth scaling of DeepCRL: time at goal over depths (and widths, batch sizes, actor vs critic depth) x seeds.
+
+Series (each varies one factor, the others at ``--base-*``):
+
+* ``--depths``: depth of actor and critic (the paper's main axis);
+* ``--widths``: width at the base depth (for the width-vs-depth comparison by parameter count);
+* ``--batch-sizes``: batch size at the base depth (the update ratio stays fixed);
+* ``--actor-critic``: ``ACTOR:CRITIC`` depth pairs (which network needs the depth).
+
+Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series and its
+value), ``summary.md`` (final evaluation, mean ± s.e. over seeds), ``depth.png`` (time at
+goal vs depth with s.e. bars) and, when widths are swept, ``width_vs_depth.png`` (time at
+goal vs parameter count for both). Defaults fit a 2-core CPU in about 15 minutes; on a GPU:
+
+    python benchmarks/depth_sweep.py --env AntBigMaze --depths 4 8 16 32 64 --preset paper \\
+        --timesteps 20000000 --eval-every 1000000 --eval-goals eval --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="PointUMaze", help="task name or id")
+    parser.add_argument("--depths", nargs="+", type=int, default=[4, 16])
+    parser.add_argument("--widths", nargs="*", type=int, default=[])
+    parser.add_argument("--batch-sizes", nargs="*", type=int, default=[])
+    parser.add_argument("--actor-critic", nargs="*", default=[], help="ACTOR:CRITIC depth pairs, e.g. 4:16 16:4")
+    parser.add_argument("--base-depth", type=int, default=4, help="depth of the width / batch-size series")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--timesteps", type=int, default=100_000)
+    parser.add_argument("--eval-every", type=int, default=25_000)
+    parser.add_argument("--eval-episodes", type=int, default=16)
+    parser.add_argument("--eval-goals", choices=["train", "eval"], default="train")
+    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
+    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
+    parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    for pair in args.actor_critic:
+        if len(pair.split(":")) != 2 or not all(p.isdigit() for p in pair.split(":")):
+            parser.error(f"--actor-critic expects ACTOR:CRITIC depth pairs such as 4:16, got {pair!r}")
+    return args
+
+
+def configurations(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
+    """(series, value, config overrides) of every run of the sweep."""
+    runs = [("depth", str(d), {"depth": d}) for d in args.depths]
+    runs += [("width", str(w), {"depth": args.base_depth, "width": w}) for w in args.widths]
+    runs += [("batch_size", str(b), {"depth": args.base_depth, "batch_size": b}) for b in args.batch_sizes]
+    for pair in args.actor_critic:
+        actor, critic = (int(p) for p in pair.split(":"))
+        runs.append(("actor:critic", pair, {"depth": args.base_depth, "actor_depth": actor, "critic_depth": critic}))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    import jax
+
+    import gcrl_depth
+    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth import experiments
+    from gcrl_depth.envs import TASKS, env_id, task_name
+
+    task = task_name(args.env)
+    train_id = env_id(task)
+    eval_id = env_id(f"{task}Eval") if args.eval_goals == "eval" and f"{task}Eval" in TASKS else train_id
+    base_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
+    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
+    out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"
+    rows = []
+    for series, value, overrides in configurations(args):
+        for seed in args.seeds:
+            start = time.perf_counter()
+            config = {**base_config, **overrides}
+            depth = config.pop("depth")
+            run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
+                                           eval_id, env_kwargs, **config)
+            rows += [{**row, "series": series, "value": value} for row in run]
+            print(f"{series}={value} seed {seed}: time at goal {run[-1]['time_at_goal']:.1f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+    experiments.write_csv(rows, out / "curves.csv")
+    by = ("series", "value")
+    summary = experiments.summarize(rows, by)
+    plot_depth(summary, out / "depth.png", task)
+    if args.widths:
+        plot_width_vs_depth(summary, out / "width_vs_depth.png", task)
+    (out / "summary.md").write_text("\n".join(render_summary(summary, by, args, base_config, gcrl_depth.__version__)) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
+def plot_depth(summary: list[dict], path: Path, task: str) -> None:
+    from gcrl_depth.plotting import plt
+
+    depth = sorted((int(s["value"]), s) for s in summary if s["series"] == "depth")
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
+    ax.errorbar([d for d, _ in depth], [s["time_at_goal"] for _, s in depth], yerr=[s["time_at_goal_se"] for _, s in depth],
+                marker="o", capsize=4)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("depth (Dense layers per tower)")
+    ax.set_ylabel("time at goal (final evaluation)")
+    ax.set_title(f"{task}: depth scaling (mean ± s.e. over seeds)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
+    from gcrl_depth.plotting import plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
+    for series, label in (("depth", "deeper (width fixed)"), ("width", "wider (depth fixed)")):
+        points = sorted((s["params"], s) for s in summary if s["series"] == series)
+        ax.errorbar([p for p, _ in points], [s["time_at_goal"] for _, s in points],
+                    yerr=[s["time_at_goal_se"] for _, s in points], marker="o", capsize=4, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (actor + critic)")
+    ax.set_ylabel("time at goal (final evaluation)")
+    ax.set_title(f"{task}: width vs depth")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, base_config: dict, version: str) -> list[str]:
+    from gcrl_depth.experiments import markdown_table
+    from gcrl_depth.machine import describe_machine
+
+    return [
+        "# DeepCRL depth sweep",
+        "",
+        f"gcrl_depth {version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
+        "",
+        "```",
+        "python benchmarks/depth_sweep.py " + " ".join(sys.argv[1:]),
+        "```",
+        "",
+        "Machine:",
+        *describe_machine(),
+        "",
+        f"{args.env}, {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
+        f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals); preset "
+        f"`{args.preset}`, overrides of the paper defaults {base_config or 'none'}; seeds {args.seeds}.",
+        "Table: final evaluation of each run, mean ± standard error over seeds; wall s = training time.",
+        "",
+        *markdown_table(summary, by),
+    ]
+
+
+if __name__ == "__main__":
+    main()
