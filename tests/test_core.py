@@ -127,7 +127,7 @@ def test_unknown_task_names_the_known_ones():
         make_core("Nope")
 
 
-CORE_MODULES = ["core.py", "mazes.py", "models.py", "point.py", "ant.py"]
+CORE_MODULES = ["core.py", "mazes.py", "models.py", "point.py", "ant.py", "humanoid.py", "arm.py"]
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)

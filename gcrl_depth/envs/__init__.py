@@ -30,6 +30,15 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "AntHardestMaze": ("gcrl_depth.envs.ant:AntMaze", {"layout": "HARDEST"}),
     "AntU4Maze": ("gcrl_depth.envs.ant:AntMaze", {"layout": "U4"}),
     "AntU5Maze": ("gcrl_depth.envs.ant:AntMaze", {"layout": "U5"}),
+    "Humanoid": ("gcrl_depth.envs.humanoid:Humanoid", {}),
+    "HumanoidUMaze": ("gcrl_depth.envs.humanoid:HumanoidMaze", {"layout": "U"}),
+    "HumanoidBigMaze": ("gcrl_depth.envs.humanoid:HumanoidMaze", {"layout": "BIG"}),
+    "HumanoidHardestMaze": ("gcrl_depth.envs.humanoid:HumanoidMaze", {"layout": "HARDEST"}),
+    "ArmReach": ("gcrl_depth.envs.arm:ArmReach", {}),
+    "ArmPushEasy": ("gcrl_depth.envs.arm:ArmPush", {"difficulty": "easy"}),
+    "ArmPushHard": ("gcrl_depth.envs.arm:ArmPush", {"difficulty": "hard"}),
+    "ArmBinpickEasy": ("gcrl_depth.envs.arm:ArmBinpick", {"difficulty": "easy"}),
+    "ArmBinpickHard": ("gcrl_depth.envs.arm:ArmBinpick", {"difficulty": "hard"}),
 }
 TASKS.update(
     {f"{name}Eval": (family, {**kwargs, "eval_goals": True}) for name, (family, kwargs) in list(TASKS.items()) if "layout" in kwargs}

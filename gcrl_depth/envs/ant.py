@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from mujoco import mjx
 
-from gcrl_depth.envs.core import GoalEnv
+from gcrl_depth.envs.core import GoalEnv, torso_height_outside
 from gcrl_depth.envs.mazes import Maze, task_maze
 from gcrl_depth.envs.models import compile_model
 
@@ -62,8 +62,7 @@ class Ant(GoalEnv):
         return jnp.concatenate([physics.qpos, physics.qvel]).astype(jnp.float32)
 
     def _fallen(self, physics: mjx.Data) -> jax.Array:
-        z = physics.qpos[2]
-        return jnp.logical_or(z < HEALTHY_Z[0], z > HEALTHY_Z[1])
+        return torso_height_outside(physics, HEALTHY_Z)
 
 
 class AntMaze(Ant):
@@ -75,5 +74,4 @@ class AntMaze(Ant):
         super().__init__(episode_length=episode_length, maze=task_maze(layout, self.cell_size, eval_goals))
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        start_key, goal_key = jax.random.split(key)
-        return self.maze.sample_start(start_key), self.maze.sample_goal(goal_key)
+        return self.maze.sample_start_and_goal(key)

@@ -77,6 +77,18 @@ def goal_distance(achieved_goal: jax.Array, desired_goal: jax.Array) -> jax.Arra
     return jnp.linalg.norm(jnp.asarray(achieved_goal) - jnp.asarray(desired_goal), axis=-1)
 
 
+def torso_height_outside(physics: Any, bounds: tuple[float, float]) -> jax.Array:
+    """True when the free root body's height ``qpos[2]`` leaves ``[low, high]`` (a fall)."""
+    z = physics.qpos[2]
+    return jnp.logical_or(z < bounds[0], z > bounds[1])
+
+
+def with_kinematics(mjx_model: Any, physics: Any) -> Any:
+    """``physics`` with positions, com-frame inertias and velocities computed from qpos/qvel
+    (no contacts or solver): for observations read at reset, before any step has run."""
+    return mjx.com_vel(mjx_model, mjx.com_pos(mjx_model, mjx.kinematics(mjx_model, physics)))
+
+
 def sparse_reward(achieved_goal: jax.Array, desired_goal: jax.Array, threshold: float) -> jax.Array:
     """1.0 where the achieved goal is within ``threshold`` of the desired goal, else 0.0."""
     return (goal_distance(achieved_goal, desired_goal) < threshold).astype(jnp.float32)
@@ -102,7 +114,12 @@ class GoalEnv(abc.ABC):
         success_threshold: goal distance under which the task counts as solved.
         goal_indices: indices of the goal part within ``obs``.
         action_size: number of actuators (actions lie in [-1, 1]).
+        camera: None to let the renderer frame the robot and its goal, or a fixed free
+            camera ``{"lookat": (x, y, z), "distance", "elevation", "azimuth"}`` for a
+            fixed workspace (a class attribute).
     """
+
+    camera: dict | None = None
 
     def __init__(
         self,

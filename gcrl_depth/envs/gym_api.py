@@ -153,7 +153,11 @@ class _FrameRenderer:
 
     def _aim(self, achieved_goal: np.ndarray, goal: np.ndarray) -> None:
         maze = getattr(self.core, "maze", None)
-        if maze is not None:  # the whole maze from above, oriented like its layout text
+        if self.core.camera is not None:  # a fixed workspace (the arm's table)
+            view = self.core.camera
+            self.camera.lookat[:] = view["lookat"]
+            self.camera.distance, self.camera.elevation, self.camera.azimuth = view["distance"], view["elevation"], view["azimuth"]
+        elif maze is not None:  # the whole maze from above, oriented like its layout text
             low, high = maze.extent
             centre, span = (low + high) / 2, float(np.max(high - low))
             self.camera.lookat[:] = [centre[0], centre[1], 0.0]

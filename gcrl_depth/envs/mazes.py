@@ -229,6 +229,11 @@ class Maze:
         """World xy of a uniformly drawn G cell centre, shape (2,)."""
         return _uniform_row(key, self.goal_cells)
 
+    def sample_start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """World xy of an R cell centre and of an independently drawn G cell centre."""
+        start_key, goal_key = jax.random.split(key)
+        return self.sample_start(start_key), self.sample_goal(goal_key)
+
 
 def _uniform_row(key: jax.Array, table: np.ndarray) -> jax.Array:
     index = jax.random.randint(key, (), 0, table.shape[0])
