@@ -191,3 +191,4 @@ def test_loading_into_a_different_architecture_fails_clearly(trained, tmp_path):
             archive.writestr(name, data)
     with pytest.raises(ValueError, match="do not match the agent's architecture"):
         DeepCRL.load(tmp_path / "wider.zip", verbose=0)
+
