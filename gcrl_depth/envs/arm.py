@@ -103,7 +103,7 @@ class ArmEnv(GoalEnv):
     """Shared machinery of the arm tasks; subclasses draw the cube and the goal."""
 
     has_cube = True
-    camera = {"lookat": (0.0, 0.5, 0.1), "distance": 1.5, "elevation": -30.0, "azimuth": 135.0}
+    camera = {"lookat": (0.0, 0.45, 0.25), "distance": 1.9, "elevation": -30.0, "azimuth": -60.0}  # from across the table
 
     def __init__(self, mj_model: mujoco.MjModel, *, episode_length: int):
         m = mj_model
