@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.vector import AutoresetMode
 
 from gcrl_depth.envs import TASKS, env_id
@@ -16,15 +18,29 @@ CHECKED_IDS = [env_id(name) for name in TASKS if not name.endswith("Eval")] + [
     env_id(name) for name in ("PointUMazeEval", "AntU5MazeEval", "HumanoidBigMazeEval")]
 
 
-@pytest.mark.filterwarnings("ignore:.*Box observation space (min|max)imum value is:UserWarning")
+CHECK_SCRIPT = """
+import sys, warnings
+import gymnasium as gym
+import gcrl_depth
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+warnings.filterwarnings("ignore", message=".*Box observation space (min|max)imum value is")
+env = gym.make(sys.argv[1], render_mode="rgb_array")
+check_env(env.unwrapped, skip_render_check=False)
+sb3_check_env(env.unwrapped, warn=True)  # includes the GoalEnv compute_reward checks
+assert env.spec.id == sys.argv[1]
+env.close()
+print("checked", sys.argv[1])
+"""
+
+
 @pytest.mark.parametrize("env_name", CHECKED_IDS)
 def test_env_checkers_pass_on_every_registered_env(env_name):
-    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
-    env = gym.make(env_name, render_mode="rgb_array")
-    gym_check_env(env.unwrapped, skip_render_check=False)
-    sb3_checker.check_env(env.unwrapped, warn=True)  # includes the GoalEnv compute_reward checks
-    assert env.spec.id == env_name
-    env.close()
+    # One process per env: XLA's CPU compiler crashed (SIGSEGV/SIGABRT) compiling the 17th
+    # env's step late in a long pytest process, never in a fresh one; see the issue notes.
+    result = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, env_name], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert f"checked {env_name}" in result.stdout
 
 
 def test_registry_has_the_issue_ids_and_eval_twins():
