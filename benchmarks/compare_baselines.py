@@ -23,7 +23,6 @@ a 2-core CPU, most of it SAC's 40k gradient steps; ``--algos crl sac td3`` adds 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -101,20 +100,10 @@ def main(argv: list[str] | None = None) -> Path:
 
 def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, crl_config: dict, version: str) -> list[str]:
     from gcrl_depth.experiments import markdown_table
-    from gcrl_depth.machine import describe_machine
+    from gcrl_depth.machine import results_header
 
     return [
-        "# DeepCRL vs SB3 SAC+HER / TD3+HER",
-        "",
-        f"gcrl_depth {version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
-        "",
-        "```",
-        "python benchmarks/compare_baselines.py " + " ".join(sys.argv[1:]),
-        "```",
-        "",
-        "Machine:",
-        *describe_machine(),
-        "",
+        *results_header("DeepCRL vs SB3 SAC+HER / TD3+HER", "compare_baselines.py", version),
         f"Budget {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
         f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals), deterministic policies, "
         f"seeds {args.seeds}. DeepCRL: preset `{args.preset}`, overrides of the paper defaults {crl_config or 'none'}. "

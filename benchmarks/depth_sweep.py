@@ -19,7 +19,6 @@ goal vs parameter count for both). Defaults fit a 2-core CPU in about 15 minutes
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -139,20 +138,10 @@ def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
 
 def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, base_config: dict, version: str) -> list[str]:
     from gcrl_depth.experiments import markdown_table
-    from gcrl_depth.machine import describe_machine
+    from gcrl_depth.machine import results_header
 
     return [
-        "# DeepCRL depth sweep",
-        "",
-        f"gcrl_depth {version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
-        "",
-        "```",
-        "python benchmarks/depth_sweep.py " + " ".join(sys.argv[1:]),
-        "```",
-        "",
-        "Machine:",
-        *describe_machine(),
-        "",
+        *results_header("DeepCRL depth sweep", "depth_sweep.py", version),
         f"{args.env}, {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
         f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals); preset "
         f"`{args.preset}`, overrides of the paper defaults {base_config or 'none'}; seeds {args.seeds}.",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -141,20 +140,10 @@ def format_row(row: dict) -> str:
 
 
 def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
-    from gcrl_depth.machine import describe_machine
+    from gcrl_depth.machine import results_header
 
     lines = [
-        "# Environment throughput",
-        "",
-        f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
-        "",
-        "```",
-        "python benchmarks/env_throughput.py " + " ".join(sys.argv[1:]),
-        "```",
-        "",
-        "Machine:",
-        *describe_machine(),
-        "",
+        *results_header("Environment throughput", "env_throughput.py", package_version),
         "Modes: `mujoco` = plain MuJoCo C, one env, `mj_step` with random controls (reference);",
         f"`core` = pure-JAX core, `jit(vmap + scan)` over {args.steps} steps with auto-reset;",
         "`gym` = Gymnasium VectorEnv (`gym.make_vec`), one jitted call per step, numpy actions.",

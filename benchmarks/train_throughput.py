@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -113,21 +112,11 @@ def format_row(row: dict) -> str:
 
 
 def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
-    from gcrl_depth.machine import describe_machine
+    from gcrl_depth.machine import results_header
 
     updates = rows[0]["updates_per_iteration"] if rows else "?"
     return "\n".join([
-        "# Training throughput by depth",
-        "",
-        f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
-        "",
-        "```",
-        "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
-        "```",
-        "",
-        "Machine:",
-        *describe_machine(),
-        "",
+        *results_header("Training throughput by depth", "train_throughput.py", package_version),
         f"Setup: {args.env}, width {args.width}, {args.num_envs} envs x {args.unroll_length} steps per iteration, "
         f"{updates} gradient steps of batch {args.batch_size} per iteration (1 per {args.env_steps_per_update} env steps), "
         f"{args.iterations} iteration(s) per timed program, best of {args.repeats}, remat {'on' if args.remat else 'off'}.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -36,4 +37,21 @@ def describe_machine() -> list[str]:
         f"- CPU: {cpu_name()}, {os.cpu_count()} cores visible",
         f"- JAX devices: {devices}",
         f"- Python {sys.version.split()[0]}, {packages}",
+    ]
+
+
+def results_header(title: str, script: str, package_version: str) -> list[str]:
+    """Markdown lines opening a results file: title, version and date, the command that ran, the machine."""
+    return [
+        f"# {title}",
+        "",
+        f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
+        "",
+        "```",
+        f"python benchmarks/{script} " + " ".join(sys.argv[1:]),
+        "```",
+        "",
+        "Machine:",
+        *describe_machine(),
+        "",
     ]
