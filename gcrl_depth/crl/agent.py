@@ -160,7 +160,7 @@ class DeepCRL:
                 epoch += 1
                 remaining = math.ceil((target - self.num_timesteps) / self.config.env_steps_per_iteration)
                 metrics = self._run_epoch(min(self.iterations_per_epoch, remaining))
-                evaluation = self._evaluate_now(metrics)
+                evaluation = self._evaluate_now()
                 bar.update(self.num_timesteps - bar.n)
                 bar.set_postfix(_bar_postfix(metrics, evaluation), refresh=False)
                 if epoch % log_interval == 0 or self.num_timesteps >= target:
@@ -219,7 +219,7 @@ class DeepCRL:
             self.logger.record(key, value)
         return metrics
 
-    def _evaluate_now(self, metrics: dict[str, float]) -> EvaluationResult | None:
+    def _evaluate_now(self) -> EvaluationResult | None:
         if self.eval_episodes == 0:
             return None
         start = time.perf_counter()
