@@ -75,6 +75,24 @@ def test_ant_terminates_when_the_torso_leaves_the_healthy_range(ant_core, key):
     assert bool(reset.terminated) and int(reset.step) == 0 and 0.5 < float(reset.obs[2]) < 1.0
 
 
+def test_stepping_after_auto_reset_matches_stepping_a_fresh_episode(ant_core, key):
+    """Auto-reset replaces only the physics fields that determine the next step; the
+    stale derived ones (contacts, body poses) must not change what happens next."""
+    state = ant_core.reset(key)
+    thrown = state.replace(physics=state.physics.replace(qpos=state.physics.qpos.at[2].set(1.5)))
+    done = jax.jit(ant_core.transition)(thrown, jnp.zeros(ant_core.action_size))
+    assert bool(done.terminated)
+    reset = jax.jit(ant_core.auto_reset)(done)
+    fresh_physics, fresh_obs, _, _ = ant_core._new_episode(jax.random.split(done.key)[1])
+    np.testing.assert_allclose(reset.obs, fresh_obs, rtol=1e-6, atol=1e-7)  # jit vs eager rounding
+    fresh = reset.replace(physics=fresh_physics)
+    transition = jax.jit(ant_core.transition)
+    for action in jax.random.uniform(key, (5, ant_core.action_size), minval=-1, maxval=1):
+        reset, fresh = transition(reset, action), transition(fresh, action)
+        np.testing.assert_allclose(reset.obs, fresh.obs, rtol=1e-5, atol=1e-5)
+    assert float(jnp.abs(reset.obs - fresh_obs).max()) > 1e-3  # it did move
+
+
 def test_reward_is_success_within_threshold(point_core, key):
     state = point_core.reset(key)
     at_goal = state.replace(physics=state.physics.replace(qpos=state.goal + 0.1))
