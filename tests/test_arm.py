@@ -30,7 +30,7 @@ def ik(core, target, pitch=np.pi):
     ``pitch`` (rad from straight up; pi points down). Geometry read from the model: the
     base faces +y, joint 1 yaws, joints 2, 4, 6 pitch in one vertical plane."""
     m = core.mj_model
-    base, shoulder_z = m.body("base").pos[:2], m.body("link1").pos[2]
+    base, shoulder_z = m.body("link1").pos[:2], m.body("link1").pos[2]  # the shoulder, on the world
     upper, fore, hand = m.body("link4").pos[2], m.body("link6").pos[2], m.site("grip").pos[2]
     dx, dy = target[0] - base[0], target[1] - base[1]
     r = np.hypot(dx, dy) - hand * np.sin(pitch)  # wrist, in the arm's vertical plane
