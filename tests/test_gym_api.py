@@ -36,8 +36,8 @@ print("checked", sys.argv[1])
 
 @pytest.mark.parametrize("env_name", CHECKED_IDS)
 def test_env_checkers_pass_on_every_registered_env(env_name):
-    # One process per env: XLA's CPU compiler crashed (SIGSEGV/SIGABRT) compiling the 17th
-    # env's step late in a long pytest process, never in a fresh one; see the issue notes.
+    # One process per env: compiling every env's programs in the pytest process exhausts
+    # vm.max_map_count and XLA's CPU compiler then crashes (see conftest.py).
     result = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, env_name], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"checked {env_name}" in result.stdout
