@@ -8,10 +8,13 @@ For each id it measures
   * ``gym``: the Gymnasium ``VectorEnv`` (``gym.make_vec``), one jitted call per step,
     actions from numpy, at each ``--num-envs``;
 and writes a markdown table with the machine described to
-``benchmarks/results/env_throughput_<platform>.md``.
+``benchmarks/results/env_throughput_<platform>.md``, and a bar chart of env steps/s per env
+next to it (``.png``).
 
 Compile times are measured with the persistent compilation cache OFF (each program is
-compiled from scratch) unless ``--use-cache`` is given.
+compiled from scratch) unless ``--use-cache`` is given. Each env is measured in a fresh
+Python process: XLA's CPU backend keeps memory mappings for every program it compiled, and
+one process compiling all of them reaches Linux's ``vm.max_map_count`` (see tests/conftest.py).
 
     python benchmarks/env_throughput.py --num-envs 1 32 256 --steps 100
 """
@@ -19,7 +22,12 @@ compiled from scratch) unless ``--use-cache`` is given.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-gym", action="store_true", help="skip the Gymnasium VectorEnv rows")
     parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
+    parser.add_argument("--rows-json", type=Path, default=None, help=argparse.SUPPRESS)  # one env's child process
     return parser.parse_args(argv)
 
 
@@ -46,27 +55,54 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth.envs import TASKS, make_core, task_name
+    from gcrl_depth.envs import TASKS, task_name
 
     names = [task_name(e) for e in args.envs] if args.envs else [n for n in TASKS if not n.endswith("Eval")]
+    if args.rows_json is not None:  # the child process: measure one env, hand the rows back
+        (name,) = names
+        args.rows_json.write_text(json.dumps(measure_env(name, args)))
+        return args.rows_json
     rows = []
     for name in names:
-        core = make_core(name)
-        rows.append(bench_mujoco(name, core, args.mujoco_steps))
-        print(format_row(rows[-1]), flush=True)
-        for num_envs in args.num_envs:
-            rows.append(bench_core(name, core, num_envs, args.steps))
-            print(format_row(rows[-1]), flush=True)
-            if not args.skip_gym:
-                rows.append(bench_gym(name, num_envs, args.steps))
-                print(format_row(rows[-1]), flush=True)
+        rows.extend(measure_in_child(name, argv))
 
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"env_throughput_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_markdown(rows, args, gcrl_depth.__version__))
-    print(f"wrote {out}")
+    plot_throughput(rows, out.with_suffix(".png"), f"{platform}, persistent cache {'on' if args.use_cache else 'off'}")
+    print(f"wrote {out} and {out.with_suffix('.png').name}")
     return out
+
+
+def measure_in_child(name: str, argv: list[str] | None) -> list[dict]:
+    """Measure one env in a fresh Python process with this script's options."""
+    options = list(sys.argv[1:] if argv is None else argv)
+    if "--envs" in options:  # drop the env list: the child gets one env
+        start = options.index("--envs") + 1
+        end = next((i for i in range(start, len(options)) if options[i].startswith("--")), len(options))
+        del options[start - 1 : end]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_json = Path(tmp) / "rows.json"
+        command = [sys.executable, __file__, *options, "--envs", name, "--rows-json", str(rows_json)]
+        subprocess.run(command, check=True)
+        return json.loads(rows_json.read_text())
+
+
+def measure_env(name: str, args: argparse.Namespace) -> list[dict]:
+    """Every row of one env: plain MuJoCo, then core and gym at each ``--num-envs``."""
+    from gcrl_depth.envs import make_core
+
+    core = make_core(name)
+    rows = [bench_mujoco(name, core, args.mujoco_steps)]
+    print(format_row(rows[-1]), flush=True)
+    for num_envs in args.num_envs:
+        rows.append(bench_core(name, core, num_envs, args.steps))
+        print(format_row(rows[-1]), flush=True)
+        if not args.skip_gym:
+            rows.append(bench_gym(name, num_envs, args.steps))
+            print(format_row(rows[-1]), flush=True)
+    return rows
 
 
 def bench_mujoco(name: str, core, control_steps: int) -> dict:
@@ -82,7 +118,7 @@ def bench_mujoco(name: str, core, control_steps: int) -> dict:
         data.ctrl[:] = ctrl
         mujoco.mj_step(model, data, nstep=core.n_frames)
     elapsed = time.perf_counter() - start
-    return dict(env=name, mode="mujoco", num_envs=1, compile_s=None, steps_per_s=control_steps / elapsed, n_frames=core.n_frames)
+    return dict(env=name, mode="mujoco", num_envs=1, compile_s=None, steps_per_s=control_steps / elapsed, n_frames=core.n_frames, dt=core.dt)
 
 
 def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
@@ -106,7 +142,7 @@ def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
     start = time.perf_counter()
     jax.block_until_ready(compiled(jax.random.key(1)))
     elapsed = time.perf_counter() - start
-    return dict(env=name, mode="core", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
+    return dict(env=name, mode="core", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames, dt=core.dt)
 
 
 def bench_gym(name: str, num_envs: int, steps: int) -> dict:
@@ -128,7 +164,36 @@ def bench_gym(name: str, num_envs: int, steps: int) -> dict:
     elapsed = time.perf_counter() - start
     core = envs.unwrapped.core
     envs.close()
-    return dict(env=name, mode="gym", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames)
+    return dict(env=name, mode="gym", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames, dt=core.dt)
+
+
+def plot_throughput(rows: list[dict], path: Path, subtitle: str) -> None:
+    """Horizontal bars per env (log scale): plain MuJoCo on one env, then core and gym at
+    the largest measured ``num_envs``."""
+    from gcrl_depth.plotting import plt
+
+    envs = list(dict.fromkeys(row["env"] for row in rows))
+    largest = max(row["num_envs"] for row in rows if row["mode"] != "mujoco")
+    series = [("mujoco", 1, "plain MuJoCo, 1 env"), ("core", largest, f"JAX core, {largest} envs"),
+              ("gym", largest, f"gym.make_vec, {largest} envs")]
+    fig, ax = plt.subplots(figsize=(7.0, 0.22 * len(envs) * len(series) + 1.2), dpi=120)
+    height = 0.8 / len(series)
+    for offset, (mode, num_envs, label) in enumerate(series):
+        speed = {row["env"]: row["steps_per_s"] for row in rows if row["mode"] == mode and row["num_envs"] == num_envs}
+        ys = [i + offset * height for i, env in enumerate(envs) if env in speed]
+        if ys:
+            ax.barh(ys, [speed[env] for env in envs if env in speed], height=height, label=label)
+    ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(envs))], envs)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(left=10 ** math.floor(math.log10(min(row["steps_per_s"] for row in rows))))  # bars start at a decade
+    ax.set_xlabel("env steps per second (control steps)")
+    ax.set_title(f"Environment throughput ({subtitle})", fontsize="medium")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def format_row(row: dict) -> str:
@@ -139,6 +204,17 @@ def format_row(row: dict) -> str:
     )
 
 
+def control_steps_line(rows: list[dict]) -> str:
+    """What an env step is for the measured tasks: control dt and physics frames per step."""
+    groups: dict[tuple[float, int], list[str]] = {}
+    for row in rows:
+        names = groups.setdefault((round(row["dt"], 6), row["n_frames"]), [])
+        if row["env"] not in names:
+            names.append(row["env"])
+    kinds = "; ".join(f"{dt:g} s = {frames} frames for {', '.join(names)}" for (dt, frames), names in groups.items())
+    return f"Env steps are control steps ({kinds}); physics steps = env steps x frames per step."
+
+
 def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
     from gcrl_depth.machine import results_header
 
@@ -147,7 +223,7 @@ def render_markdown(rows: list[dict], args: argparse.Namespace, package_version:
         "Modes: `mujoco` = plain MuJoCo C, one env, `mj_step` with random controls (reference);",
         f"`core` = pure-JAX core, `jit(vmap + scan)` over {args.steps} steps with auto-reset;",
         "`gym` = Gymnasium VectorEnv (`gym.make_vec`), one jitted call per step, numpy actions.",
-        "Env steps are control steps (dt 0.05 s); physics steps = env steps x frames per step.",
+        control_steps_line(rows),
         "Compile time: `core` = lower + compile of the rollout; `gym` = reset + first step"
         + (" (persistent cache on)." if args.use_cache else " (persistent cache off)."),
         "",

@@ -29,6 +29,8 @@ def test_env_throughput_writes_a_table(tmp_path):
     for row in rows:
         assert float(row.split("|")[5].replace(",", "")) > 0
     assert "CPU:" in text and "jax" in text
+    assert "(0.05 s = 2 frames for PointUMaze)" in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_train_throughput_writes_a_table(tmp_path):
