@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
         return args.rows_json
     rows = []
     for name in names:
-        rows.extend(measure_in_child(name, argv))
+        rows.extend(measure_in_child(name, args))
 
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"env_throughput_{platform}.md"
@@ -75,17 +75,13 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def measure_in_child(name: str, argv: list[str] | None) -> list[dict]:
-    """Measure one env in a fresh Python process with this script's options."""
-    options = list(sys.argv[1:] if argv is None else argv)
-    if "--envs" in options:  # drop the env list: the child gets one env
-        start = options.index("--envs") + 1
-        end = next((i for i in range(start, len(options)) if options[i].startswith("--")), len(options))
-        del options[start - 1 : end]
+def measure_in_child(name: str, args: argparse.Namespace) -> list[dict]:
+    """Measure one env in a fresh Python process with this run's options."""
+    options = ["--num-envs", *map(str, args.num_envs), "--steps", str(args.steps), "--mujoco-steps", str(args.mujoco_steps)]
+    options += ["--skip-gym"] * args.skip_gym + ["--use-cache"] * args.use_cache
     with tempfile.TemporaryDirectory() as tmp:
         rows_json = Path(tmp) / "rows.json"
-        command = [sys.executable, __file__, *options, "--envs", name, "--rows-json", str(rows_json)]
-        subprocess.run(command, check=True)
+        subprocess.run([sys.executable, __file__, *options, "--envs", name, "--rows-json", str(rows_json)], check=True)
         return json.loads(rows_json.read_text())
 
 
@@ -105,6 +101,12 @@ def measure_env(name: str, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def make_row(name: str, mode: str, num_envs: int, compile_s: float | None, steps_per_s: float, core) -> dict:
+    """One table row; the core gives frames per step and control dt."""
+    return dict(env=name, mode=mode, num_envs=num_envs, compile_s=compile_s, steps_per_s=steps_per_s,
+                n_frames=core.n_frames, dt=core.dt)
+
+
 def bench_mujoco(name: str, core, control_steps: int) -> dict:
     import mujoco
     import numpy as np
@@ -118,7 +120,7 @@ def bench_mujoco(name: str, core, control_steps: int) -> dict:
         data.ctrl[:] = ctrl
         mujoco.mj_step(model, data, nstep=core.n_frames)
     elapsed = time.perf_counter() - start
-    return dict(env=name, mode="mujoco", num_envs=1, compile_s=None, steps_per_s=control_steps / elapsed, n_frames=core.n_frames, dt=core.dt)
+    return make_row(name, "mujoco", 1, None, control_steps / elapsed, core)
 
 
 def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
@@ -142,7 +144,7 @@ def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
     start = time.perf_counter()
     jax.block_until_ready(compiled(jax.random.key(1)))
     elapsed = time.perf_counter() - start
-    return dict(env=name, mode="core", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames, dt=core.dt)
+    return make_row(name, "core", num_envs, compile_s, num_envs * steps / elapsed, core)
 
 
 def bench_gym(name: str, num_envs: int, steps: int) -> dict:
@@ -164,7 +166,7 @@ def bench_gym(name: str, num_envs: int, steps: int) -> dict:
     elapsed = time.perf_counter() - start
     core = envs.unwrapped.core
     envs.close()
-    return dict(env=name, mode="gym", num_envs=num_envs, compile_s=compile_s, steps_per_s=num_envs * steps / elapsed, n_frames=core.n_frames, dt=core.dt)
+    return make_row(name, "gym", num_envs, compile_s, num_envs * steps / elapsed, core)
 
 
 def plot_throughput(rows: list[dict], path: Path, subtitle: str) -> None:
