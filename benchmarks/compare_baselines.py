@@ -6,8 +6,9 @@ policy, ``--eval-episodes`` fresh 1000-step episodes). Writes into ``--out``:
 
 * ``curves.csv``: one tidy row per evaluation (algo, depth, env_id, seed, env_steps,
   wall_s, time_at_goal, success_rate, final_distance, ...); ``wall_s`` is training time;
-* ``summary.md``: final evaluation per algorithm/depth/env, mean ± s.e. over seeds, with
-  the machine and command;
+* ``summary.md``: per algorithm/depth/env the headline (mean of each run's last 5
+  evaluations, as the paper reports) and the final evaluation, mean ± s.e. over seeds,
+  with the machine and command;
 * ``<env>_steps.png`` and ``<env>_wall.png``: time at goal against env steps and against
   training wall-clock.
 
@@ -110,7 +111,8 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
         "SAC/TD3: stable-baselines3 with HerReplayBuffer (future, 4 goals), 1 gradient step per env step, "
         f"{'a 2-layer MLP' if args.baseline_depth is None else f'residual depth {args.baseline_depth}'} "
         f"of width {args.baseline_width} (depth column 2 = the MLP).",
-        "Table: the final evaluation of each run, mean ± standard error over seeds; wall s = training time "
+        "Table: each run's headline (mean of its last 5 evaluations, as the paper reports) and its final evaluation, "
+        "mean ± standard error over seeds; wall s = training time "
         "(compile included, evaluation excluded).",
         "",
         *markdown_table(summary, by),

@@ -8,7 +8,8 @@ Series (each varies one factor, the others at ``--base-*``):
 * ``--actor-critic``: ``ACTOR:CRITIC`` depth pairs (which network needs the depth).
 
 Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series and its
-value), ``summary.md`` (final evaluation, mean ± s.e. over seeds), ``depth.png`` (time at
+value), ``summary.md`` (each run's headline, the mean of its last 5 evaluations, and its final
+evaluation, mean ± s.e. over seeds), ``depth.png`` (time at
 goal vs depth with s.e. bars) and, when widths are swept, ``width_vs_depth.png`` (time at
 goal vs parameter count for both). Defaults fit a 2-core CPU in about 15 minutes; on a GPU:
 
@@ -108,7 +109,7 @@ def plot_depth(summary: list[dict], path: Path, task: str) -> None:
                 marker="o", capsize=4)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("depth (Dense layers per tower)")
-    ax.set_ylabel("time at goal (final evaluation)")
+    ax.set_ylabel("time at goal (mean of the last 5 evaluations)")
     ax.set_title(f"{task}: depth scaling (mean ± s.e. over seeds)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -127,7 +128,7 @@ def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
                     yerr=[s["time_at_goal_se"] for _, s in points], marker="o", capsize=4, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("parameters (actor + critic)")
-    ax.set_ylabel("time at goal (final evaluation)")
+    ax.set_ylabel("time at goal (mean of the last 5 evaluations)")
     ax.set_title(f"{task}: width vs depth")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -145,7 +146,8 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
         f"{args.env}, {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
         f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals); preset "
         f"`{args.preset}`, overrides of the paper defaults {base_config or 'none'}; seeds {args.seeds}.",
-        "Table: final evaluation of each run, mean ± standard error over seeds; wall s = training time.",
+        "Table: each run's headline (mean of its last 5 evaluations, as the paper reports) and its final evaluation, "
+        "mean ± standard error over seeds; wall s = training time.",
         "",
         *markdown_table(summary, by),
     ]

@@ -2,13 +2,15 @@
 
 Every run records one row per evaluation with the columns of :data:`COLUMNS`; ``wall_s``
 is training time only (evaluation time excluded), so algorithms compare on what training
-costs. :func:`summarize` aggregates the final evaluation of each run over seeds (mean and
-standard error); :func:`write_csv` and :func:`markdown_table` write them out.
+costs. :func:`summarize` aggregates each run's headline (the mean of its last 5 evaluations,
+as the paper reports) and its final evaluation over seeds (mean and standard error);
+:func:`write_csv` and :func:`markdown_table` write them out.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import time
@@ -16,7 +18,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from gcrl_depth.evaluation import EvaluationResult, evaluate
+from gcrl_depth.evaluation import HEADLINE_WINDOW, EvaluationResult, evaluate
+from gcrl_depth.files import atomic_write_text
 
 COLUMNS = ("algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate",
            "final_distance", "params")
@@ -29,10 +32,12 @@ def _row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationR
 
 
 def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
-                 eval_env: str, env_kwargs: dict[str, Any] | None = None, **config: Any) -> list[dict[str, Any]]:
+                 eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
+                 **config: Any) -> list[dict[str, Any]]:
     """Train DeepCRL, evaluating every ``eval_every`` env steps; returns the curve rows.
 
-    ``env_kwargs`` are task options (e.g. ``episode_length``) for training and evaluation."""
+    ``env_kwargs`` are task options (e.g. ``episode_length``) for training and evaluation;
+    ``progress_bar`` shows DeepCRL's bar."""
     import gymnasium as gym
 
     from gcrl_depth.crl.agent import DeepCRL
@@ -53,7 +58,7 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
         rows.append(_row(run, model.num_timesteps, wall, locals_["evaluation"]))
         return True
 
-    model.learn(timesteps, callback=record)
+    model.learn(timesteps, callback=record, progress_bar=progress_bar)
     model.close()
     eval_envs.close()
     return rows
@@ -104,53 +109,87 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
-def final_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last evaluation of every run (a run = algo, depth, width, env_id, seed and any extra keys)."""
-    last: dict[tuple, dict[str, Any]] = {}
+def run_results(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per run (a run = algo, depth, width, env_id, seed and any extra keys): its last
+    row, with each metric replaced by the headline (mean of the last ``HEADLINE_WINDOW``
+    evaluations) and the last evaluation kept as ``final_<metric>``."""
+    runs: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         key = tuple((k, v) for k, v in row.items() if k not in ("env_steps", "wall_s", *METRICS))
-        if key not in last or row["env_steps"] >= last[key]["env_steps"]:
-            last[key] = row
-    return list(last.values())
+        runs.setdefault(key, []).append(row)
+    results = []
+    for members in runs.values():
+        members = sorted(members, key=lambda r: r["env_steps"])
+        last = members[-1]
+        entry = {**last, "evaluations": len(members)}
+        for name in METRICS:
+            entry[name] = float(np.mean([m[name] for m in members[-HEADLINE_WINDOW:]]))
+            entry[f"final_{name}"] = float(last[name])
+        results.append(entry)
+    return results
+
+
+def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(values.mean()), se
 
 
 def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and standard error over seeds of each run's final evaluation, grouped by ``by``."""
+    """Mean and standard error over seeds, grouped by ``by``, of each run's headline metrics
+    (last-5 means) and of its final evaluation (``final_<metric>``)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
-    for row in final_rows(rows):
-        groups.setdefault(tuple(row[k] for k in by), []).append(row)
+    for run in run_results(rows):
+        groups.setdefault(tuple(run[k] for k in by), []).append(run)
     summary = []
     for key, members in groups.items():
         entry = dict(zip(by, key))
         entry["seeds"] = len(members)
         for name in ("env_steps", "wall_s", "params"):
             entry[name] = float(np.mean([m[name] for m in members]))
-        for name in METRICS:
-            values = np.array([m[name] for m in members], dtype=float)
-            entry[name] = float(values.mean())
-            entry[f"{name}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+        for name in (*METRICS, *(f"final_{m}" for m in METRICS)):
+            entry[name], entry[f"{name}_se"] = mean_and_se([m[name] for m in members])
         summary.append(entry)
     return summary
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, columns: Sequence[str] = COLUMNS) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Write tidy rows (``columns`` first, then any extra keys) atomically."""
     extra = [k for k in rows[0] if k not in columns] if rows else []
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*columns, *extra])
-        writer.writeheader()
-        writer.writerows(rows)
-    return os.fspath(path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=[*columns, *extra])
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, text.getvalue())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows written by :func:`write_csv`, numbers parsed back (ints, floats; other cells stay strings)."""
+    with open(path, newline="") as f:
+        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _parse_cell(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def markdown_table(summary: Sequence[dict[str, Any]], by: Sequence[str]) -> list[str]:
-    """Lines of a markdown table: the group keys, then the metrics as mean +- s.e."""
-    header = [*by, "seeds", "params", "env steps", "train wall s", "time at goal", "success rate", "final distance"]
+    """Lines of a markdown table: the group keys, then the headline metrics (mean of each run's
+    last 5 evaluations) and the final evaluation's time at goal, as mean ± s.e. over seeds."""
+    header = [*by, "seeds", "params", "env steps", "train wall s", f"time at goal (last {HEADLINE_WINDOW})",
+              "time at goal (final)", "success rate", "final distance"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summary:
         cells = [str(s[k]) for k in by] + [str(s["seeds"]), f"{s['params']:,.0f}", f"{s['env_steps']:,.0f}",
                                             f"{s['wall_s']:,.0f}"]
-        cells += [f"{s[m]:.1f} ± {s[m + '_se']:.1f}" if m == "time_at_goal" else f"{s[m]:.2f} ± {s[m + '_se']:.2f}" for m in METRICS]
+        cells += [f"{s[m]:.1f} ± {s[m + '_se']:.1f}" for m in ("time_at_goal", "final_time_at_goal")]
+        cells += [f"{s[m]:.2f} ± {s[m + '_se']:.2f}" for m in ("success_rate", "final_distance")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -166,9 +205,9 @@ def mean_curves(rows: Iterable[dict[str, Any]], by: Sequence[str], x: str) -> di
         xs, ys, ses = [], [], []
         for i in range(length):
             points = [sorted(r, key=lambda row: row["env_steps"])[i] for r in seeds.values()]
-            values = np.array([p["time_at_goal"] for p in points], dtype=float)
+            mean, se = mean_and_se([p["time_at_goal"] for p in points])
             xs.append(float(np.mean([p[x] for p in points])))
-            ys.append(float(values.mean()))
-            ses.append(float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0)
+            ys.append(mean)
+            ses.append(se)
         curves[" ".join(f"{k}={v}" for k, v in zip(by, key))] = (xs, ys, ses)
     return curves

@@ -93,3 +93,59 @@ def test_depth_sweep_series_and_bad_pairs():
         ("actor:critic", "4:16", {"depth": 8, "actor_depth": 4, "critic_depth": 16})]
     with pytest.raises(SystemExit):
         script.parse_args(["--actor-critic", "4-16"])
+
+
+def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
+    script = load_script("env_dynamics")
+    out = tmp_path / "dynamics.md"
+    script.main(["--envs", "Ant", "--num-envs", "3", "--steps", "12", "--out", str(out)])
+    text = out.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Ant | 0.05 |"))
+    assert "/3)" in row  # terminated out of 3 episodes
+    zero = [line for line in text.splitlines() if line.startswith("| Ant | ") and "|---" not in line][1]
+    assert zero.startswith("| Ant | 0/3 | 12 (12-12) | 0.60 s | 0.")  # a passive ant stands for the whole (short) episode
+    assert "The paper's envs" in text and "38% (6 low, 18 high)" in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="free-floating root"):
+        script.main(["--envs", "PointUMaze", "--out", str(out)])
+
+
+def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
+    script = load_script("reproduce")
+    args = ["--tasks", "PointUMaze", "--depths", "4", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
+            "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path)]
+    script.main(args)
+    with open(tmp_path / "curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["seed"] for r in rows} == {"0", "1"} and all(0 <= float(r["time_at_goal"]) <= 20 for r in rows)
+    assert [int(r["env_steps"]) for r in rows if r["seed"] == "0"] == [80, 120]  # prefill 40, then epochs of 40
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["PointUMaze_d4_s0.csv", "PointUMaze_d4_s0.json", "PointUMaze_d4_s1.csv", "PointUMaze_d4_s1.json"]
+    table = (tmp_path / "table.md").read_text()
+    assert "| PointUMaze | 120 (-) |" in table and "(2) |" in table
+    assert (tmp_path / "table.png").read_bytes()[:4] == b"\x89PNG"
+
+    stamp = (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns
+    script.main(args)  # finished runs are reused, not trained again
+    assert (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit, match="other settings"):
+        script.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
+    script.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
+                 "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path),
+                 "--report-only"])
+    assert "Missing runs (not yet trained): PointUMaze_d8_s0, PointUMaze_d8_s1." in (tmp_path / "table.md").read_text()
+
+
+def test_reproduce_table_sets_ours_beside_the_papers_numbers():
+    script = load_script("reproduce")
+    args = script.parse_args(["--tasks", "AntU4Maze", "--budget-scale", "0.01"])
+    assert script.budget_of("AntU4Maze", args) == 1_000_000
+    assert script.run_settings("AntU4Maze", 64, args, {})["eval_every"] == 10_000  # 100 evaluations
+    summary = [{"env_id": "gcrl_depth/AntU4Maze-v0", "depth": d, "seeds": 5, "env_steps": 1e6, "time_at_goal": m,
+                "time_at_goal_se": 1.0} for d, m in ((4, 10.0), (64, 250.0))]
+    lines = script.render_table(summary, args, {}, [], "test")
+    row = next(line for line in lines if line.startswith("| AntU4Maze"))
+    assert row == ("| AntU4Maze | 1,000,000 (100,000,000) | 10.0 ± 1.0 (5) | 250.0 ± 1.0 (5) | 25.0x | 11.4 ± 4.1 | "
+                   "286.0 ± 36.0 | 25.1x |")
+    with pytest.raises(SystemExit, match="not in Table 1"):
+        script.budget_of("PointUMaze", args)

@@ -15,6 +15,7 @@ import pytest
 from gcrl_depth.envs.humanoid import GOAL_Z, HEALTHY_Z, Humanoid, HumanoidMaze
 from gcrl_depth.envs.mazes import task_maze
 from gcrl_depth.envs.models import FLOOR_BIT, WALL_BIT, compile_model
+from wall_geometry import deepest_while_stepping, robot_geoms
 
 N_ENVS = 4
 
@@ -31,7 +32,37 @@ def test_sizes_and_control_step(humanoid):
     assert core.observation_size == 24 + 23 + 11 * 10 + 11 * 6 + 23 == 246
     assert core.action_size == 17
     assert core.goal_indices == (0, 1, 2)
-    assert core.dt == pytest.approx(0.015)
+    assert core.dt == pytest.approx(0.03)  # Table 1's Humanoid control step
+    assert HumanoidMaze("U").dt == pytest.approx(0.015)  # the humanoid mazes'
+
+
+# The paper's humanoid (reference section 5): joint -> (armature, damping, stiffness).
+PAPER_JOINTS = {
+    "abdomen_z": (0.02, 5, 20), "abdomen_y": (0.02, 5, 10), "abdomen_x": (0.02, 5, 10),
+    "right_hip_x": (0.01, 5, 10), "right_hip_z": (0.01, 5, 10), "right_hip_y": (0.008, 5, 20),
+    "left_hip_x": (0.01, 5, 10), "left_hip_z": (0.01, 5, 10), "left_hip_y": (0.01, 5, 20),
+    "right_knee": (0.006, 1, 0), "left_knee": (0.006, 1, 1),
+    "right_shoulder_a": (0.0068, 1, 1), "left_shoulder_a": (0.0068, 1, 1),
+    "right_shoulder_b": (0.0051, 1, 1), "left_shoulder_b": (0.0051, 1, 1),
+    "right_elbow": (0.0028, 1, 0), "left_elbow": (0.0028, 1, 0),
+}
+
+
+def test_joints_and_motors_as_the_paper_trained():
+    model = compile_model("humanoid.xml")
+    hinges = [j for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
+    assert {model.joint(j).name for j in hinges} == set(PAPER_JOINTS)
+    for j in hinges:
+        dof = model.jnt_dofadr[j]
+        actual = (model.dof_armature[dof], model.dof_damping[dof], model.jnt_stiffness[j])
+        np.testing.assert_allclose(actual, PAPER_JOINTS[model.joint(j).name], err_msg=model.joint(j).name)
+    for a in range(model.nu):
+        arm = any(part in model.actuator(a).name for part in ("shoulder", "elbow"))
+        assert model.actuator_gear[a, 0] == (100 if arm else 350), model.actuator(a).name
+        np.testing.assert_allclose(model.actuator_ctrlrange[a], (-0.4, 0.4))  # peak torque 140 / 40 N m
+    robot = [b for b in range(1, model.nbody) if model.body_mocapid[b] < 0]
+    np.testing.assert_allclose(model.body_inertia[robot], 1.0)  # brax spring: unit inertia per link
+    assert 35 < model.body_mass[robot].sum() < 45  # masses from the geoms (~40 kg)
 
 
 def test_reset_goals_and_achieved_goal_is_torso_xyz(humanoid):
@@ -66,7 +97,7 @@ def test_zero_action_falls_and_terminates(humanoid):
     state = reset(jax.random.split(jax.random.key(2), N_ENVS))
     zeros = jnp.zeros((N_ENVS, core.action_size))
     heights, ended = [], np.zeros(N_ENVS, bool)
-    for _ in range(120):  # 1.8 s; the passive humanoid collapses in about 0.7 s
+    for _ in range(120):  # 3.6 s; the passive humanoid collapses in about 1.4 s
         before = np.asarray(state.obs[:, 2])
         state = step(state, zeros)
         ended |= np.asarray(state.terminated)
@@ -113,11 +144,25 @@ def test_walls_stop_the_humanoid_in_plain_mujoco():
     assert 0.95 < min(fronts) < 1.05  # the pelvis reached the wall face and stopped there
 
 
-def test_contact_bits_feet_on_the_floor_pelvis_and_feet_on_walls_no_self_collisions():
+def test_contact_bits_feet_on_the_floor_every_body_geom_on_walls_no_self_collisions():
     model = compile_model("humanoid.xml")
-    robot = [g for g in range(model.ngeom) if model.geom_bodyid[g] > 0 and model.body_mocapid[model.geom_bodyid[g]] < 0]
+    robot = robot_geoms(model)
     assert {model.geom(g).name for g in robot if model.geom_contype[g] & FLOOR_BIT} == {"right_foot", "left_foot"}
-    wall_geoms = {model.geom(g).name for g in robot if model.geom_contype[g] & WALL_BIT}
-    assert wall_geoms == {"pelvis", "right_foot", "left_foot"}
+    assert all(model.geom_contype[g] & WALL_BIT for g in robot)
     assert all(model.geom_conaffinity[g] == 0 for g in robot)
 
+
+def test_walls_stop_a_leg_kicked_into_them():
+    """Right thigh raised forward, knee bent back so the knee leads, thrown at the wall: no geom
+    enters it (the old model stopped only the pelvis and feet: the knee went 0.4 m in)."""
+    model = compile_model("humanoid.xml", task_maze("U", 2.0, False))
+    data = mujoco.MjData(model)
+    data.qpos[:2] = (2.45, 2.0)  # in the R cell (centre (2, 2)); the wall ahead has its face at x = 3
+    data.qpos[model.joint("right_hip_y").qposadr[0]] = np.radians(-90)
+    data.qpos[model.joint("right_knee").qposadr[0]] = np.radians(-135)
+    data.qvel[0] = 3.0
+    mujoco.mj_forward(model, data)
+    knee = data.xpos[model.body("right_shin").id]
+    assert 2.8 < knee[0] < 3.0 and knee[2] < 1.0  # the knee leads, below the top of the wall
+    initial, depth = deepest_while_stepping(model, data, seconds=0.5)
+    assert initial == 0.0 and depth < 0.05, f"a leg went {depth:.2f} m into a wall"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gcrl_depth.envs import mazes
-from gcrl_depth.envs.mazes import EVAL_LAYOUTS, LAYOUTS, Maze, merge_walls, parse_layout
+from gcrl_depth.envs import TASKS, make_core
+from gcrl_depth.envs.mazes import EVAL_LAYOUTS, HUMANOID_EVAL_LAYOUTS, LAYOUTS, Maze, merge_walls, parse_layout
 
 
 def test_walls_equal_gymnasium_robotics_mazes():
@@ -18,12 +19,32 @@ def test_walls_equal_gymnasium_robotics_mazes():
         np.testing.assert_array_equal(parse_layout(LAYOUTS[ours]) == "1", their_walls, err_msg=ours)
 
 
-@pytest.mark.parametrize("name", sorted(EVAL_LAYOUTS))
-def test_eval_layouts_keep_the_walls_and_the_start(name):
-    train, evaluation = parse_layout(LAYOUTS[name]), parse_layout(LAYOUTS[EVAL_LAYOUTS[name]])
+@pytest.mark.parametrize("name, eval_name", sorted({*EVAL_LAYOUTS.items(), *HUMANOID_EVAL_LAYOUTS.items()}))
+def test_eval_layouts_keep_the_walls_and_the_start(name, eval_name):
+    train, evaluation = parse_layout(LAYOUTS[name]), parse_layout(LAYOUTS[eval_name])
     np.testing.assert_array_equal(train == "1", evaluation == "1")
     np.testing.assert_array_equal(train == "R", evaluation == "R")
     assert set(map(tuple, np.argwhere(evaluation == "G"))) <= set(map(tuple, np.argwhere(train == "G")))
+
+
+# Goal cells of every evaluation id, as in the paper's code: the ant's big maze has 9, the humanoid's 10.
+EVAL_GOAL_CELLS = {
+    "PointUMazeEval": 3, "PointBigMazeEval": 9, "PointHardestMazeEval": 45,
+    "AntUMazeEval": 3, "AntBigMazeEval": 9, "AntHardestMazeEval": 45, "AntU4MazeEval": 4, "AntU5MazeEval": 8,
+    "HumanoidUMazeEval": 3, "HumanoidBigMazeEval": 10, "HumanoidHardestMazeEval": 45,
+}
+
+
+def test_every_evaluation_id_has_the_papers_goal_cells():
+    assert {name for name in TASKS if name.endswith("Eval")} == set(EVAL_GOAL_CELLS)
+    for name, cells in EVAL_GOAL_CELLS.items():
+        assert len(make_core(name).maze.goal_cells) == cells, name
+
+
+def test_the_ant_big_maze_evaluates_without_the_humanoids_nearer_goal():
+    ant, humanoid = (parse_layout(LAYOUTS[name]) for name in ("BIG_EVAL", "BIG_EVAL_HUMANOID"))
+    assert [tuple(c) for c in np.argwhere(ant != humanoid)] == [(2, 5)]
+    assert ant[2, 5] == "0" and humanoid[2, 5] == "G"
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import zipfile
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 import jax
 import numpy as np
 from flax import serialization
+
+from gcrl_depth.files import atomic_open
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "metadata.json", "params.msgpack", "optimizer.msgpack")
@@ -48,8 +49,6 @@ def package_versions() -> dict[str, str]:
 def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, optimizer: Any) -> str:
     """Atomically write a checkpoint zip; returns the path written."""
     path = checkpoint_path(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     meta = {"format_version": FORMAT_VERSION, **meta, "versions": package_versions()}
     members = {
         "config.json": json.dumps(config, indent=2, sort_keys=True).encode(),
@@ -57,27 +56,11 @@ def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict
         "params.msgpack": serialization.to_bytes(params),
         "optimizer.msgpack": serialization.to_bytes(optimizer),
     }
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".zip", dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for name, data in members.items():
-                    archive.writestr(name, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb", suffix=".zip") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:

@@ -4,8 +4,9 @@ State part of the observation (246 numbers, no goal inside it): qpos (torso xyz,
 quaternion, 17 hinges: 24), qvel (23), then for the 11 robot bodies their com-frame
 inertia (``cinert``, 110) and velocity (``cvel``, 66), then the actuator forces in
 joint space (``qfrc_actuator``, 23). Goal: torso (x, y, z), the first three numbers of
-the observation; threshold 0.5; dt 0.015 s; the episode terminates when the torso
-height leaves [1.0, 2.0]. See ``assets/humanoid.xml`` for the physics choices.
+the observation; threshold 0.5; dt 0.03 s in the open arena and 0.015 s in the mazes
+(the paper's control steps); the episode terminates when the torso height leaves
+[1.0, 2.0]. See ``assets/humanoid.xml`` for the physics choices.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from mujoco import mjx
 
 from gcrl_depth.envs.core import GoalEnv, torso_height_outside, with_kinematics
-from gcrl_depth.envs.mazes import Maze, task_maze
+from gcrl_depth.envs.mazes import HUMANOID_EVAL_LAYOUTS, Maze, task_maze
 from gcrl_depth.envs.models import compile_model
 
 QPOS_NOISE = 0.01  # half-width of uniform noise on the initial joint positions and xy
@@ -31,6 +32,10 @@ GOAL_DISTANCE = (1.0, 5.0)  # range of the uniform start-to-goal distance in the
 class Humanoid(GoalEnv):
     """Humanoid in an open arena; the goal lies at a distance U(1, 5) in a uniform direction."""
 
+    healthy_z = HEALTHY_Z  # torso heights outside this range end the episode
+    # 6 x 0.005 s = 0.03 s per control step: the step Table 1's Humanoid row was trained at.
+    frames_per_step = 6
+
     def __init__(self, *, episode_length: int = 1000, maze: Maze | None = None):
         self.maze = maze
         mj_model = compile_model("humanoid.xml", maze)
@@ -38,7 +43,7 @@ class Humanoid(GoalEnv):
         self._robot_bodies = np.flatnonzero((np.arange(mj_model.nbody) > 0) & (mj_model.body_mocapid < 0))
         super().__init__(
             mj_model,
-            n_frames=3,
+            n_frames=self.frames_per_step,
             episode_length=episode_length,
             success_threshold=0.5,
             goal_indices=(0, 1, 2),
@@ -79,16 +84,18 @@ class Humanoid(GoalEnv):
         ).astype(jnp.float32)
 
     def _fallen(self, physics: mjx.Data) -> jax.Array:
-        return torso_height_outside(physics, HEALTHY_Z)
+        return torso_height_outside(physics, self.healthy_z)
 
 
 class HumanoidMaze(Humanoid):
     """Humanoid in a maze of cell size 2: start in an R cell, goal at a G cell centre (z 1.25)."""
 
     cell_size = 2.0
+    frames_per_step = 3  # 0.015 s per control step, as the paper's humanoid mazes
 
     def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000):
-        super().__init__(episode_length=episode_length, maze=task_maze(layout, self.cell_size, eval_goals))
+        maze = task_maze(layout, self.cell_size, eval_goals, HUMANOID_EVAL_LAYOUTS)
+        super().__init__(episode_length=episode_length, maze=maze)
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.maze.sample_start_and_goal(key)

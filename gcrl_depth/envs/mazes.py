@@ -8,7 +8,9 @@ but leaves MJX far fewer collision pairs to test.
 
 The U / BIG / HARDEST layouts equal Gymnasium-Robotics' U_MAZE / MEDIUM_MAZE /
 LARGE_MAZE walls; the ``*_EVAL`` layouts keep only the farthest goal cells and are used
-for evaluation (HARDEST has no separate evaluation layout: it evaluates on its own).
+for evaluation (HARDEST has no separate evaluation layout: it evaluates on its own). As in
+the paper's code, the big maze's evaluation goals differ per robot: 9 cells for the ant
+(``BIG_EVAL``), 10 for the humanoid (``BIG_EVAL_HUMANOID``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         1 G G G 1 G G 1
         1 1 1 1 1 1 1 1"""),
     "BIG_EVAL": _grid("""
+        1 1 1 1 1 1 1 1
+        1 R 0 1 1 G G 1
+        1 0 0 1 0 0 G 1
+        1 1 0 0 0 1 1 1
+        1 0 0 1 0 0 0 1
+        1 0 1 G 0 1 G 1
+        1 0 G G 1 G G 1
+        1 1 1 1 1 1 1 1"""),
+    "BIG_EVAL_HUMANOID": _grid("""
         1 1 1 1 1 1 1 1
         1 R 0 1 1 G G 1
         1 0 0 1 0 G G 1
@@ -104,8 +115,10 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         1 1 1 1 1 1 1 1"""),
 }
 
-# Training layout name -> evaluation layout name.
+# Training layout name -> evaluation layout name, as the paper's ant (and our point mass) evaluates.
 EVAL_LAYOUTS = {"U": "U_EVAL", "BIG": "BIG_EVAL", "HARDEST": "HARDEST", "U4": "U4_EVAL", "U5": "U5_EVAL"}
+# The paper's humanoid evaluates its big maze on one more (nearer) goal cell than the ant: (2, 5).
+HUMANOID_EVAL_LAYOUTS = {**EVAL_LAYOUTS, "BIG": "BIG_EVAL_HUMANOID"}
 
 
 def parse_layout(rows: Sequence[str]) -> np.ndarray:
@@ -207,10 +220,12 @@ class Maze:
         high = (np.array(self.grid.shape) - 1) * self.cell_size + half
         return low, high
 
-    def add_walls(self, spec: mujoco.MjSpec, *, contype: int, conaffinity: int, rgba=(0.55, 0.5, 0.45, 1.0)) -> None:
-        """Add the (merged) wall boxes to the world body of an MjSpec."""
+    def add_walls(self, spec: mujoco.MjSpec, *, contype: int, conaffinity: int, merge: bool = True,
+                  rgba=(0.55, 0.5, 0.45, 1.0)) -> None:
+        """Add the wall boxes to the world body of an MjSpec: merged into few boxes, or one per wall cell."""
         s = self.cell_size
-        for k, (i0, j0, i1, j1) in enumerate(merge_walls(self.grid)):
+        rects = merge_walls(self.grid) if merge else [(i, j, i, j) for i, j in np.argwhere(self.grid == WALL)]
+        for k, (i0, j0, i1, j1) in enumerate(rects):
             spec.worldbody.add_geom(
                 name=f"wall_{k}",
                 type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -240,10 +255,12 @@ def _uniform_row(key: jax.Array, table: np.ndarray) -> jax.Array:
     return jnp.asarray(table)[index]
 
 
-def task_maze(layout: str | Sequence[str], cell_size: float, eval_goals: bool) -> Maze:
-    """The maze a task trains on, or, with ``eval_goals``, its evaluation goal set."""
+def task_maze(layout: str | Sequence[str], cell_size: float, eval_goals: bool,
+              eval_layouts: dict[str, str] = EVAL_LAYOUTS) -> Maze:
+    """The maze a task trains on, or, with ``eval_goals``, its evaluation goal set
+    (``eval_layouts`` maps training layouts to the robot family's evaluation layouts)."""
     if eval_goals:
-        if not isinstance(layout, str) or layout not in EVAL_LAYOUTS:
-            raise ValueError(f"eval_goals needs a named layout with an evaluation set, one of {sorted(EVAL_LAYOUTS)}")
-        layout = EVAL_LAYOUTS[layout]
+        if not isinstance(layout, str) or layout not in eval_layouts:
+            raise ValueError(f"eval_goals needs a named layout with an evaluation set, one of {sorted(eval_layouts)}")
+        layout = eval_layouts[layout]
     return Maze.from_layout(layout, cell_size)
