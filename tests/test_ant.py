@@ -16,7 +16,7 @@ from gcrl_depth.envs.models import FLOOR_BIT, WALL_BIT, compile_model
 from wall_geometry import deepest_while_stepping, robot_geoms, wall_penetration
 
 FEET = {f"{leg}_foot" for leg in ("front_left", "front_right", "back_left", "back_right")}
-HIPS = {f"{leg}_aux" for leg in ("front_left", "front_right", "back_left", "back_right")}
+HIPS = {f"{leg}_hip_tip" for leg in ("front_left", "front_right", "back_left", "back_right")}
 
 
 def test_only_the_feet_touch_the_floor_and_walls_stop_torso_hips_and_feet():
@@ -25,8 +25,11 @@ def test_only_the_feet_touch_the_floor_and_walls_stop_torso_hips_and_feet():
     assert {model.geom(g).name for g in robot if model.geom_contype[g] & FLOOR_BIT} == FEET
     assert {model.geom(g).name for g in robot if model.geom_contype[g] & WALL_BIT} == FEET | HIPS | {"torso"}
     assert all(model.geom_conaffinity[g] == 0 for g in robot)  # no self-collisions
-    for foot in FEET:
-        assert model.geom(foot).type == mujoco.mjtGeom.mjGEOM_SPHERE and model.geom(foot).size[0] == pytest.approx(0.08)
+    for sphere in FEET | HIPS:
+        assert model.geom(sphere).type == mujoco.mjtGeom.mjGEOM_SPHERE and model.geom(sphere).size[0] == pytest.approx(0.08)
+    for leg in ("front_left", "front_right", "back_left", "back_right"):  # a hip sphere sits at the end of its capsule
+        capsule, tip = model.geom(f"{leg}_aux"), model.geom(f"{leg}_hip_tip")
+        np.testing.assert_allclose(tip.pos, capsule.pos + capsule.size[1] * (tip.pos - capsule.pos) / np.linalg.norm(tip.pos - capsule.pos))
 
 
 def test_start_pose_and_noise_as_the_paper(ant_core):

@@ -4,7 +4,8 @@ A layout is a grid of characters: ``1`` wall, ``0`` free, ``R`` start cell, ``G`
 cell. Cell (row i, col j) has its centre at world (x = i * s, y = j * s) where s is
 the robot family's cell size. Walls are boxes of half-size (s/2, s/2, s/4) standing
 on the floor; adjacent wall cells are merged into larger boxes, which renders the same
-but leaves MJX far fewer collision pairs to test.
+but leaves MJX far fewer collision pairs to test, unless the robot's asset caps MJX's
+contact pairs (ant, humanoid): then each wall cell is a box of its own (see models.py).
 
 The U / BIG / HARDEST layouts equal Gymnasium-Robotics' U_MAZE / MEDIUM_MAZE /
 LARGE_MAZE walls; the ``*_EVAL`` layouts keep only the farthest goal cells and are used
