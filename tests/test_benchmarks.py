@@ -73,14 +73,14 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
 
 def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
     script = load_script("depth_sweep")
-    script.main(["--depths", "4", "8", "--widths", "8", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
+    script.main(["--depths", "4", "--widths", "8", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
                  "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["series"], r["value"], r["seed"]) for r in rows} == {
-        (s, v, seed) for s, v in (("depth", "4"), ("depth", "8"), ("width", "8")) for seed in ("0", "1")}
+        (s, v, seed) for s, v in (("depth", "4"), ("width", "8")) for seed in ("0", "1")}
     summary = (tmp_path / "summary.md").read_text()
-    assert "| depth | 8 | 2 |" in summary and "| width | 8 | 2 |" in summary
+    assert "| depth | 4 | 2 |" in summary and "| width | 8 | 2 |" in summary
     for name in ("depth.png", "width_vs_depth.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 

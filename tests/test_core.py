@@ -41,7 +41,7 @@ def test_same_key_same_rollout_and_different_key_differs(point_core):
 
 
 def test_truncation_at_episode_length_and_auto_reset_draws_new_goals():
-    core = make_core("AntBigMaze", episode_length=3)
+    core = make_core("PointBigMaze", episode_length=3)
     n = 64
     state = jax.vmap(core.reset)(jax.random.split(jax.random.key(0), n))
     step = jax.jit(jax.vmap(core.step))
@@ -89,7 +89,7 @@ def test_stepping_after_auto_reset_matches_stepping_a_fresh_episode(ant_core, ke
     transition = jax.jit(ant_core.transition)
     for action in jax.random.uniform(key, (5, ant_core.action_size), minval=-1, maxval=1):
         reset, fresh = transition(reset, action), transition(fresh, action)
-        np.testing.assert_allclose(reset.obs, fresh.obs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(reset.obs, fresh.obs, rtol=1e-4, atol=1e-4)  # float32 rounding; a lost field is ~0.1
     assert float(jnp.abs(reset.obs - fresh_obs).max()) > 1e-3  # it did move
 
 

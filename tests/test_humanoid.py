@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gcrl_depth.envs.humanoid import GOAL_Z, HEALTHY_Z, Humanoid, HumanoidMaze
-from gcrl_depth.envs.mazes import task_maze
+from gcrl_depth.envs.mazes import HUMANOID_EVAL_LAYOUTS, task_maze
 from gcrl_depth.envs.models import FLOOR_BIT, WALL_BIT, compile_model
 from wall_geometry import deepest_while_stepping, robot_geoms
 
@@ -122,7 +122,8 @@ def test_maze_starts_in_r_and_goals_at_g_cell_centres(layout, eval_goals):
     core = HumanoidMaze(layout, eval_goals=eval_goals, episode_length=30)
     state = jax.jit(jax.vmap(core.reset))(jax.random.split(jax.random.key(4), 16))
     maze = core.maze
-    assert maze.cell_size == 2.0 and maze.grid.tolist() == task_maze(layout, 2.0, eval_goals).grid.tolist()
+    expected = task_maze(layout, 2.0, eval_goals, HUMANOID_EVAL_LAYOUTS)
+    assert maze.cell_size == 2.0 and maze.grid.tolist() == expected.grid.tolist()
     goal = np.asarray(state.goal)
     np.testing.assert_allclose(goal[:, 2], GOAL_Z)
     assert {maze.grid[maze.cell_of(g)] for g in goal[:, :2]} == {"G"}
