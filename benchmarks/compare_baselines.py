@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> Path:
     import gcrl_depth
     from gcrl_depth.crl.config import PRESETS
     from gcrl_depth import experiments
-    from gcrl_depth.envs import TASKS, env_id, task_name
+    from gcrl_depth.envs import env_id, eval_env_id, task_name
     from gcrl_depth.plotting import plot_curves
 
     crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> Path:
     rows = []
     for task in [task_name(e) for e in args.envs]:
         train_id = env_id(task)
-        eval_id = env_id(f"{task}Eval") if args.eval_goals == "eval" and f"{task}Eval" in TASKS else train_id
+        eval_id = eval_env_id(task) if args.eval_goals == "eval" else train_id
         for seed in args.seeds:
             for algo in args.algos:
                 for depth in (args.depths if algo == "crl" else [args.baseline_depth]):

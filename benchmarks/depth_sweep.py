@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> Path:
     import gcrl_depth
     from gcrl_depth.crl.config import PRESETS
     from gcrl_depth import experiments
-    from gcrl_depth.envs import TASKS, env_id, task_name
+    from gcrl_depth.envs import env_id, eval_env_id, task_name
 
     task = task_name(args.env)
     train_id = env_id(task)
-    eval_id = env_id(f"{task}Eval") if args.eval_goals == "eval" and f"{task}Eval" in TASKS else train_id
+    eval_id = eval_env_id(task) if args.eval_goals == "eval" else train_id
     base_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"

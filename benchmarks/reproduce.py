@@ -98,9 +98,9 @@ def stored_run(path: Path, settings: dict) -> list[dict] | None:
 
 def train_run(task: str, seed: int, settings: dict, args: argparse.Namespace) -> list[dict]:
     from gcrl_depth import experiments
-    from gcrl_depth.envs import TASKS, env_id
+    from gcrl_depth.envs import env_id, eval_env_id
 
-    eval_id = env_id(f"{task}Eval") if f"{task}Eval" in TASKS else env_id(task)
+    eval_id = eval_env_id(task)
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     return experiments.run_deep_crl(env_id(task), settings["depth"], seed, settings["timesteps"], settings["eval_every"],
                                     settings["eval_episodes"], eval_id, env_kwargs, progress_bar=args.progress,

@@ -27,7 +27,7 @@ from gcrl_depth.callbacks import as_callback
 from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
-from gcrl_depth.envs import TASKS, env_id, task_name
+from gcrl_depth.envs import env_id, eval_env_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, evaluate
@@ -359,7 +359,7 @@ def _unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | No
 def _default_eval_id(task: str | None) -> str | None:
     if task is None:
         return None
-    return env_id(f"{task}Eval") if f"{task}Eval" in TASKS else env_id(task)
+    return eval_env_id(task)
 
 
 def _log_formats(verbose: int, log_dir: str | None) -> tuple[str, ...]:

@@ -50,6 +50,11 @@ def env_id(task: str) -> str:
     return f"{NAMESPACE}/{task}-v{VERSION}"
 
 
+def eval_env_id(task: str) -> str:
+    """Id of the task's evaluation twin (``...Eval``: the farthest goals) where it has one, else the task's id."""
+    return env_id(f"{task}Eval") if f"{task}Eval" in TASKS else env_id(task)
+
+
 def task_name(task_or_id: str) -> str:
     """Task name of a task name or a gcrl_depth Gymnasium id."""
     name = task_or_id
@@ -77,4 +82,4 @@ for _name in TASKS:
         kwargs={"task": _name},
     )
 
-__all__ = ["TASKS", "EnvState", "GoalEnv", "env_id", "goal_distance", "make_core", "sparse_reward", "task_name"]
+__all__ = ["TASKS", "EnvState", "GoalEnv", "env_id", "eval_env_id", "goal_distance", "make_core", "sparse_reward", "task_name"]
