@@ -1,18 +1,17 @@
 """gcrl_depth: deep self-supervised goal-conditioned RL on MJX environments.
 
-Importing the package registers the ``gcrl_depth/*`` Gymnasium ids.
+Importing the package registers the ``gcrl_depth/*`` Gymnasium ids and applies the
+process-wide defaults of :mod:`gcrl_depth._runtime` (headless GL on Linux, one XLA CPU
+flag, JAX's persistent compilation cache); ``GCRL_DEPTH_DEFAULTS=off`` turns them off.
 """
 
 from gcrl_depth import _runtime
+from gcrl_depth._version import __version__
 
-_runtime.default_headless_gl()
-_runtime.default_xla_flags()
-_runtime.enable_compilation_cache()
-_runtime.import_mjx_quietly()
+_runtime.apply_defaults()
 
 from gcrl_depth.envs import TASKS, env_id, make_core  # noqa: E402  (after the runtime setup)
 from gcrl_depth.crl.agent import DeepCRL  # noqa: E402
 from gcrl_depth.evaluation import evaluate  # noqa: E402
 
-__version__ = "0.1.0"
 __all__ = ["DeepCRL", "TASKS", "env_id", "evaluate", "make_core", "__version__"]

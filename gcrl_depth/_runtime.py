@@ -1,9 +1,14 @@
 """Process-wide runtime defaults, applied once when :mod:`gcrl_depth` is imported.
 
-* **Headless rendering.** MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` when
-  ``mujoco`` is first imported. On a machine without a display we default it to
-  ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU). Set ``MUJOCO_GL``
-  yourself (``egl``, ``osmesa`` or ``glfw``) to override.
+This is the one place where importing ``gcrl_depth`` changes the process. Set
+``GCRL_DEPTH_DEFAULTS=off`` before the import to apply none of the three defaults below
+(the quiet mjx import stays: it changes nothing). :data:`APPLIED` records what was done.
+
+* **Headless rendering (Linux only).** MuJoCo picks its OpenGL backend from ``MUJOCO_GL``
+  when ``mujoco`` is first imported. On a Linux machine without a display we default it
+  to ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU). macOS and Windows have
+  no ``DISPLAY`` variable and accept only their own backends, so they are left alone. Set
+  ``MUJOCO_GL`` yourself (``egl``, ``osmesa`` or ``glfw``) to override.
 * **XLA CPU scheduler.** On the CPU, XLA's concurrency-optimized thunk scheduler was
   seen to deadlock (every worker idle, the result never ready) on MJX rollouts of 256
   ant-maze envs; ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` avoids it at
@@ -23,17 +28,42 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
+DEFAULTS_ENV_VAR = "GCRL_DEPTH_DEFAULTS"
 CACHE_ENV_VAR = "GCRL_DEPTH_JAX_CACHE"
 DEFAULT_XLA_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gcrl_depth" / "jax"
+OFF_VALUES = ("", "off", "0", "none", "false", "no")
+APPLIED: dict[str, Any] = {}  # what apply_defaults changed: {"MUJOCO_GL": ..., "XLA_FLAGS": ..., "jax_cache": ...}
 
 
-def default_headless_gl() -> None:
-    """Choose EGL for MuJoCo rendering when no display is available."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+def defaults_enabled() -> bool:
+    """False when ``GCRL_DEPTH_DEFAULTS`` switches every process-wide default off."""
+    return os.environ.get(DEFAULTS_ENV_VAR, "on").strip().lower() not in OFF_VALUES
+
+
+def apply_defaults() -> dict[str, Any]:
+    """Apply the headless GL, XLA flag and compilation cache defaults (unless switched off)."""
+    if defaults_enabled():
+        gl = default_headless_gl()
+        if gl is not None:
+            APPLIED["MUJOCO_GL"] = gl
+        APPLIED["XLA_FLAGS"] = default_xla_flags()
+        APPLIED["jax_cache"] = enable_compilation_cache()
+    import_mjx_quietly()
+    return APPLIED
+
+
+def default_headless_gl(platform: str | None = None) -> str | None:
+    """On Linux without a display, choose EGL for MuJoCo rendering; returns the value set, if any."""
+    platform = sys.platform if platform is None else platform
+    if platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"
+        return "egl"
+    return None
 
 
 def default_xla_flags() -> str:
@@ -58,7 +88,7 @@ def compilation_cache_dir() -> Path | None:
     if explicit:
         return Path(explicit)
     value = os.environ.get(CACHE_ENV_VAR, str(DEFAULT_CACHE_DIR))
-    if value.strip().lower() in ("", "off", "0", "none"):
+    if value.strip().lower() in OFF_VALUES:
         return None
     return Path(value).expanduser()
 

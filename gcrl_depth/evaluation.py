@@ -2,7 +2,8 @@
 
 A policy is any callable mapping a batched Dict observation (numpy arrays
 ``observation``, ``achieved_goal``, ``desired_goal`` with a leading env axis) to a batch
-of actions; :func:`evaluate` runs ``num_envs`` evaluation envs for exactly one episode
+of actions, or to ``(actions, state)`` as stable-baselines3's ``predict`` returns; a model
+with a ``predict`` method (DeepCRL, an SB3 model) is used deterministically. :func:`evaluate` runs ``num_envs`` evaluation envs for exactly one episode
 each and reports:
 
 * ``time_at_goal``: steps (out of the episode) within the success threshold, mean over
@@ -51,15 +52,27 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
         seed: seed of the evaluation envs' starts and goals.
         **env_kwargs: options for ``gym.make_vec`` when ``env`` is an id.
     """
-    envs = gym.make_vec(env, num_envs=num_envs, **env_kwargs) if isinstance(env, str) else env
-    core = envs.unwrapped.core
+    policy = as_policy(policy)
+    if isinstance(env, str):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        envs = gym.make_vec(env, num_envs=num_envs, **env_kwargs)
+    else:
+        envs = env
+    core = getattr(getattr(envs, "unwrapped", None), "core", None)
+    if not isinstance(envs, gym.vector.VectorEnv) or core is None:
+        raise TypeError("evaluate needs a gcrl_depth env id or a gcrl_depth vector env (gym.make_vec(id, num_envs=N)); "
+                        f"got {type(env).__name__}")
     obs, _ = envs.reset(seed=seed)
     n, length = envs.num_envs, core.episode_length
     alive = np.ones(n, bool)
     at_goal_steps = np.zeros(n)
     final_distance = np.full(n, np.nan)
     for _ in range(length):
-        actions = np.asarray(policy(obs), dtype=np.float32).reshape(envs.action_space.shape)
+        actions = np.asarray(policy(obs), dtype=np.float32)
+        if actions.size != np.prod(envs.action_space.shape):
+            raise ValueError(f"the policy returned actions of shape {actions.shape}; expected {envs.action_space.shape}")
+        actions = actions.reshape(envs.action_space.shape)
         obs, _, terminated, truncated, info = envs.step(actions)
         at_goal_steps += alive * info["success"]
         ended = alive & (terminated | truncated)
@@ -75,6 +88,21 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
         episodes=n,
         episode_length=length,
     )
+
+
+def as_policy(policy: Any) -> Policy:
+    """A batched-observation -> actions function from a policy function or a model with ``predict``."""
+    if hasattr(policy, "predict") and callable(policy.predict):
+        model = policy
+        return lambda obs: model.predict(obs, deterministic=True)[0]
+    if not callable(policy):
+        raise TypeError(f"policy must be a function of the observation or a model with predict(), got {type(policy).__name__}")
+
+    def actions_only(obs: dict[str, np.ndarray]) -> Any:
+        out = policy(obs)
+        return out[0] if isinstance(out, tuple) and len(out) == 2 else out  # SB3-style (actions, state)
+
+    return actions_only
 
 
 @dataclasses.dataclass

@@ -49,9 +49,15 @@ class Logger:
     def csv_path(self) -> str | None:
         return None if self.folder is None or "csv" not in self.formats else os.path.join(self.folder, "progress.csv")
 
-    def record(self, key: str, value: Any) -> None:
-        """Store a scalar under ``key`` until the next :meth:`dump`."""
-        self.values[key] = float(value)
+    def record(self, key: str, value: Any, exclude: str | tuple[str, ...] | None = None) -> None:
+        """Store a scalar under ``key`` until the next :meth:`dump`.
+
+        ``exclude`` exists for stable-baselines3 callbacks (which pass it); every value goes to every output.
+        """
+        try:
+            self.values[key] = float(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"logger.record({key!r}, ...) needs a number, got {value!r}") from error
 
     def dump(self, step: int) -> None:
         """Write the recorded values, tagged with ``step``, to every output; then clear them."""

@@ -14,31 +14,42 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.crl import checkpoint
-from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
+from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
+from gcrl_depth.crl.env_source import env_sizes, eval_options, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
-from gcrl_depth.envs import env_id, eval_env_id, task_name
-from gcrl_depth.envs.core import GoalEnv
-from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
+from gcrl_depth.envs import env_id
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, evaluate
+from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
 
 DEFAULT_EPOCH_TIMESTEPS = 1_000_000  # env steps between evaluations (the paper's ~1M)
 DEFAULT_EVAL_EPISODES = 128  # the paper's evaluation envs
+MAX_SEED = 2**63 - 2  # seed and seed + 1 must fit jax.random.key
+PARAMETER_FIELDS = ("actor_params", "critic_params", "log_alpha")
+OPTIMIZER_FIELDS = ("actor_opt", "critic_opt", "alpha_opt")
 
 
 class DeepCRL:
     """Contrastive RL with deep residual actor and critic, trained on a gcrl_depth env.
+
+    The defaults are the paper's and sized for a GPU: 512 envs, a prefill of
+    512,000 env steps before the first gradient step, then 31,744 env steps per training
+    iteration. On a small machine start from ``PRESETS["cpu"]``
+    (``DeepCRL(env, **PRESETS["cpu"])``, :mod:`gcrl_depth.crl.config`).
 
     Args:
         env: a gcrl_depth env id (``"gcrl_depth/AntBigMaze-v0"``) or a gcrl_depth Gymnasium
@@ -69,29 +80,28 @@ class DeepCRL:
         log_dir: str | None = None,
         **config: Any,
     ) -> None:
-        self.core, self.task, self.task_kwargs, env_num_envs = _unwrap_env(env)
+        self.core, self.task, self.task_kwargs, env_num_envs = unwrap_env(env)
         if env_num_envs is not None:
             if "num_envs" in config and config["num_envs"] != env_num_envs:
                 raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
             config["num_envs"] = env_num_envs
         self.config = CRLConfig.from_dict({"depth": depth, **config})
-        for name, value in (("eval_episodes", eval_episodes), ("seed", seed)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
+            raise ValueError(f"eval_episodes must be a non-negative integer, got {eval_episodes!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 2], got {seed!r}")
         if isinstance(epoch_timesteps, bool) or not isinstance(epoch_timesteps, int) or epoch_timesteps < 1:
             raise ValueError(f"epoch_timesteps must be a positive integer, got {epoch_timesteps!r}")
-        self.seed, self.eval_episodes, self.epoch_timesteps = seed, eval_episodes, epoch_timesteps
+        self.seed, self.eval_episodes, self.epoch_timesteps = int(seed), eval_episodes, epoch_timesteps
         self.verbose, self.log_dir = verbose, log_dir
-        self.eval_env = eval_env if eval_env is not None else _default_eval_id(self.task)
-        if self.eval_env is None and eval_episodes > 0:
-            raise ValueError("an env built from a core instance has no id: pass eval_env, or eval_episodes=0")
+        self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
 
         self.trainer = shared_trainer(self.core, self.config)
-        learner_key, self._collection_key = jax.random.split(jax.random.key(seed))
+        learner_key, self._collection_key = jax.random.split(jax.random.key(self.seed))
         self._learner = self.trainer.init_learner(learner_key)
         self._state: TrainState | None = None
         self._eval_envs: gym.vector.VectorEnv | None = None
-        self._predict_key = jax.random.key(seed + 1)
+        self._predict_key = jax.random.key(self.seed + 1)
         self.num_timesteps = 0
         self.num_updates = 0
         self.eval_seconds = 0.0  # host time spent in evaluations
@@ -111,6 +121,46 @@ class DeepCRL:
         """stable-baselines3 compatibility: DeepCRL steps its envs on the device, not via a Gymnasium env."""
         return None
 
+    def get_vec_normalize_env(self) -> None:
+        """stable-baselines3 compatibility: DeepCRL never normalises observations."""
+        return None
+
+    def get_parameters(self) -> dict[str, Any]:
+        """Host (numpy) copies of the parameters, temperature and optimizer states, keyed by
+        :data:`~gcrl_depth.crl.training.LEARNER_FIELDS` (stable-baselines3's ``get_parameters``)."""
+        return jax.device_get(self.learner())
+
+    def set_parameters(self, load_path_or_dict: str | os.PathLike | Mapping[str, Any], exact_match: bool = True) -> None:
+        """Replace parameters from :meth:`get_parameters`'s dict or a checkpoint zip.
+
+        With ``exact_match`` every learner field must be given; otherwise a subset (e.g. only
+        ``actor_params``) is replaced. Shapes must match this agent's architecture.
+        """
+        if isinstance(load_path_or_dict, (str, os.PathLike)):
+            _, _, params_bytes, optimizer_bytes, _ = checkpoint.read_checkpoint(load_path_or_dict)
+            values = {**self._restore_learner(params_bytes, optimizer_bytes)}
+            values.pop("key")
+        elif isinstance(load_path_or_dict, Mapping):
+            values = dict(load_path_or_dict)
+        else:
+            raise TypeError(f"set_parameters expects a checkpoint path or a dict like get_parameters(), "
+                            f"got {type(load_path_or_dict).__name__}")
+        unknown = sorted(set(values) - set(LEARNER_FIELDS))
+        missing = sorted(set(LEARNER_FIELDS) - set(values))
+        if unknown or (exact_match and missing):
+            raise ValueError(f"set_parameters expects the keys {list(LEARNER_FIELDS)}"
+                             + (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if exact_match and missing else "")
+                             + ("" if unknown else " (pass exact_match=False to set a subset)"))
+        current = self.learner()
+        for name, value in values.items():
+            checkpoint.check_same_shapes(current[name], value, f"set_parameters: {name} does not match the agent's architecture")
+        updates = {name: jax.device_put(jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), value, current[name]))
+                   for name, value in values.items()}
+        if self._state is not None:
+            self._state = self._state.replace(**updates)
+        else:
+            self._learner = {**self._learner, **updates}
+
     def learner(self) -> dict[str, Any]:
         """Current parameters, temperature and optimizer states (device arrays)."""
         if self._state is not None:
@@ -129,17 +179,27 @@ class DeepCRL:
         """Train for ``total_timesteps`` env steps (rounded up to whole iterations; see ``num_timesteps``).
 
         Args:
-            total_timesteps: env steps to collect in this call (prefill included).
+            total_timesteps: env steps to collect in this call (prefill included); at least
+                the prefill plus one iteration when the replay buffer is still to be filled
+                (a new agent, or one loaded without its buffer).
             callback: a :class:`~gcrl_depth.callbacks.BaseCallback`, a list of them, or
                 ``fn(locals_, globals_) -> bool``; called after every epoch, False stops.
             log_interval: dump the log every this many epochs.
             progress_bar: show a tqdm bar with env steps, steps/s and time at goal.
             reset_num_timesteps: start counting at 0 (True) or continue the count (False).
+
+        Raises:
+            TrainingDivergedError: a loss or parameter became non-finite; the agent keeps the
+                parameters from before that epoch (``predict`` and ``save`` give them).
+
+        A ``KeyboardInterrupt`` or a callback's exception ends training after the last
+        completed epoch: the agent stays usable and ``num_timesteps`` counts what was trained.
         """
         if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
             raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
         if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
             raise ValueError(f"log_interval must be a positive integer, got {log_interval!r}")
+        self._check_budget(int(total_timesteps))
         if reset_num_timesteps:
             self.num_timesteps = 0
         target = self.num_timesteps + int(total_timesteps)
@@ -159,7 +219,7 @@ class DeepCRL:
             while self.num_timesteps < target:
                 epoch += 1
                 remaining = math.ceil((target - self.num_timesteps) / self.config.env_steps_per_iteration)
-                metrics = self._run_epoch(min(self.iterations_per_epoch, remaining))
+                metrics = self._run_epoch(min(self.iterations_per_epoch, remaining), epoch)
                 evaluation = self._evaluate_now()
                 bar.update(self.num_timesteps - bar.n)
                 bar.set_postfix(_bar_postfix(metrics, evaluation), refresh=False)
@@ -179,6 +239,19 @@ class DeepCRL:
                   f"iterations collect {self.config.env_steps_per_iteration:,}), {self.num_updates:,} gradient steps")
         return self
 
+    def _check_budget(self, total_timesteps: int) -> None:
+        """Refuse a budget that the prefill would use up before a single gradient step."""
+        cfg = self.config
+        prefill = cfg.prefill_steps * cfg.num_envs if self._state is None else 0
+        minimum = prefill + cfg.env_steps_per_iteration
+        if prefill and total_timesteps < minimum:
+            raise ValueError(
+                f"learn({total_timesteps:,}) would train nothing: the replay buffer is first filled with "
+                f"{prefill:,} env steps (prefill_steps={cfg.prefill_steps:,} x num_envs={cfg.num_envs:,}) and one "
+                f"training iteration collects {cfg.env_steps_per_iteration:,} more (num_envs x unroll_length="
+                f"{cfg.unroll_length}); ask for at least {minimum:,} env steps, or lower prefill_steps / num_envs "
+                "(PRESETS['cpu'] in gcrl_depth.crl.config is sized for small machines)")
+
     def _planned_timesteps(self, target: int) -> int:
         """The step count a run to ``target`` ends at: prefill (if due) plus whole iterations."""
         steps = self.num_timesteps + (self.config.prefill_steps * self.config.num_envs if self._state is None else 0)
@@ -190,23 +263,27 @@ class DeepCRL:
         self._collection_key, key = jax.random.split(self._collection_key)
         state = self.trainer.start(self._learner, key)
         start = time.perf_counter()
-        self._state = self.trainer.prefill(state)
-        jax.block_until_ready(self._state.buffer.size)
         prefill = self.config.prefill_steps * self.config.num_envs
-        self.num_timesteps += prefill
+        with deferred_interrupts():  # the state and the step count change together
+            self._state = self.trainer.prefill(state)
+            self.num_timesteps += prefill
+        jax.block_until_ready(self._state.buffer.size)
         self.logger.record("time/prefill_s", time.perf_counter() - start)
         bar.update(prefill)
 
-    def _run_epoch(self, iterations: int) -> dict[str, float]:
+    def _run_epoch(self, iterations: int, epoch: int) -> dict[str, float]:
         program, compile_s = self.trainer.compiled_train(self._state, iterations)
-        start = time.perf_counter()
-        self._state, metrics = program(self._state)  # the old state is donated
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        elapsed = time.perf_counter() - start
+        last_good = jax.tree_util.tree_map(jnp.copy, self.learner())  # the program donates the state
         env_steps = iterations * self.config.env_steps_per_iteration
         updates = iterations * self.config.updates_per_iteration
-        self.num_timesteps += env_steps
-        self.num_updates += updates
+        start = time.perf_counter()
+        with deferred_interrupts():  # the state and the step counts change together
+            self._state, metrics = program(self._state)
+            self.num_timesteps += env_steps
+            self.num_updates += updates
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        elapsed = time.perf_counter() - start
+        self._check_finite(metrics, last_good, epoch, env_steps, updates)
         metrics.update({
             "time/env_steps_per_s": env_steps / elapsed,
             "time/grad_steps_per_s": updates / elapsed,
@@ -218,6 +295,22 @@ class DeepCRL:
         for key, value in metrics.items():
             self.logger.record(key, value)
         return metrics
+
+    def _check_finite(self, metrics: dict[str, float], last_good: dict[str, Any], epoch: int, env_steps: int,
+                      updates: int) -> None:
+        """After a non-finite epoch: restore ``last_good`` and its step counts, then raise."""
+        bad_metric = first_non_finite_metric(metrics)
+        if bad_metric is None and bool(all_finite(self.learner())):
+            return
+        what = f"{bad_metric[0]} = {bad_metric[1]}" if bad_metric else f"parameter {first_non_finite_leaf(self.learner())} is not finite"
+        with deferred_interrupts():
+            self._learner, self._state = last_good, None  # the envs and buffer may hold NaN: the next learn refills
+            self.num_timesteps -= env_steps
+            self.num_updates -= updates
+        raise TrainingDivergedError(
+            f"training diverged in epoch {epoch} (env steps {self.num_timesteps:,} to {self.num_timesteps + env_steps:,}): "
+            f"{what}. The agent keeps the last finite parameters, from {self.num_timesteps:,} env steps; "
+            f"try a lower learning_rate (now {self.config.learning_rate:g})")
 
     def _evaluate_now(self) -> EvaluationResult | None:
         if self.eval_episodes == 0:
@@ -237,8 +330,7 @@ class DeepCRL:
         """One evaluation of the deterministic policy on the evaluation env (``eval_episodes`` episodes)."""
         if self._eval_envs is None:
             if isinstance(self.eval_env, str):
-                eval_kwargs = {k: v for k, v in self.task_kwargs.items() if k != "eval_goals"}
-                self._eval_envs = gym.make_vec(self.eval_env, num_envs=max(1, self.eval_episodes), **eval_kwargs)
+                self._eval_envs = gym.make_vec(self.eval_env, num_envs=max(1, self.eval_episodes), **eval_options(self.task_kwargs))
             else:
                 self._eval_envs = self.eval_env
         return evaluate(self._batched_policy, self._eval_envs, seed=seed)
@@ -257,8 +349,7 @@ class DeepCRL:
         """
         if not isinstance(observation, Mapping) or not {"observation", "desired_goal"} <= set(observation):
             raise ValueError("predict expects a Dict observation with 'observation' and 'desired_goal' (numpy arrays)")
-        obs = np.asarray(observation["observation"], dtype=np.float32)
-        goal = np.asarray(observation["desired_goal"], dtype=np.float32)
+        obs, goal = _float_array(observation, "observation"), _float_array(observation, "desired_goal")
         single = obs.ndim == 1
         expected = {"observation": (obs, self.core.observation_size), "desired_goal": (goal, self.core.goal_size)}
         for name, (array, size) in expected.items():
@@ -266,6 +357,9 @@ class DeepCRL:
                 raise ValueError(f"{name} must have shape ({size},) or (batch, {size}); got {array.shape}")
         if not single and goal.shape[0] != obs.shape[0]:
             raise ValueError(f"observation and desired_goal batch sizes differ: {obs.shape[0]} vs {goal.shape[0]}")
+        for name, array in (("observation", obs), ("desired_goal", goal)):
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
         obs, goal = np.atleast_2d(obs), np.atleast_2d(goal)
         key = None
         if not deterministic:
@@ -274,19 +368,27 @@ class DeepCRL:
         return (action[0] if single else action), None
 
     # ----------------------------------------------------------------- persistence
-    def save(self, path: str) -> str:
+    def save(self, path: str | os.PathLike, include_buffer: bool = False) -> str:
         """Write a checkpoint zip atomically (``.zip`` is appended if missing); returns its path.
 
         It holds the config, parameters, optimizer states, PRNG key, step counts, env id
-        and versions. The replay buffer is not saved: a resumed run refills it (prefill).
+        and versions: enough to act and to continue training, which then first refills the
+        replay buffer (the prefill). With ``include_buffer=True`` it also holds the replay
+        buffer, the training envs' state and the PRNG keys, so that loading and training on
+        gives exactly the run that was not interrupted (bitwise on the same machine). The
+        buffer is large: ``buffer_size x num_envs`` steps (about 1 GB at the paper's sizes).
         """
+        if not isinstance(include_buffer, bool):
+            raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
+        if include_buffer and self._state is None:
+            raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
         learner = jax.device_get(self.learner())
         key = self._state.key if self._state is not None else self._collection_key
         meta = {
             "algorithm": "DeepCRL",
             "env_id": self.env_id,
             "task_kwargs": self.task_kwargs,
-            "sizes": {"observation": self.core.observation_size, "goal": self.core.goal_size, "action": self.core.action_size},
+            "sizes": env_sizes(self.core),
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
@@ -294,44 +396,79 @@ class DeepCRL:
                       "eval_env": self.eval_env if isinstance(self.eval_env, str) else None},
             "evaluations": [{"env_steps": s, **dataclasses.asdict(r)} for s, r in zip(self.evaluations.env_steps, self.evaluations.results)],
         }
-        params = {name: learner[name] for name in ("actor_params", "critic_params", "log_alpha")}
-        optimizer = {name: learner[name] for name in ("actor_opt", "critic_opt", "alpha_opt")}
+        params = {name: learner[name] for name in PARAMETER_FIELDS}
+        optimizer = {name: learner[name] for name in OPTIMIZER_FIELDS}
         optimizer["key"] = np.asarray(jax.random.key_data(key))
-        return checkpoint.write_checkpoint(path, self.config.to_dict(), meta, params, optimizer)
+        training = None
+        if include_buffer:
+            training = {"buffer": self._state.buffer, "env_state": self._state.env_state, "episode": self._state.episode,
+                        "collection_key": self._collection_key}
+        return checkpoint.write_checkpoint(path, self.config.to_dict(), meta, params, optimizer, training)
 
     @classmethod
-    def load(cls, path: str, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> "DeepCRL":
+    def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> "DeepCRL":
         """Rebuild an agent from :meth:`save`'s zip; ``env`` defaults to the saved env id and options.
 
-        ``kwargs`` override agent settings (``verbose``, ``log_dir``, ``eval_episodes``, ...).
+        ``kwargs`` override agent settings (``verbose``, ``log_dir``, ``eval_episodes``, ...)
+        and training settings (``learning_rate``, ``batch_size``, ...), but not the
+        architecture (``depth``, ``width``, ...), which the saved parameters fix. A
+        checkpoint saved with its buffer resumes exactly; its buffer also fixes
+        ``num_envs`` and ``buffer_size``.
         """
-        config, meta, params_bytes, optimizer_bytes = checkpoint.read_checkpoint(path)
+        config, meta, params_bytes, optimizer_bytes, training_bytes = checkpoint.read_checkpoint(path)
+        fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
+        if fixed:
+            raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
+                             f"({', '.join(f'{k}={config.get(k)!r}' for k in fixed)}); build a new DeepCRL to train another")
+        config_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config}
+        if training_bytes is not None:
+            changed = sorted(k for k in ("num_envs", "buffer_size") if k in config_overrides and config_overrides[k] != config[k])
+            if changed:
+                raise ValueError(f"load cannot change {changed}: the checkpoint holds a replay buffer of that size")
+        config = {**config, **config_overrides}
         if env is None:
             if meta["env_id"] is None:
-                raise ValueError(f"{path!r} was trained on an env without an id: pass env=")
+                raise ValueError(f"{os.fspath(path)!r} was trained on an env without an id: pass env=")
             env = gym.make_vec(meta["env_id"], num_envs=config["num_envs"], **meta["task_kwargs"])
         settings = {"seed": meta["seed"], **meta["agent"], **kwargs}
         if settings.get("eval_env") is None:
             settings.pop("eval_env", None)
         if isinstance(env, gym.vector.VectorEnv) and config["num_envs"] != env.unwrapped.num_envs:
+            if training_bytes is not None:
+                raise ValueError(f"the checkpoint's replay buffer holds {config['num_envs']} envs; env= has {env.unwrapped.num_envs}")
             config = {**config, "num_envs": env.unwrapped.num_envs}
         depth = config.pop("depth")
         model = cls(env, depth, **settings, **config)
-        sizes = {"observation": model.core.observation_size, "goal": model.core.goal_size, "action": model.core.action_size}
-        if sizes != meta["sizes"]:
-            raise ValueError(f"env sizes {sizes} differ from the checkpoint's {meta['sizes']}")
-        learner = jax.device_get(model._learner)
-        params = checkpoint.restore({k: learner[k] for k in ("actor_params", "critic_params", "log_alpha")}, params_bytes, "parameters")
-        optimizer_target = {k: learner[k] for k in ("actor_opt", "critic_opt", "alpha_opt")}
-        optimizer_target["key"] = np.asarray(jax.random.key_data(model._collection_key))
-        optimizer = checkpoint.restore(optimizer_target, optimizer_bytes, "optimizer states")
-        model._collection_key = jax.random.wrap_key_data(optimizer.pop("key"))
-        model._learner = jax.device_put({**params, **optimizer})
+        if env_sizes(model.core) != meta["sizes"]:
+            raise ValueError(f"env sizes {env_sizes(model.core)} differ from the checkpoint's {meta['sizes']}")
+        learner = model._restore_learner(params_bytes, optimizer_bytes)
+        model._collection_key = jax.random.wrap_key_data(learner.pop("key"))
+        model._learner = jax.device_put(learner)
+        if training_bytes is not None:
+            model._restore_training_state(training_bytes)
         model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
         for record in meta["evaluations"]:
             steps = record.pop("env_steps")
             model.evaluations.add(steps, EvaluationResult(**record))
         return model
+
+    def _restore_learner(self, params_bytes: bytes, optimizer_bytes: bytes) -> dict[str, Any]:
+        """Learner fields (numpy) and the saved PRNG key data from a checkpoint's members."""
+        learner = jax.device_get(self._learner)
+        params = checkpoint.restore({k: learner[k] for k in PARAMETER_FIELDS}, params_bytes, "parameters")
+        optimizer_target = {k: learner[k] for k in OPTIMIZER_FIELDS}
+        optimizer_target["key"] = np.asarray(jax.random.key_data(self._collection_key))
+        return {**params, **checkpoint.restore(optimizer_target, optimizer_bytes, "optimizer states")}
+
+    def _restore_training_state(self, data: bytes) -> None:
+        """Rebuild the running state (buffer, envs, keys) around the restored learner."""
+        template = jax.eval_shape(self.trainer.start, self._learner, self._collection_key)
+        like = {"buffer": template.buffer, "env_state": template.env_state, "episode": template.episode,
+                "collection_key": template.key}
+        stored = jax.device_put(checkpoint.tree_from_bytes(like, data, "training state"))
+        key = self._collection_key  # the saved running key (see save)
+        self._collection_key = stored.pop("collection_key")
+        self._state = TrainState(**self._learner, **stored, key=key)
 
     def close(self) -> None:
         """Close the evaluation envs and the log files."""
@@ -340,26 +477,11 @@ class DeepCRL:
         self.logger.close()
 
 
-def _unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | None]:
-    """(core, task name, task options, vector num_envs or None) of an env id or gcrl_depth env."""
-    if isinstance(env, str):
-        task = task_name(env)
-        return shared_core(task, {}), task, {}, None
-    unwrapped = getattr(env, "unwrapped", None)
-    if isinstance(unwrapped, GcrlVectorEnv):
-        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, unwrapped.num_envs
-    if isinstance(unwrapped, GcrlGoalEnv):
-        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
-    raise TypeError(
-        "DeepCRL needs a gcrl_depth env id (e.g. 'gcrl_depth/PointUMaze-v0') or a gcrl_depth Gymnasium env "
-        f"(gym.make / gym.make_vec of such an id); got {type(env).__name__}"
-    )
-
-
-def _default_eval_id(task: str | None) -> str | None:
-    if task is None:
-        return None
-    return eval_env_id(task)
+def _float_array(observation: Mapping[str, Any], name: str) -> np.ndarray:
+    try:
+        return np.asarray(observation[name], dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"predict: {name} must be numbers (a float array); {error}") from error
 
 
 def _log_formats(verbose: int, log_dir: str | None) -> tuple[str, ...]:

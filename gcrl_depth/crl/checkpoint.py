@@ -4,7 +4,10 @@ Members:
     ``config.json``     the agent's CRLConfig as a dict;
     ``metadata.json``   format version, env id and options, step count, seed, versions;
     ``params.msgpack``  actor and critic parameters and the log temperature;
-    ``optimizer.msgpack`` the three Adam states and the PRNG key data.
+    ``optimizer.msgpack`` the three Adam states and the PRNG key data;
+    ``training_state.msgpack`` (only with ``save(..., include_buffer=True)``) the replay
+    buffer, the training envs' state, their episode counters and the collection key:
+    everything a resumed run needs to continue exactly (stored uncompressed).
 
 The zip is written to a temporary file in the target folder and moved into place with
 ``os.replace``, so a crash never leaves a half-written checkpoint under the final name.
@@ -16,6 +19,7 @@ import json
 import os
 import platform
 import zipfile
+import zlib
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -27,6 +31,7 @@ from gcrl_depth.files import atomic_open
 
 FORMAT_VERSION = 1
 MEMBERS = ("config.json", "metadata.json", "params.msgpack", "optimizer.msgpack")
+TRAINING_MEMBER = "training_state.msgpack"
 VERSIONED_PACKAGES = ("gcrl_depth", "jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "numpy")
 
 
@@ -46,8 +51,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, optimizer: Any) -> str:
-    """Atomically write a checkpoint zip; returns the path written."""
+def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, optimizer: Any,
+                     training_state: Any = None) -> str:
+    """Atomically write a checkpoint zip (with the training state if given); returns the path written."""
     path = checkpoint_path(path)
     meta = {"format_version": FORMAT_VERSION, **meta, "versions": package_versions()}
     members = {
@@ -60,25 +66,40 @@ def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in members.items():
                 archive.writestr(name, data)
+            if training_state is not None:  # large and incompressible: stored as is
+                archive.writestr(TRAINING_MEMBER, tree_to_bytes(training_state), compress_type=zipfile.ZIP_STORED)
     return path
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    """(config dict, metadata dict, params bytes, optimizer bytes) of a checkpoint zip."""
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes, bytes | None]:
+    """(config, metadata, params bytes, optimizer bytes, training-state bytes or None) of a checkpoint zip."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(checkpoint_path(path)):
         path = checkpoint_path(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r} (nor {checkpoint_path(path)!r}); expected a zip written by DeepCRL.save")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a DeepCRL checkpoint (expected a zip written by DeepCRL.save)")
-    with zipfile.ZipFile(path) as archive:
-        missing = sorted(set(MEMBERS) - set(archive.namelist()))
-        if missing:
-            raise ValueError(f"{path!r} is not a DeepCRL checkpoint: it lacks {missing}")
-        config = json.loads(archive.read("config.json"))
-        meta = json.loads(archive.read("metadata.json"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path!r} has checkpoint format {meta.get('format_version')!r}; this gcrl_depth reads {FORMAT_VERSION}")
-        return config, meta, archive.read("params.msgpack"), archive.read("optimizer.msgpack")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            missing = sorted(set(MEMBERS) - set(names))
+            if missing:
+                raise ValueError(f"{path!r} is not a DeepCRL checkpoint: it lacks {missing}")
+            members = {name: archive.read(name) for name in MEMBERS}
+            training = archive.read(TRAINING_MEMBER) if TRAINING_MEMBER in names else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+        if isinstance(error, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (damaged zip member: {error})") from error
+    try:
+        config, meta = json.loads(members["config.json"]), json.loads(members["metadata.json"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (config.json / metadata.json are not JSON: {error})") from error
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise ValueError(f"{path!r} has checkpoint format {version!r}; this gcrl_depth reads {FORMAT_VERSION}")
+    return config, meta, members["params.msgpack"], members["optimizer.msgpack"], training
 
 
 def restore(target: Any, data: bytes, what: str) -> Any:
@@ -87,13 +108,56 @@ def restore(target: Any, data: bytes, what: str) -> Any:
         restored = serialization.from_bytes(target, data)
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"checkpoint {what} do not match the agent's architecture: {error}") from error
-    expected = jax.tree_util.tree_map(np.shape, target)
-    found = jax.tree_util.tree_map(np.shape, restored)
-    if expected != found:
-        mismatched = [jax.tree_util.keystr(path) for (path, a), b in zip(
-            jax.tree_util.tree_leaves_with_path(expected, is_leaf=_is_shape), jax.tree_util.tree_leaves(found, is_leaf=_is_shape)) if a != b]
-        raise ValueError(f"checkpoint {what} do not match the agent's architecture: shapes differ at {mismatched[:5]}")
+    check_same_shapes(target, restored, f"checkpoint {what} do not match the agent's architecture")
     return restored
+
+
+def check_same_shapes(expected: Any, found: Any, message: str) -> None:
+    """Raise ``ValueError(message: ...)`` unless the two pytrees have the same structure and leaf shapes."""
+    expected_shapes = jax.tree_util.tree_map(np.shape, expected)
+    try:
+        found_shapes = jax.tree_util.tree_map(np.shape, found)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{message}: {error}") from error
+    if jax.tree_util.tree_structure(expected_shapes, is_leaf=_is_shape) != jax.tree_util.tree_structure(found_shapes, is_leaf=_is_shape):
+        raise ValueError(f"{message}: the structure differs (expected {_first_keys(expected)}, got {_first_keys(found)})")
+    if expected_shapes != found_shapes:
+        mismatched = [jax.tree_util.keystr(path) for (path, a), b in zip(
+            jax.tree_util.tree_leaves_with_path(expected_shapes, is_leaf=_is_shape),
+            jax.tree_util.tree_leaves(found_shapes, is_leaf=_is_shape)) if a != b]
+        raise ValueError(f"{message}: shapes differ at {mismatched[:5]}")
+
+
+def tree_to_bytes(tree: Any) -> bytes:
+    """msgpack of a pytree's leaves keyed by their paths (PRNG keys stored as their key data)."""
+    leaves = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        leaves[jax.tree_util.keystr(path)] = np.asarray(jax.device_get(leaf))
+    return serialization.msgpack_serialize(leaves)
+
+
+def tree_from_bytes(template: Any, data: bytes, what: str) -> Any:
+    """Inverse of :func:`tree_to_bytes` into the structure of ``template`` (arrays or shape structs)."""
+    stored = serialization.msgpack_restore(data)
+    paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for path, like in paths_and_leaves:
+        name = jax.tree_util.keystr(path)
+        is_key = jax.dtypes.issubdtype(like.dtype, jax.dtypes.prng_key)
+        expected = jax.eval_shape(jax.random.key_data, like) if is_key else like
+        value = stored.get(name)
+        if value is None or np.shape(value) != tuple(expected.shape) or np.asarray(value).dtype != expected.dtype:
+            found = "missing" if value is None else f"{np.asarray(value).dtype}{list(np.shape(value))}"
+            raise ValueError(f"checkpoint {what} do not match this agent at {name}: expected "
+                             f"{expected.dtype}{list(expected.shape)}, found {found}")
+        leaves.append(jax.random.wrap_key_data(value) if is_key else value)  # keys use the default PRNG impl
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _first_keys(tree: Any) -> list[str]:
+    return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)][:3]
 
 
 def _is_shape(x: Any) -> bool:

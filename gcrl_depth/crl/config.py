@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
 from gcrl_depth.crl.networks import check_depth
+
+MIN_ENV_STEPS_PER_UPDATE = 0.01
+# Fields that shape the networks: fixed by saved parameters.
+ARCHITECTURE_FIELDS = ("depth", "actor_depth", "critic_depth", "width", "actor_width", "critic_width", "repr_dim")
+
+
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float, raising a clear error unless it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,12 +87,19 @@ class CRLConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if isinstance(self.prefill_steps, bool) or not isinstance(self.prefill_steps, int) or self.prefill_steps < 0:
             raise ValueError(f"prefill_steps must be a non-negative integer, got {self.prefill_steps!r}")
-        if not 0.0 < self.gamma < 1.0:
+        if not isinstance(self.remat, bool):
+            raise TypeError(f"remat must be True or False, got {self.remat!r}")
+        if not 0.0 < _real("gamma", self.gamma) < 1.0:
             raise ValueError(f"gamma must lie in (0, 1), got {self.gamma!r}")
-        if not self.env_steps_per_update > 0:
-            raise ValueError(f"env_steps_per_update must be positive, got {self.env_steps_per_update!r}")
-        if not self.learning_rate > 0:
+        if not _real("env_steps_per_update", self.env_steps_per_update) >= MIN_ENV_STEPS_PER_UPDATE:
+            raise ValueError(f"env_steps_per_update must be at least {MIN_ENV_STEPS_PER_UPDATE} (100 gradient steps per "
+                             f"env step), got {self.env_steps_per_update!r}")
+        if not _real("learning_rate", self.learning_rate) > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not _real("logsumexp_penalty", self.logsumexp_penalty) >= 0:
+            raise ValueError(f"logsumexp_penalty must be non-negative, got {self.logsumexp_penalty!r}")
+        if self.target_entropy is not None:
+            _real("target_entropy", self.target_entropy)
         if self.buffer_size < max(self.unroll_length, self.prefill_steps, 2):
             raise ValueError(
                 f"buffer_size ({self.buffer_size}) must hold at least unroll_length ({self.unroll_length}) "

@@ -142,8 +142,8 @@ class GoalEnv(abc.ABC):
         success_threshold: float,
         goal_indices: tuple[int, ...],
     ) -> None:
-        if int(episode_length) < 1:
-            raise ValueError(f"episode_length must be a positive integer, got {episode_length}")
+        if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or episode_length < 1:
+            raise ValueError(f"episode_length must be a positive integer, got {episode_length!r}")
         if int(n_frames) < 1:
             raise ValueError(f"n_frames must be a positive integer, got {n_frames}")
         self.mj_model = mj_model

@@ -99,6 +99,18 @@ def validate_actions(action: Any, expected_shape: tuple[int, ...]) -> np.ndarray
     return action
 
 
+def refuse_options(options: dict | None) -> None:
+    """gcrl_depth envs take no reset options (goals and starts come from the task and the seed)."""
+    if options:
+        raise ValueError(f"reset options {sorted(options)} are not supported; gcrl_depth envs take options=None "
+                         "(set goals through the task, e.g. gym.make(id, eval_goals=True))")
+
+
+def _key_seed(seed: int | None) -> int:
+    """The integer a single env's ``reset(seed=seed)`` turns into its JAX key (random for None)."""
+    return int(gym.utils.seeding.np_random(seed)[0].integers(0, 2**63 - 1))
+
+
 class _CoreFunctions:
     """Jitted single-env and batched functions of one core env, built once per core."""
 
@@ -235,6 +247,7 @@ class GcrlGoalEnv(gym.Env):
         self._last_obs: dict[str, np.ndarray] | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        refuse_options(options)
         super().reset(seed=seed)
         key = jax.random.key(int(self.np_random.integers(0, 2**63 - 1)))
         self._state, obs = self._fns.reset(key)
@@ -308,12 +321,19 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         self._state: EnvState | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        """Reset every sub-env. One ``seed`` seeds them all (their keys are split from it); a list
+        of ``num_envs`` seeds gives sub-env ``i`` the start that ``gym.make(id).reset(seed=seed[i])`` gives."""
+        refuse_options(options)
         if isinstance(seed, (list, tuple)):
-            seed = seed[0]  # one seed defines all sub-envs: their keys are split from it
-        super().reset(seed=seed)
-        key = jax.random.key(int(self.np_random.integers(0, 2**63 - 1)))
-        self._state, obs = self._fns.reset_batch(jax.random.split(key, self.num_envs))
+            if len(seed) != self.num_envs:
+                raise ValueError(f"reset got {len(seed)} seeds for {self.num_envs} envs; expected one seed or a list of {self.num_envs}")
+            super().reset(seed=seed[0])
+            keys = jnp.stack([jax.random.key(_key_seed(s)) for s in seed])
+        else:
+            super().reset(seed=seed)
+            keys = jax.random.split(jax.random.key(int(self.np_random.integers(0, 2**63 - 1))), self.num_envs)
+        self._state, obs = self._fns.reset_batch(keys)
         self._last_obs = _as_obs_dict(jax.device_get(obs))
         return self._last_obs, {}
 

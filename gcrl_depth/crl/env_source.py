@@ -1,0 +1,95 @@
+"""Where DeepCRL's envs come from: the training core behind an id or env, and the evaluation env.
+
+DeepCRL steps the pure-JAX core on the device, not the Gymnasium object it was given, so
+Gymnasium wrappers cannot act on training. Wrappers that ``gym.make`` adds on its own
+(order enforcing, the passive checker) change nothing and are accepted; any other wrapper
+(``TimeLimit`` from ``max_episode_steps``, ``RescaleAction``, ...) is refused with an
+error naming it and the env option that does the same, instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import gymnasium as gym
+
+from gcrl_depth.envs import env_id, eval_env_id, task_name
+from gcrl_depth.envs.core import GoalEnv
+from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
+
+HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
+WRAPPER_ADVICE = {
+    "TimeLimit": "set the episode length as an env option instead: gym.make(id, episode_length=N)",
+    "RescaleAction": "gcrl_depth actions are always in [-1, 1]; rescale inside the task instead",
+}
+
+
+def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | None]:
+    """(core, task name, task options, vector num_envs or None) of an env id or gcrl_depth env."""
+    if isinstance(env, str):
+        task = task_name(env)
+        return shared_core(task, {}), task, {}, None
+    _refuse_wrappers(env)
+    unwrapped = getattr(env, "unwrapped", None)
+    if isinstance(unwrapped, GcrlVectorEnv):
+        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, unwrapped.num_envs
+    if isinstance(unwrapped, GcrlGoalEnv):
+        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
+    if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv):
+        raise TypeError(f"DeepCRL cannot train through a {type(env).__name__} of single envs; make the gcrl_depth vector "
+                        "env instead: gym.make_vec(id, num_envs=N) (its default vectorization)")
+    raise TypeError(
+        "DeepCRL needs a gcrl_depth env id (e.g. 'gcrl_depth/PointUMaze-v0') or a gcrl_depth Gymnasium env "
+        f"(gym.make / gym.make_vec of such an id); got {type(env).__name__}"
+    )
+
+
+def _refuse_wrappers(env: Any) -> None:
+    names, layer = [], env
+    while isinstance(layer, (gym.Wrapper, gym.vector.VectorWrapper)):
+        if type(layer).__name__ not in HARMLESS_WRAPPERS:
+            names.append(type(layer).__name__)
+        layer = layer.env
+    if names:
+        advice = "; ".join(WRAPPER_ADVICE[n] for n in dict.fromkeys(names) if n in WRAPPER_ADVICE)
+        raise ValueError(f"DeepCRL trains on the env's JAX core and cannot apply the Gymnasium wrappers {names}"
+                         + (f": {advice}" if advice else "; pass the unwrapped env (gym.make / gym.make_vec of a gcrl_depth id)"))
+
+
+def resolve_eval_env(eval_env: Any, task: str | None, task_kwargs: dict[str, Any], core: GoalEnv) -> Any:
+    """The evaluation env to use: ``eval_env`` checked against the training env's sizes, or the default.
+
+    The default is the task's ``...Eval`` twin (farthest goals) with the training options;
+    where those options have no evaluation goals (a custom ``layout``), it is the training
+    env itself, with a warning.
+    """
+    if eval_env is None:
+        if task is None:
+            raise ValueError("an env built from a core instance has no id: pass eval_env, or eval_episodes=0")
+        eval_env = eval_env_id(task)
+        try:
+            shared_core(task_name(eval_env), eval_options(task_kwargs))
+        except ValueError as error:
+            warnings.warn(f"the evaluation twin {eval_env} does not accept these env options ({error}); "
+                          f"evaluating on the training env {env_id(task)} instead (pass eval_env= to choose)", stacklevel=3)
+            eval_env = env_id(task)
+    if isinstance(eval_env, str):
+        eval_core = shared_core(task_name(eval_env), eval_options(task_kwargs))
+    elif isinstance(getattr(eval_env, "unwrapped", None), GcrlVectorEnv):
+        eval_core = eval_env.unwrapped.core
+    else:
+        raise TypeError(f"eval_env must be a gcrl_depth env id or gym.make_vec of one, got {type(eval_env).__name__}")
+    sizes = env_sizes(core)
+    if env_sizes(eval_core) != sizes:
+        raise ValueError(f"eval_env sizes {env_sizes(eval_core)} differ from the training env's {sizes}")
+    return eval_env
+
+
+def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The training env's options as the evaluation env takes them (its goals are its own)."""
+    return {k: v for k, v in task_kwargs.items() if k != "eval_goals"}
+
+
+def env_sizes(core: GoalEnv) -> dict[str, int]:
+    return {"observation": core.observation_size, "goal": core.goal_size, "action": core.action_size}

@@ -1,0 +1,36 @@
+"""Critical sections that a Ctrl-C cannot tear apart.
+
+Training hands its old state to a compiled program that *donates* (frees) it and returns
+the new one. A ``KeyboardInterrupt`` landing between the program's return and the
+assignment of its result would lose both. :func:`deferred_interrupts` holds SIGINT for
+the few lines of such a section and raises it right after, once the state is consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Delay SIGINT until the block has finished; then raise ``KeyboardInterrupt`` if one came.
+
+    Outside the main thread (where Python never delivers SIGINT) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and previous is not signal.SIG_IGN:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # the handler that was in place (Python's raises KeyboardInterrupt)
+        else:
+            raise KeyboardInterrupt
