@@ -23,6 +23,8 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from gcrl_depth.envs import env_id, task_name
+
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 HEADLINE_WINDOW = 5  # evaluations averaged for the reported number
 
@@ -56,7 +58,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
     if isinstance(env, str):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        envs = gym.make_vec(env, num_envs=num_envs, **env_kwargs)
+        envs = gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
     else:
         envs = env
     core = getattr(getattr(envs, "unwrapped", None), "core", None)

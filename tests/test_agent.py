@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import signal
 import zipfile
 
 import gymnasium as gym
@@ -107,13 +108,55 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
 def test_resume_continues_the_step_count(trained, tmp_path):
     model, _ = trained
     loaded = DeepCRL.load(model.save(tmp_path / "agent.zip"), verbose=0, eval_episodes=0)
-    loaded.learn(40, reset_num_timesteps=False)
-    # the replay buffer is not saved, so a resumed run refills it first
-    assert loaded.num_timesteps == 140 + PREFILL + 0 * PER_ITERATION
-    loaded.learn(40, reset_num_timesteps=False)
-    assert loaded.num_timesteps == 180 + 2 * PER_ITERATION
+    with pytest.raises(ValueError, match=f"at least {PREFILL + PER_ITERATION}"):
+        loaded.learn(40, reset_num_timesteps=False)  # the buffer is not saved: the refill alone would use it up
+    loaded.learn(60, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 140 + PREFILL + PER_ITERATION
+    loaded.learn(40, reset_num_timesteps=False)  # no refill now: whole iterations
+    assert loaded.num_timesteps == 200 + 2 * PER_ITERATION
     loaded.learn(20)  # reset_num_timesteps=True: counts from zero, keeps the parameters
     assert loaded.num_timesteps == PER_ITERATION
+
+
+def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
+    straight = tiny_model(seed=2, eval_episodes=0).learn(PREFILL + 4 * PER_ITERATION)
+    first = tiny_model(seed=2, eval_episodes=0).learn(PREFILL + 2 * PER_ITERATION)
+    path = first.save(tmp_path / "with_buffer", include_buffer=True)
+    with zipfile.ZipFile(path) as archive:
+        assert "training_state.msgpack" in archive.namelist()
+    resumed = DeepCRL.load(path, verbose=0, eval_episodes=0)
+    resumed.learn(2 * PER_ITERATION, reset_num_timesteps=False)  # no refill: the buffer came back
+    assert (resumed.num_timesteps, resumed.num_updates) == (straight.num_timesteps, straight.num_updates)
+    for x, y in zip(leaves(resumed.learner()), leaves(straight.learner())):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="num_envs"):
+        DeepCRL.load(path, verbose=0, eval_episodes=0, num_envs=8)
+
+
+def test_an_interrupt_as_the_epoch_returns_keeps_the_model(monkeypatch):
+    """SIGINT delivered right after the training program returns (the donated old state is gone)."""
+    model = tiny_model(seed=4, eval_episodes=0).learn(PREFILL + PER_ITERATION)
+    compiled = model.trainer.compiled_train
+
+    def interrupted(state, iterations):
+        program, seconds = compiled(state, iterations)
+
+        def run(s):
+            out = program(s)
+            signal.raise_signal(signal.SIGINT)  # Python runs the handler at the next bytecode, here
+            return out
+
+        return run, seconds
+
+    monkeypatch.setattr(model.trainer, "compiled_train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(10 * PER_ITERATION, reset_num_timesteps=False)
+    monkeypatch.undo()
+    assert model.num_timesteps == PREFILL + 3 * PER_ITERATION  # the interrupted epoch (2 iterations) finished and counts
+    assert model.num_updates == 3 * model.config.updates_per_iteration
+    assert np.isfinite(model.predict(sample_obs(3))[0]).all()
+    model.learn(PER_ITERATION, reset_num_timesteps=False)
+    assert model.num_timesteps == PREFILL + 4 * PER_ITERATION
 
 
 def test_same_seed_gives_identical_training():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -27,16 +31,45 @@ def test_importing_the_package_turned_the_cache_on():
     assert expected is None or Path(configured) == expected
 
 
-def test_headless_gl_default(monkeypatch):
+def test_headless_gl_default_only_on_linux(monkeypatch):
     monkeypatch.delenv("MUJOCO_GL", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
-    _runtime.default_headless_gl()
-    import os
-
-    assert os.environ["MUJOCO_GL"] == "egl"
+    for platform in ("darwin", "win32"):  # MuJoCo there accepts only its own backends: leave it alone
+        assert _runtime.default_headless_gl(platform) is None and "MUJOCO_GL" not in os.environ
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert _runtime.default_headless_gl() is None and "MUJOCO_GL" not in os.environ
+    assert _runtime.default_headless_gl("linux") == "egl" and os.environ["MUJOCO_GL"] == "egl"
     monkeypatch.setenv("MUJOCO_GL", "osmesa")
-    _runtime.default_headless_gl()
-    assert os.environ["MUJOCO_GL"] == "osmesa"
+    assert _runtime.default_headless_gl("linux") is None and os.environ["MUJOCO_GL"] == "osmesa"
+    monkeypatch.delenv("MUJOCO_GL")
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert _runtime.default_headless_gl("linux") is None and "MUJOCO_GL" not in os.environ
+
+
+IMPORT_PROBE = """
+import json, os, jax
+before = {k: os.environ.get(k) for k in ("MUJOCO_GL", "XLA_FLAGS")}
+import gcrl_depth
+after = {k: os.environ.get(k) for k in ("MUJOCO_GL", "XLA_FLAGS")}
+print(json.dumps({"before": before, "after": after, "cache": jax.config.jax_compilation_cache_dir,
+                  "applied": {k: str(v) for k, v in gcrl_depth._runtime.APPLIED.items()}}))
+"""
+
+
+def _import_in_child(**env_changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "XLA_FLAGS", "DISPLAY", "JAX_COMPILATION_CACHE_DIR")}
+    env.update(env_changes)
+    out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_one_variable_switches_every_process_wide_default_off():
+    on = _import_in_child()
+    assert on["after"]["MUJOCO_GL"] == "egl" and "concurrency_optimized_scheduler=false" in on["after"]["XLA_FLAGS"]
+    assert on["cache"] and set(on["applied"]) == {"MUJOCO_GL", "XLA_FLAGS", "jax_cache"}
+    off = _import_in_child(GCRL_DEPTH_DEFAULTS="off")
+    assert off["after"] == off["before"] == {"MUJOCO_GL": None, "XLA_FLAGS": None}
+    assert not off["cache"] and off["applied"] == {}
 
 
 def test_xla_scheduler_flag_is_added_unless_set(monkeypatch):

@@ -32,6 +32,7 @@ from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_n
 from gcrl_depth.crl.env_source import env_sizes, eval_options, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
 from gcrl_depth.envs import env_id
+from gcrl_depth.envs.gym_api import GcrlVectorEnv
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, evaluate
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
@@ -81,6 +82,7 @@ class DeepCRL:
         **config: Any,
     ) -> None:
         self.core, self.task, self.task_kwargs, env_num_envs = unwrap_env(env)
+        self._env = env if isinstance(env, gym.vector.VectorEnv) else None
         if env_num_envs is not None:
             if "num_envs" in config and config["num_envs"] != env_num_envs:
                 raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
@@ -117,9 +119,13 @@ class DeepCRL:
     def env_id(self) -> str | None:
         return None if self.task is None else env_id(self.task)
 
-    def get_env(self) -> None:
-        """stable-baselines3 compatibility: DeepCRL steps its envs on the device, not via a Gymnasium env."""
-        return None
+    def get_env(self) -> gym.vector.VectorEnv:
+        """The training env as a Gymnasium vector env (``num_envs`` copies of the task), as
+        stable-baselines3's ``get_env`` gives. Training never steps it: DeepCRL steps the
+        env's JAX core on the device. It is there to inspect and for SB3 callbacks."""
+        if self._env is None:
+            self._env = GcrlVectorEnv(self.task or self.core, num_envs=self.config.num_envs, **self.task_kwargs)
+        return self._env
 
     def get_vec_normalize_env(self) -> None:
         """stable-baselines3 compatibility: DeepCRL never normalises observations."""

@@ -30,11 +30,12 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
     if isinstance(env, str):
         task = task_name(env)
         return shared_core(task, {}), task, {}, None
-    _refuse_wrappers(env)
     unwrapped = getattr(env, "unwrapped", None)
     if isinstance(unwrapped, GcrlVectorEnv):
+        _refuse_wrappers(env)
         return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, unwrapped.num_envs
     if isinstance(unwrapped, GcrlGoalEnv):
+        _refuse_wrappers(env)
         return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
     if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv):
         raise TypeError(f"DeepCRL cannot train through a {type(env).__name__} of single envs; make the gcrl_depth vector "
