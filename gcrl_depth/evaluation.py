@@ -62,7 +62,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
     else:
         envs = env
     core = getattr(getattr(envs, "unwrapped", None), "core", None)
-    if not isinstance(envs, gym.vector.VectorEnv) or core is None:
+    if core is None or not hasattr(envs, "num_envs"):  # duck-typed: a gcrl_depth vector env or a stand-in
         raise TypeError("evaluate needs a gcrl_depth env id or a gcrl_depth vector env (gym.make_vec(id, num_envs=N)); "
                         f"got {type(env).__name__}")
     obs, _ = envs.reset(seed=seed)

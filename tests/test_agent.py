@@ -120,8 +120,9 @@ def test_resume_continues_the_step_count(trained, tmp_path):
 
 def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
     straight = tiny_model(seed=2, eval_episodes=0).learn(PREFILL + 4 * PER_ITERATION)
-    first = tiny_model(seed=2, eval_episodes=0).learn(PREFILL + 2 * PER_ITERATION)
-    path = first.save(tmp_path / "with_buffer", include_buffer=True)
+    tiny_model(seed=2, eval_episodes=0).learn(PREFILL + 2 * PER_ITERATION,
+                                              callback=CheckpointCallback(PER_ITERATION, tmp_path, include_buffer=True))
+    path = str(tmp_path / f"deep_crl_{PREFILL + 2 * PER_ITERATION}_steps.zip")
     with zipfile.ZipFile(path) as archive:
         assert "training_state.msgpack" in archive.namelist()
     resumed = DeepCRL.load(path, verbose=0, eval_episodes=0)

@@ -36,7 +36,7 @@ def test_overrides_resolve_per_network():
         ({"num_envs": 0}, "num_envs must be a positive integer"),
         ({"gamma": 1.0}, "gamma must lie in"),
         ({"buffer_size": 10, "prefill_steps": 20, "unroll_length": 5}, "buffer_size"),
-        ({"env_steps_per_update": 0}, "env_steps_per_update must be positive"),
+        ({"env_steps_per_update": 0}, "env_steps_per_update must be at least 0.01"),
     ],
 )
 def test_invalid_values_are_clear_errors(kwargs, message):

@@ -382,7 +382,7 @@ class DeepCRL:
         replay buffer (the prefill). With ``include_buffer=True`` it also holds the replay
         buffer, the training envs' state and the PRNG keys, so that loading and training on
         gives exactly the run that was not interrupted (bitwise on the same machine). The
-        buffer is large: ``buffer_size x num_envs`` steps (about 1 GB at the paper's sizes).
+        buffer is large: ``buffer_size x num_envs`` steps (0.8 GB for the ant at the paper's sizes).
         """
         if not isinstance(include_buffer, bool):
             raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
