@@ -65,6 +65,10 @@ def report(rows: list[dict[str, str]], label: str, before: dict | None) -> str:
     bad = [r for r in rows if r["outcome"] not in GOOD]
     lines += ["", f"## Cases that are neither a clear error nor correct ({len(bad)})", ""]
     lines += [f"- **{r['case']}**: {r['outcome']}: {r['detail'][:200]}" for r in bad] or ["None."]
+    if before is not None:
+        old_bad = [r for r in before["rows"] if r["outcome"] not in GOOD]
+        lines += ["", f"## {before['label']}: cases that were neither ({len(old_bad)})", ""]
+        lines += [f"- **{r['case']}**: {r['outcome']}: {r['detail'][:200]}" for r in old_bad] or ["None."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,15 @@ def test_reproduce_table_sets_ours_beside_the_papers_numbers():
                    "286.0 ± 36.0 | 25.1x |")
     with pytest.raises(SystemExit, match="not in Table 1"):
         script.budget_of("PointUMaze", args)
+
+
+def test_input_battery_counts_outcomes_and_compares_with_before(tmp_path):
+    script = load_script("input_battery")
+    script.main(["--cases", "learn(0)", "predict(NaN observation)", "--label", "before", "--out", str(tmp_path / "b")])
+    before = json.loads((tmp_path / "b.json").read_text())
+    assert [r["case"] for r in before["rows"]] == ["learn(0)", "predict(NaN observation)"]
+    assert {r["outcome"] for r in before["rows"]} == {"clear error"}
+    script.main(["--cases", "learn(0)", "--before", str(tmp_path / "b.json"), "--out", str(tmp_path / "a")])
+    text = (tmp_path / "a.md").read_text()
+    assert "| clear error | 2 | 1 |" in text and "| **all** | 2 | 1 |" in text and "CPU:" in text
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
