@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+from xml.etree import ElementTree
 from pathlib import Path
 
 import jax
@@ -41,16 +43,52 @@ IN_ISOLATION = "GCRL_DEPTH_ISOLATED_TEST"
 
 
 def pytest_pyfunc_call(pyfuncitem):
-    """Run an ``isolated`` test in a child pytest process (unless this is that child)."""
-    if pyfuncitem.get_closest_marker("isolated") is None or os.environ.get(IN_ISOLATION):
+    """Run an ``isolated`` test in a child pytest process (unless this is that child).
+
+    ``isolated(module=True)`` runs the test's whole module in one child (once), and each of
+    its tests reports its own result from there: for modules of many small tests that
+    together compile many programs.
+    """
+    marker = pyfuncitem.get_closest_marker("isolated")
+    if marker is None or os.environ.get(IN_ISOLATION):
         return None
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0", pyfuncitem.nodeid]
-    env = {**os.environ, IN_ISOLATION: "1"}
-    result = subprocess.run(command, cwd=pyfuncitem.config.rootpath, env=env, capture_output=True, text=True)
+    if marker.kwargs.get("module"):
+        failure = _module_results(pyfuncitem).get(pyfuncitem.name, "not run by the module's isolated child")
+        if failure:
+            pytest.fail(f"isolated run of {pyfuncitem.nodeid} failed:\n{failure[-6000:]}", pytrace=False)
+        return True
+    result = _run_child(pyfuncitem.config, [pyfuncitem.nodeid])
     if result.returncode != 0:
         pytest.fail(f"isolated run of {pyfuncitem.nodeid} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}",
                     pytrace=False)
     return True
+
+
+def _run_child(config, targets, *options):
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0", *options, *targets]
+    env = {**os.environ, IN_ISOLATION: "1"}
+    return subprocess.run(command, cwd=config.rootpath, env=env, capture_output=True, text=True)
+
+
+_MODULE_RESULTS: dict[str, dict[str, str]] = {}
+
+
+def _module_results(item) -> dict[str, str]:
+    """{test name: failure text, or "" if it passed} for the item's module, run once in a child."""
+    module = str(item.path)
+    if module not in _MODULE_RESULTS:
+        with tempfile.TemporaryDirectory() as folder:
+            report = os.path.join(folder, "junit.xml")
+            result = _run_child(item.config, [module], f"--junitxml={report}")
+            if not os.path.exists(report):
+                pytest.fail(f"isolated run of {module} wrote no report:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}",
+                            pytrace=False)
+            outcomes = {}
+            for case in ElementTree.parse(report).iter("testcase"):
+                problems = [f"{p.get('message', '')}\n{p.text or ''}" for p in case if p.tag in ("failure", "error", "skipped")]
+                outcomes[case.get("name")] = "\n".join(problems)
+        _MODULE_RESULTS[module] = outcomes
+    return _MODULE_RESULTS[module]
 
 
 def memory_map_usage() -> tuple[int, int] | None:

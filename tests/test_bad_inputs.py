@@ -8,6 +8,10 @@ import pytest
 
 from bad_inputs import CASES, classify
 
+# The cases build many small agents and envs: run them in one child process, whose compiled
+# programs leave with it (see tests/conftest.py), and whose faked signals and platforms too.
+pytestmark = pytest.mark.isolated(module=True)
+
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_case_ends_in_a_clear_error_or_the_right_behaviour(case):
