@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP_INSTALL) -e ".[baselines,dev]"
 	touch $(STAMP)
 
+# Test files run in parallel workers (pytest-xdist), each file whole on one worker.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: $(STAMP)
 	$(PY) -m gcrl_depth.demo

@@ -103,7 +103,8 @@ def memory_map_usage() -> tuple[int, int] | None:
 
 def pytest_terminal_summary(terminalreporter):
     usage = memory_map_usage()
-    if usage is not None and not os.environ.get(IN_ISOLATION):
+    parallel = getattr(terminalreporter.config.option, "numprocesses", None)  # pytest-xdist: workers ran the tests
+    if usage is not None and not os.environ.get(IN_ISOLATION) and not parallel:
         used, limit = usage
         terminalreporter.write_line(f"memory mappings at the end: {used:,} of vm.max_map_count {limit:,} "
                                     "(XLA fails near the limit; mark tests compiling big programs 'isolated')")
