@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from gcrl_depth import DeepCRL
+from gcrl_depth import DeepCRL, evaluate
 from gcrl_depth.callbacks import BaseCallback, CheckpointCallback
 
 TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
@@ -236,3 +236,18 @@ def test_loading_into_a_different_architecture_fails_clearly(trained, tmp_path):
     with pytest.raises(ValueError, match="do not match the agent's architecture"):
         DeepCRL.load(tmp_path / "wider.zip", verbose=0)
 
+
+
+def test_device_evaluation_matches_the_host_evaluator(trained):
+    """DeepCRL evaluates in one jitted rollout; the host evaluator, stepping a vector env, agrees."""
+    model, _ = trained
+    host_envs = gym.make_vec("gcrl_depth/PointUMazeEval-v0", num_envs=3, episode_length=12)
+    results = []
+    for seed in (0, 7, 123):
+        device, host = model.evaluate(seed=seed), evaluate(model, host_envs, seed=seed)
+        assert (device.episodes, device.episode_length) == (host.episodes, host.episode_length) == (3, 12)
+        assert device.time_at_goal == pytest.approx(host.time_at_goal, abs=1e-6)
+        assert device.success_rate == pytest.approx(host.success_rate, abs=1e-6)
+        assert device.final_distance == pytest.approx(host.final_distance, rel=1e-5)
+        results.append(device.final_distance)
+    assert len(set(results)) == 3  # the seeds draw different goals

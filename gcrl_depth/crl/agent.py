@@ -31,9 +31,9 @@ from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
 from gcrl_depth.crl.env_source import env_sizes, eval_options, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
-from gcrl_depth.envs import env_id
-from gcrl_depth.envs.gym_api import GcrlVectorEnv
-from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, evaluate
+from gcrl_depth.envs import env_id, task_name
+from gcrl_depth.envs.gym_api import GcrlVectorEnv, shared_core
+from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
 
@@ -102,7 +102,6 @@ class DeepCRL:
         learner_key, self._collection_key = jax.random.split(jax.random.key(self.seed))
         self._learner = self.trainer.init_learner(learner_key)
         self._state: TrainState | None = None
-        self._eval_envs: gym.vector.VectorEnv | None = None
         self._predict_key = jax.random.key(self.seed + 1)
         self.num_timesteps = 0
         self.num_updates = 0
@@ -333,16 +332,20 @@ class DeepCRL:
         return result
 
     def evaluate(self, seed: int = 0) -> EvaluationResult:
-        """One evaluation of the deterministic policy on the evaluation env (``eval_episodes`` episodes)."""
-        if self._eval_envs is None:
-            if isinstance(self.eval_env, str):
-                self._eval_envs = gym.make_vec(self.eval_env, num_envs=max(1, self.eval_episodes), **eval_options(self.task_kwargs))
-            else:
-                self._eval_envs = self.eval_env
-        return evaluate(self._batched_policy, self._eval_envs, seed=seed)
+        """One evaluation of the deterministic policy on the evaluation env (``eval_episodes``
+        episodes, or the vector ``eval_env``'s ``num_envs``), as one jitted rollout on the device.
 
-    def _batched_policy(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(self.trainer.policy(self.learner()["actor_params"], obs["observation"], obs["desired_goal"]))
+        With the same ``seed`` it matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``,
+        the host evaluator, on a vector env of the same task.
+        """
+        if self.eval_env is None:
+            self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
+        if isinstance(self.eval_env, str):
+            core = shared_core(task_name(self.eval_env), eval_options(self.task_kwargs))
+            episodes = max(1, self.eval_episodes)
+        else:
+            core, episodes = self.eval_env.unwrapped.core, self.eval_env.unwrapped.num_envs
+        return device_evaluator(core, self.trainer.act, episodes)(self.learner()["actor_params"], seed)
 
     # ----------------------------------------------------------------- acting
     def predict(
@@ -477,9 +480,7 @@ class DeepCRL:
         self._state = TrainState(**self._learner, **stored, key=key)
 
     def close(self) -> None:
-        """Close the evaluation envs and the log files."""
-        if self._eval_envs is not None and self._eval_envs is not self.eval_env:
-            self._eval_envs.close()
+        """Close the log files."""
         self.logger.close()
 
 

@@ -106,8 +106,9 @@ def refuse_options(options: dict | None) -> None:
                          "(set goals through the task, e.g. gym.make(id, eval_goals=True))")
 
 
-def _key_seed(seed: int | None) -> int:
-    """The integer a single env's ``reset(seed=seed)`` turns into its JAX key (random for None)."""
+def reset_key_seed(seed: int | None) -> int:
+    """The integer a ``reset(seed=seed)`` turns into its JAX key (random for None): a single env's
+    key, and the key a vector env splits into its sub-envs' keys."""
     return int(gym.utils.seeding.np_random(seed)[0].integers(0, 2**63 - 1))
 
 
@@ -329,7 +330,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
             if len(seed) != self.num_envs:
                 raise ValueError(f"reset got {len(seed)} seeds for {self.num_envs} envs; expected one seed or a list of {self.num_envs}")
             super().reset(seed=seed[0])
-            keys = jnp.stack([jax.random.key(_key_seed(s)) for s in seed])
+            keys = jnp.stack([jax.random.key(reset_key_seed(s)) for s in seed])
         else:
             super().reset(seed=seed)
             keys = jax.random.split(jax.random.key(int(self.np_random.integers(0, 2**63 - 1))), self.num_envs)
