@@ -1,6 +1,7 @@
 """Training throughput of deep CRL by depth: env steps/s, gradient steps/s, compile time, memory.
 
-For each depth it builds the trainer, prefills the buffer, compiles one epoch program of
+For each depth and each ``--variants`` entry (config overrides of the speed knobs:
+``scan_unroll=4``, ``compute_dtype=bfloat16``, ``remat=true``; ``default`` for none) it builds the trainer, prefills the buffer, compiles one epoch program of
 ``--iterations`` training iterations (trace + lower + compile, persistent cache off unless
 ``--use-cache``), runs it ``--repeats`` times and reports the fastest run:
 
@@ -14,6 +15,7 @@ The defaults are sized for a 2-core CPU; the paper's GPU setup is
 ``--num-envs 512 --unroll-length 62 --batch-size 512 --env-steps-per-update 39.68``.
 
     python benchmarks/train_throughput.py --depths 4 16 64 256 1024
+    python benchmarks/train_throughput.py --depths 4 64 256 --variants default scan_unroll=4 compute_dtype=bfloat16 remat=true
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--env-steps-per-update", type=float, default=39.68, help="the paper's update ratio")
     parser.add_argument("--iterations", type=int, default=1, help="training iterations per timed epoch program")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per depth (the fastest is reported)")
-    parser.add_argument("--remat", action="store_true", help="rematerialize residual blocks (saves memory)")
+    parser.add_argument("--variants", nargs="+", default=["default"],
+                        help="config overrides to compare, each 'field=value[,field=value]' or 'default'")
     parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
     return parser.parse_args(argv)
@@ -55,8 +58,9 @@ def main(argv: list[str] | None = None) -> Path:
 
     rows = []
     for depth in args.depths:
-        rows.append(bench_depth(args, depth))
-        print(format_row(rows[-1]), flush=True)
+        for variant in args.variants:
+            rows.append(bench_depth(args, depth, variant))
+            print(format_row(rows[-1]), flush=True)
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"train_throughput_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,16 +69,37 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def bench_depth(args: argparse.Namespace, depth: int) -> dict:
+def parse_variant(text: str) -> dict:
+    """``"scan_unroll=4,compute_dtype=bfloat16"`` -> config overrides; ``"default"`` -> none."""
+    if text == "default":
+        return {}
+    overrides = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"variant {text!r}: expected field=value items separated by commas, or 'default'")
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            overrides[name.strip()] = lowered == "true"
+        else:
+            try:
+                overrides[name.strip()] = int(value)
+            except ValueError:
+                overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default") -> dict:
     import jax
 
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.crl.training import CRLTrainer
     from gcrl_depth.envs import make_core
 
-    config = CRLConfig(depth=depth, width=args.width, num_envs=args.num_envs, unroll_length=args.unroll_length,
-                       batch_size=args.batch_size, env_steps_per_update=args.env_steps_per_update,
-                       buffer_size=max(256, 4 * args.unroll_length), prefill_steps=args.unroll_length, remat=args.remat)
+    config = CRLConfig.from_dict({
+        "depth": depth, "width": args.width, "num_envs": args.num_envs, "unroll_length": args.unroll_length,
+        "batch_size": args.batch_size, "env_steps_per_update": args.env_steps_per_update,
+        "buffer_size": max(256, 4 * args.unroll_length), "prefill_steps": args.unroll_length, **parse_variant(variant)})
     trainer = CRLTrainer(make_core(args.env), config)
     state = trainer.prefill(trainer.init(jax.random.key(0)))
     program, compile_s = trainer.compiled_train(state, args.iterations)
@@ -91,6 +116,7 @@ def bench_depth(args: argparse.Namespace, depth: int) -> dict:
     params = sum(x.size for x in jax.tree_util.tree_leaves((state.actor_params, state.critic_params)))
     return {
         "depth": depth,
+        "variant": variant,
         "params": int(params),
         "compile_s": compile_s,
         "env_steps_per_s": args.iterations * config.env_steps_per_iteration / best,
@@ -107,7 +133,7 @@ def _gib(value: int | None) -> str:
 
 
 def format_row(row: dict) -> str:
-    return (f"| {row['depth']} | {row['params']:,} | {row['compile_s']:.1f} | {row['env_steps_per_s']:,.0f} | "
+    return (f"| {row['depth']} | {row['variant']} | {row['params']:,} | {row['compile_s']:.1f} | {row['env_steps_per_s']:,.0f} | "
             f"{row['grad_steps_per_s']:,.1f} | {_gib(row['planned_bytes'])} | {_gib(row['peak_bytes'])} | {_gib(row['max_rss_bytes'])} |")
 
 
@@ -119,15 +145,16 @@ def render_markdown(rows: list[dict], args: argparse.Namespace, package_version:
         *results_header("Training throughput by depth", "train_throughput.py", package_version),
         f"Setup: {args.env}, width {args.width}, {args.num_envs} envs x {args.unroll_length} steps per iteration, "
         f"{updates} gradient steps of batch {args.batch_size} per iteration (1 per {args.env_steps_per_update} env steps), "
-        f"{args.iterations} iteration(s) per timed program, best of {args.repeats}, remat {'on' if args.remat else 'off'}.",
+        f"{args.iterations} iteration(s) per timed program, best of {args.repeats}.",
+        "Variant = the config overrides of the row (default: scan_unroll 1, float32, no remat).",
         "Depth = Dense layers per residual tower (actor, phi and psi each). Params = actor + critic.",
         "Compile = trace + lower + XLA compile of the epoch program"
         + (" (persistent cache on)." if args.use_cache else " (persistent cache off)."),
         "Memory: XLA plan = arguments + temporaries of the program; device peak = peak bytes in use (GPU only);",
         "max RSS = the process's peak resident memory so far (cumulative over rows).",
         "",
-        "| depth | params | compile s | env steps/s | grad steps/s | XLA plan GiB | device peak GiB | max RSS GiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| depth | variant | params | compile s | env steps/s | grad steps/s | XLA plan GiB | device peak GiB | max RSS GiB |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[format_row(row) for row in rows],
         "",
     ])

@@ -212,6 +212,8 @@ def _construction_cases() -> list[Case]:
         ("learning_rate=-1", dict(learning_rate=-1.0), ValueError, ("learning_rate",)),
         ("learning_rate='3e-4'", dict(learning_rate="3e-4"), (ValueError, TypeError), ("learning_rate",)),
         ("remat='no'", dict(remat="no"), (TypeError, ValueError), ("remat", "True or False")),
+        ("compute_dtype='float16'", dict(compute_dtype="float16"), ValueError, ("compute_dtype", "bfloat16")),
+        ("scan_unroll=0", dict(scan_unroll=0), ValueError, ("scan_unroll", "positive integer")),
         ("gamma='0.99'", dict(gamma="0.99"), (TypeError, ValueError), ("gamma", "number")),
         ("gamma=1.0", dict(gamma=1.0), ValueError, ("gamma", "(0, 1)")),
         ("seed=-1", dict(seed=-1), ValueError, ("seed",)),

@@ -38,15 +38,17 @@ def test_train_throughput_writes_a_table(tmp_path):
     script = load_script("train_throughput")
     out = tmp_path / "train.md"
     script.main(["--env", "PointUMaze", "--depths", "4", "8", "--width", "16", "--num-envs", "2", "--unroll-length", "4",
-                 "--batch-size", "8", "--env-steps-per-update", "4", "--repeats", "1", "--use-cache", "--out", str(out)])
+                 "--batch-size", "8", "--env-steps-per-update", "4", "--repeats", "1", "--use-cache", "--out", str(out),
+                 "--variants", "default", "scan_unroll=2,compute_dtype=bfloat16"])
     text = out.read_text()
-    assert "| depth | params | compile s | env steps/s | grad steps/s |" in text
+    assert "| depth | variant | params | compile s | env steps/s | grad steps/s |" in text
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 4 |") or line.startswith("| 8 |")]
-    assert [int(r[0]) for r in rows] == [4, 8]
-    params = [int(r[1].replace(",", "")) for r in rows]
-    assert params[1] > params[0]
+    assert [(int(r[0]), r[1].strip()) for r in rows] == [(4, "default"), (4, "scan_unroll=2,compute_dtype=bfloat16"),
+                                                         (8, "default"), (8, "scan_unroll=2,compute_dtype=bfloat16")]
+    params = [int(r[2].replace(",", "")) for r in rows]
+    assert params[0] == params[1] < params[2] == params[3]  # the knobs leave the parameters as they are
     for row in rows:
-        assert float(row[3].replace(",", "")) > 0 and float(row[4].replace(",", "")) > 0
+        assert float(row[4].replace(",", "")) > 0 and float(row[5].replace(",", "")) > 0
     assert "CPU:" in text and "jax" in text
 
 

@@ -96,3 +96,27 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables():
     gaussian = -0.5 * ((pre_tanh - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi)
     expected = jnp.sum(gaussian - jnp.log(1 - action**2), axis=-1)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-4)
+
+
+def test_scan_unroll_changes_neither_parameters_nor_outputs():
+    state, goal = jax.random.normal(jax.random.key(1), (3, 5)), jax.random.normal(jax.random.key(2), (3, 2))
+    rolled = Actor(16, 32, 2)
+    params = rolled.init(jax.random.key(0), state, goal)
+    for unroll in (2, 4):
+        unrolled = Actor(16, 32, 2, unroll=unroll)
+        assert jax.tree_util.tree_map(jnp.shape, unrolled.init(jax.random.key(0), state, goal)) == jax.tree_util.tree_map(
+            jnp.shape, params)
+        for a, b in zip(rolled.apply(params, state, goal), unrolled.apply(params, state, goal)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_matmuls_keep_float32_parameters_and_outputs_close():
+    state, action = jax.random.normal(jax.random.key(1), (64, 5)), jax.random.normal(jax.random.key(2), (64, 2))
+    full = StateActionEncoder(16, 64, 8)
+    params = full.init(jax.random.key(0), state, action)
+    mixed = StateActionEncoder(16, 64, 8, dtype=jnp.bfloat16)
+    assert {x.dtype for x in jax.tree_util.tree_leaves(mixed.init(jax.random.key(0), state, action))} == {jnp.dtype("float32")}
+    exact, approx = full.apply(params, state, action), mixed.apply(params, state, action)
+    assert approx.dtype == jnp.float32
+    error = float(jnp.linalg.norm(approx - exact) / jnp.linalg.norm(exact))
+    assert 0 < error < 0.05, error  # bfloat16 keeps ~3 significant digits per matmul

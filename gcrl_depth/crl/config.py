@@ -13,7 +13,7 @@ import numbers
 from typing import Any
 
 from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
-from gcrl_depth.crl.networks import check_depth
+from gcrl_depth.crl.networks import COMPUTE_DTYPES, check_depth
 
 MIN_ENV_STEPS_PER_UPDATE = 0.01
 # Fields that shape the networks: fixed by saved parameters.
@@ -40,6 +40,10 @@ class CRLConfig:
         critic_width: overrides ``width`` for the critic encoders.
         repr_dim: size of the phi / psi representations.
         remat: recompute residual-block activations in the backward pass (saves memory).
+        scan_unroll: residual blocks per iteration of the scan over blocks (1: smallest
+            program, fastest compile; larger: less loop overhead, longer compile).
+        compute_dtype: ``"float32"`` (the paper) or ``"bfloat16"``: matmuls in bfloat16 with
+            float32 parameters, LayerNorm statistics, residual sums and losses.
         num_envs: parallel training environments.
         unroll_length: env steps per env collected before each round of gradient steps.
         batch_size: transitions (and contrastive negatives) per gradient step.
@@ -61,6 +65,8 @@ class CRLConfig:
     critic_width: int | None = None
     repr_dim: int = 64
     remat: bool = False
+    scan_unroll: int = 1
+    compute_dtype: str = "float32"
     num_envs: int = 512
     unroll_length: int = 62
     batch_size: int = 512
@@ -77,7 +83,7 @@ class CRLConfig:
         for name in ("actor_depth", "critic_depth"):
             if getattr(self, name) is not None:
                 check_depth(getattr(self, name), name)
-        for name in ("width", "repr_dim", "num_envs", "unroll_length", "batch_size", "buffer_size"):
+        for name in ("width", "repr_dim", "num_envs", "unroll_length", "batch_size", "buffer_size", "scan_unroll"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -89,6 +95,8 @@ class CRLConfig:
             raise ValueError(f"prefill_steps must be a non-negative integer, got {self.prefill_steps!r}")
         if not isinstance(self.remat, bool):
             raise TypeError(f"remat must be True or False, got {self.remat!r}")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {self.compute_dtype!r}")
         if not 0.0 < _real("gamma", self.gamma) < 1.0:
             raise ValueError(f"gamma must lie in (0, 1), got {self.gamma!r}")
         if not _real("env_steps_per_update", self.env_steps_per_update) >= MIN_ENV_STEPS_PER_UPDATE:

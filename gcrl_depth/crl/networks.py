@@ -8,13 +8,18 @@ Each is a residual tower followed by a head. A tower is an input projection
 The blocks are identical, so they are stacked (parameters get a leading block axis)
 and applied with ``nn.scan``: program size and compile time do not grow with depth.
 ``remat=True`` recomputes each block's activations in the backward pass instead of
-storing them, trading compute for memory at large depth.
+storing them, trading compute for memory at large depth. ``unroll`` blocks run per scan
+iteration (more compile time, less loop overhead). ``dtype`` is the matmul dtype: with
+``bfloat16`` the Dense layers multiply in bfloat16 while parameters, LayerNorm statistics,
+activations between layers, the residual sums and the heads stay float32 (mixed precision).
 
 Initialisation: kernels uniform in +-1/sqrt(fan_in), biases zero, LayerNorm scale 1 and
 bias 0 (learnable).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -33,20 +38,25 @@ def check_depth(depth: int, name: str = "depth") -> int:
     return depth
 
 
-def dense(features: int, name: str | None = None) -> nn.Dense:
-    return nn.Dense(features, kernel_init=fan_in_uniform, bias_init=nn.initializers.zeros, name=name)
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def dense(features: int, name: str | None = None, dtype: Any = jnp.float32) -> nn.Dense:
+    return nn.Dense(features, kernel_init=fan_in_uniform, bias_init=nn.initializers.zeros, name=name, dtype=dtype,
+                    param_dtype=jnp.float32)
 
 
 class ResidualBlock(nn.Module):
     """4 x (Dense -> LayerNorm -> swish), plus the block input. Scan-compatible (carry, None)."""
 
     width: int
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, _: None) -> tuple[jax.Array, None]:
         y = x
         for _layer in range(BLOCK_SIZE):
-            y = nn.swish(nn.LayerNorm()(dense(self.width)(y)))
+            y = nn.swish(nn.LayerNorm(dtype=jnp.float32)(dense(self.width, dtype=self.dtype)(y)))
         return x + y, None
 
 
@@ -56,18 +66,21 @@ class ResidualTower(nn.Module):
     depth: int
     width: int
     remat: bool = False
+    unroll: int = 1
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.swish(nn.LayerNorm()(dense(self.width, name="projection")(x)))
+        x = nn.swish(nn.LayerNorm(dtype=jnp.float32)(dense(self.width, name="projection", dtype=self.dtype)(x)))
         block = nn.remat(ResidualBlock, prevent_cse=False) if self.remat else ResidualBlock
         blocks = nn.scan(
             block,
             variable_axes={"params": 0},
             split_rngs={"params": True},
             length=self.depth // BLOCK_SIZE,
+            unroll=self.unroll,
         )
-        x, _ = blocks(self.width, name="blocks")(x, None)
+        x, _ = blocks(self.width, self.dtype, name="blocks")(x, None)
         return x
 
 
@@ -78,10 +91,12 @@ class StateActionEncoder(nn.Module):
     width: int
     repr_dim: int
     remat: bool = False
+    unroll: int = 1
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, state: jax.Array, action: jax.Array) -> jax.Array:
-        x = ResidualTower(self.depth, self.width, self.remat)(jnp.concatenate([state, action], axis=-1))
+        x = ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(jnp.concatenate([state, action], axis=-1))
         return dense(self.repr_dim, name="head")(x)
 
 
@@ -92,10 +107,12 @@ class GoalEncoder(nn.Module):
     width: int
     repr_dim: int
     remat: bool = False
+    unroll: int = 1
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, goal: jax.Array) -> jax.Array:
-        return dense(self.repr_dim, name="head")(ResidualTower(self.depth, self.width, self.remat)(goal))
+        return dense(self.repr_dim, name="head")(ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(goal))
 
 
 class Actor(nn.Module):
@@ -105,10 +122,12 @@ class Actor(nn.Module):
     width: int
     action_size: int
     remat: bool = False
+    unroll: int = 1
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, state: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = ResidualTower(self.depth, self.width, self.remat)(jnp.concatenate([state, goal], axis=-1))
+        x = ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(jnp.concatenate([state, goal], axis=-1))
         mean = dense(self.action_size, name="mean")(x)
         raw_log_std = dense(self.action_size, name="log_std")(x)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw_log_std) + 1.0)

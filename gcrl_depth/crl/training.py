@@ -21,7 +21,7 @@ import optax
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, l2_distance
-from gcrl_depth.crl.networks import Actor, GoalEncoder, StateActionEncoder, deterministic_action, sample_action
+from gcrl_depth.crl.networks import COMPUTE_DTYPES, Actor, GoalEncoder, StateActionEncoder, deterministic_action, sample_action
 from gcrl_depth.envs.core import EnvState, GoalEnv
 
 
@@ -78,11 +78,10 @@ class CRLTrainer:
 
     def __init__(self, env: GoalEnv, config: CRLConfig) -> None:
         self.env, self.config = env, config
-        self.actor = Actor(config.resolved_actor_depth, config.resolved_actor_width, env.action_size, config.remat)
-        self.sa_encoder = StateActionEncoder(
-            config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, config.remat
-        )
-        self.goal_encoder = GoalEncoder(config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, config.remat)
+        tower = {"remat": config.remat, "unroll": config.scan_unroll, "dtype": COMPUTE_DTYPES[config.compute_dtype]}
+        self.actor = Actor(config.resolved_actor_depth, config.resolved_actor_width, env.action_size, **tower)
+        self.sa_encoder = StateActionEncoder(config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, **tower)
+        self.goal_encoder = GoalEncoder(config.resolved_critic_depth, config.resolved_critic_width, config.repr_dim, **tower)
         self.optimizer = optax.adam(config.learning_rate)
         self.target_entropy = config.entropy_target(env.action_size)
         self.policy = jax.jit(self.act)
