@@ -29,10 +29,10 @@ from gcrl_depth.callbacks import as_callback
 from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
-from gcrl_depth.crl.env_source import env_sizes, eval_options, resolve_eval_env, unwrap_env
+from gcrl_depth.crl.env_source import env_sizes, eval_core, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
-from gcrl_depth.envs import env_id, task_name
-from gcrl_depth.envs.gym_api import GcrlVectorEnv, shared_core
+from gcrl_depth.envs import env_id
+from gcrl_depth.envs.gym_api import GcrlVectorEnv
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
@@ -143,7 +143,7 @@ class DeepCRL:
         """
         if isinstance(load_path_or_dict, (str, os.PathLike)):
             _, _, params_bytes, optimizer_bytes, _ = checkpoint.read_checkpoint(load_path_or_dict)
-            values = {**self._restore_learner(params_bytes, optimizer_bytes)}
+            values = self._restore_learner(params_bytes, optimizer_bytes)
             values.pop("key")
         elif isinstance(load_path_or_dict, Mapping):
             values = dict(load_path_or_dict)
@@ -247,7 +247,7 @@ class DeepCRL:
     def _check_budget(self, total_timesteps: int) -> None:
         """Refuse a budget that the prefill would use up before a single gradient step."""
         cfg = self.config
-        prefill = cfg.prefill_steps * cfg.num_envs if self._state is None else 0
+        prefill = self._prefill_due
         minimum = prefill + cfg.env_steps_per_iteration
         if prefill and total_timesteps < minimum:
             raise ValueError(
@@ -257,9 +257,14 @@ class DeepCRL:
                 f"{cfg.unroll_length}); ask for at least {minimum:,} env steps, or lower prefill_steps / num_envs "
                 "(PRESETS['cpu'] in gcrl_depth.crl.config is sized for small machines)")
 
+    @property
+    def _prefill_due(self) -> int:
+        """Env steps the next learn() spends refilling the buffer first (0 while one is running)."""
+        return self.config.prefill_env_steps if self._state is None else 0
+
     def _planned_timesteps(self, target: int) -> int:
         """The step count a run to ``target`` ends at: prefill (if due) plus whole iterations."""
-        steps = self.num_timesteps + (self.config.prefill_steps * self.config.num_envs if self._state is None else 0)
+        steps = self.num_timesteps + self._prefill_due
         per_iteration = self.config.env_steps_per_iteration
         return steps + max(0, math.ceil((target - steps) / per_iteration)) * per_iteration
 
@@ -268,7 +273,7 @@ class DeepCRL:
         self._collection_key, key = jax.random.split(self._collection_key)
         state = self.trainer.start(self._learner, key)
         start = time.perf_counter()
-        prefill = self.config.prefill_steps * self.config.num_envs
+        prefill = self.config.prefill_env_steps
         with deferred_interrupts():  # the state and the step count change together
             self._state = self.trainer.prefill(state)
             self.num_timesteps += prefill
@@ -340,12 +345,9 @@ class DeepCRL:
         """
         if self.eval_env is None:
             self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
-        if isinstance(self.eval_env, str):
-            core = shared_core(task_name(self.eval_env), eval_options(self.task_kwargs))
-            episodes = max(1, self.eval_episodes)
-        else:
-            core, episodes = self.eval_env.unwrapped.core, self.eval_env.unwrapped.num_envs
-        return device_evaluator(core, self.trainer.act, episodes)(self.learner()["actor_params"], seed)
+        episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
+        evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.trainer.act, episodes)
+        return evaluator(self.learner()["actor_params"], seed)
 
     # ----------------------------------------------------------------- acting
     def predict(

@@ -77,7 +77,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if not os.path.exists(path) and os.path.exists(checkpoint_path(path)):
         path = checkpoint_path(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r} (nor {checkpoint_path(path)!r}); expected a zip written by DeepCRL.save")
+        tried = path if path == checkpoint_path(path) else f"{path} nor {checkpoint_path(path)}"
+        raise FileNotFoundError(f"no checkpoint at {tried!r}; expected a zip written by DeepCRL.save")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a DeepCRL checkpoint (expected a zip written by DeepCRL.save)")
     try:
@@ -88,9 +89,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                 raise ValueError(f"{path!r} is not a DeepCRL checkpoint: it lacks {missing}")
             members = {name: archive.read(name) for name in MEMBERS}
             training = archive.read(TRAINING_MEMBER) if TRAINING_MEMBER in names else None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-        if isinstance(error, (FileNotFoundError, PermissionError)):
-            raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (damaged zip member: {error})") from error
     try:
         config, meta = json.loads(members["config.json"]), json.loads(members["metadata.json"])

@@ -137,6 +137,11 @@ class CRLConfig:
         return self.num_envs * self.unroll_length
 
     @property
+    def prefill_env_steps(self) -> int:
+        """Env steps (all envs) collected by the prefill before the first gradient step."""
+        return self.prefill_steps * self.num_envs
+
+    @property
     def updates_per_iteration(self) -> int:
         """Gradient steps after each collection: at least one, ratio fixed by ``env_steps_per_update``."""
         return max(1, math.floor(self.env_steps_per_iteration / self.env_steps_per_update + 0.5))

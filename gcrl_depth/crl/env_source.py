@@ -70,21 +70,24 @@ def resolve_eval_env(eval_env: Any, task: str | None, task_kwargs: dict[str, Any
             raise ValueError("an env built from a core instance has no id: pass eval_env, or eval_episodes=0")
         eval_env = eval_env_id(task)
         try:
-            shared_core(task_name(eval_env), eval_options(task_kwargs))
+            eval_core(eval_env, task_kwargs)
         except ValueError as error:
             warnings.warn(f"the evaluation twin {eval_env} does not accept these env options ({error}); "
                           f"evaluating on the training env {env_id(task)} instead (pass eval_env= to choose)", stacklevel=3)
             eval_env = env_id(task)
-    if isinstance(eval_env, str):
-        eval_core = shared_core(task_name(eval_env), eval_options(task_kwargs))
-    elif isinstance(getattr(eval_env, "unwrapped", None), GcrlVectorEnv):
-        eval_core = eval_env.unwrapped.core
-    else:
+    if not isinstance(eval_env, str) and not isinstance(getattr(eval_env, "unwrapped", None), GcrlVectorEnv):
         raise TypeError(f"eval_env must be a gcrl_depth env id or gym.make_vec of one, got {type(eval_env).__name__}")
-    sizes = env_sizes(core)
-    if env_sizes(eval_core) != sizes:
-        raise ValueError(f"eval_env sizes {env_sizes(eval_core)} differ from the training env's {sizes}")
+    sizes, eval_sizes = env_sizes(core), env_sizes(eval_core(eval_env, task_kwargs))
+    if eval_sizes != sizes:
+        raise ValueError(f"eval_env sizes {eval_sizes} differ from the training env's {sizes}")
     return eval_env
+
+
+def eval_core(eval_env: str | gym.vector.VectorEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
+    """The core an evaluation env id (with the training options) or gcrl_depth vector env steps."""
+    if isinstance(eval_env, str):
+        return shared_core(task_name(eval_env), eval_options(task_kwargs))
+    return eval_env.unwrapped.core
 
 
 def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
