@@ -188,9 +188,9 @@ def raise_in_callback(error: BaseException, after_epochs: int = 2) -> Callable[[
     return callback
 
 
-def expect_error(agent_or_fn: Callable[[], Any]) -> Any:
+def expect_error(fn: Callable[[], Any]) -> Any:
     try:
-        return agent_or_fn()
+        return fn()
     except Exception as error:  # noqa: BLE001  (the battery reports any error)
         return error
 
