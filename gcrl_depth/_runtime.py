@@ -6,7 +6,9 @@ This is the one place where importing ``gcrl_depth`` changes the process. Set
 
 * **Headless rendering (Linux only).** MuJoCo picks its OpenGL backend from ``MUJOCO_GL``
   when ``mujoco`` is first imported. On a Linux machine without a display we default it
-  to ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU). macOS and Windows have
+  to ``egl`` (Mesa's EGL renders on the CPU, NVIDIA's on a GPU) if ``libEGL`` can be found;
+  without it (bare GPU images often lack it) ``egl`` would make ``import mujoco`` itself
+  fail, so the variable is left unset and rendering is unavailable. macOS and Windows have
   no ``DISPLAY`` variable and accept only their own backends, so they are left alone. Set
   ``MUJOCO_GL`` yourself (``egl``, ``osmesa`` or ``glfw``) to override.
 * **XLA CPU scheduler.** On the CPU, XLA's concurrency-optimized thunk scheduler was
@@ -26,6 +28,7 @@ This is the one place where importing ``gcrl_depth`` changes the process. Set
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
 import io
 import os
 import sys
@@ -57,10 +60,12 @@ def apply_defaults() -> dict[str, Any]:
     return APPLIED
 
 
-def default_headless_gl(platform: str | None = None) -> str | None:
-    """On Linux without a display, choose EGL for MuJoCo rendering; returns the value set, if any."""
+def default_headless_gl(platform: str | None = None, find_library=ctypes.util.find_library) -> str | None:
+    """On Linux without a display, choose EGL for MuJoCo rendering if libEGL exists; returns the value set."""
     platform = sys.platform if platform is None else platform
     if platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        if find_library("EGL") is None:
+            return None
         os.environ["MUJOCO_GL"] = "egl"
         return "egl"
     return None
@@ -78,8 +83,14 @@ def default_xla_flags() -> str:
 
 def import_mjx_quietly() -> None:
     """Import ``mujoco.mjx`` without the notice it prints when the optional Warp backend is absent."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        from mujoco import mjx  # noqa: F401
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            from mujoco import mjx  # noqa: F401
+    except AttributeError as error:  # PyOpenGL's answer to MUJOCO_GL naming a library that is not installed
+        gl = os.environ.get("MUJOCO_GL")
+        raise ImportError(
+            f"importing mujoco failed with MUJOCO_GL={gl!r}: its OpenGL library was not found ({error}). "
+            "Install it (Debian: libegl1 for egl, libosmesa6 for osmesa) or unset MUJOCO_GL.") from error
 
 
 def compilation_cache_dir() -> Path | None:

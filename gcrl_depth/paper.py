@@ -1,4 +1,4 @@
-"""The paper's published numbers, kept as data: Table 1, its env-step budgets, and the
+"""The paper's published numbers, kept as data: Table 1, its env-step budgets and hours, and the
 measured dynamics of its envs (reference section 5). Used by ``benchmarks/reproduce.py``
 and ``benchmarks/env_dynamics.py`` to print our results beside the paper's."""
 
@@ -33,6 +33,12 @@ TABLE_1: dict[str, PaperResult] = {
     "Humanoid": PaperResult(100 * M, (12.6, 1.3), (649, 19)),
     "HumanoidUMaze": PaperResult(400 * M, (3.2, 1.2), (159, 33)),
     "HumanoidBigMaze": PaperResult(400 * M, (0.06, 0.04), (59, 21)),
+}
+# Wall-clock hours of one run on one 80 GB A100 at the task's budget, by (task, critic depth); reference section 1.
+PAPER_HOURS: dict[tuple[str, int], float] = {
+    ("Humanoid", 4): 1.5, ("Humanoid", 64): 11.0,
+    ("AntBigMaze", 4): 2.1, ("AntBigMaze", 64): 11.7,
+    ("HumanoidUMaze", 4): 8.7, ("HumanoidUMaze", 64): 46.7, ("HumanoidUMaze", 1024): 134.0,
 }
 PAPER_SEEDS = 5
 PAPER_EVAL_EPISODES = 128

@@ -31,14 +31,16 @@ def test_importing_the_package_turned_the_cache_on():
     assert expected is None or Path(configured) == expected
 
 
-def test_headless_gl_default_only_on_linux(monkeypatch):
+def test_headless_gl_default_only_on_linux_with_libegl(monkeypatch):
     monkeypatch.delenv("MUJOCO_GL", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     for platform in ("darwin", "win32"):  # MuJoCo there accepts only its own backends: leave it alone
         assert _runtime.default_headless_gl(platform) is None and "MUJOCO_GL" not in os.environ
     monkeypatch.setattr(sys, "platform", "darwin")
     assert _runtime.default_headless_gl() is None and "MUJOCO_GL" not in os.environ
-    assert _runtime.default_headless_gl("linux") == "egl" and os.environ["MUJOCO_GL"] == "egl"
+    assert _runtime.default_headless_gl("linux", lambda name: None) is None and "MUJOCO_GL" not in os.environ
+    assert _runtime.default_headless_gl("linux", lambda name: f"lib{name}.so.1") == "egl"
+    assert os.environ["MUJOCO_GL"] == "egl"
     monkeypatch.setenv("MUJOCO_GL", "osmesa")
     assert _runtime.default_headless_gl("linux") is None and os.environ["MUJOCO_GL"] == "osmesa"
     monkeypatch.delenv("MUJOCO_GL")

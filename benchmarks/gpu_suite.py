@@ -1,0 +1,355 @@
+"""The GPU suite: what the paper measured, on one device, in one command.
+
+Parts (``--parts``, in this order):
+  * ``env``: env throughput of the pure-JAX core (``jit(vmap + scan)``, random actions,
+    auto-reset) for one task per robot family at 512, 2048 and 8192 envs, with compile times;
+  * ``train``: training throughput at the paper's settings (512 envs, batch 512, width 256,
+    1 gradient step per 39.68 env steps, a 10,000-step replay per env) on Humanoid and
+    AntBigMaze at depths 4..1024 (actor 512 deep at 1024, as the paper): env steps/s,
+    gradient steps/s, compile seconds, peak device memory, and the hours the paper's budget
+    would take beside the paper's A100 hours; ``--knobs`` adds rows for the speed knobs;
+  * ``learn``: DeepCRL at depth 4 and 64 on one Table 1 task (``benchmarks/reproduce.py``'s
+    protocol and files, under ``<out>/learning``), curves and headline.
+
+    python benchmarks/gpu_suite.py                      # all parts, about 25 min on one H100
+    python benchmarks/gpu_suite.py --parts env train    # parts add up in the same folder
+    python benchmarks/gpu_suite.py --smoke              # toy sizes, a few minutes on a CPU (CI)
+
+Each row is measured in its own Python process under ``--row-timeout`` (device peak memory
+is then per row, and a row that runs out of memory or time is recorded as such and costs
+only itself). Every row is added to ``env.csv`` / ``train.csv`` under ``--out`` (default
+``benchmarks/results/gpu``) as soon as it is measured, and ``suite.md`` and ``suite.png``
+are rewritten from all rows there, so a run cut off by a time limit keeps what it measured.
+A row measured again replaces the old one. Compiles are measured with the persistent cache off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PARTS = ("env", "train", "learn")
+ENV_FIELDS = ["task", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
+TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "params", "compile_s", "env_steps_per_s",
+                "grad_steps_per_s", "peak_gib", "planned_gib", "device", "status"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--smoke", action="store_true", help="toy sizes for every part (a CPU check)")
+    parser.add_argument("--env-tasks", nargs="+", default=["PointUMaze", "AntBigMaze", "Humanoid", "ArmPushEasy"])
+    parser.add_argument("--env-sizes", nargs="+", type=int, default=[512, 2048, 8192], help="parallel envs")
+    parser.add_argument("--env-steps", type=int, default=200, help="steps per timed env rollout")
+    parser.add_argument("--train-tasks", nargs="+", default=["Humanoid", "AntBigMaze"])
+    parser.add_argument("--depths", nargs="+", type=int, default=[4, 16, 64, 256, 1024])
+    parser.add_argument("--knobs", nargs="*", default=[],
+                        help="extra train rows on the first train task, each 'field=value[,field=value]' "
+                             "(e.g. scan_unroll=8 compute_dtype=bfloat16 remat=true)")
+    parser.add_argument("--knob-depths", nargs="+", type=int, default=[64])
+    parser.add_argument("--unroll-length", type=int, default=16,
+                        help="env steps per env in one timed iteration (the paper: 62; the ratio stays the paper's)")
+    parser.add_argument("--learn-task", default="AntBigMaze")
+    parser.add_argument("--learn-timesteps", type=int, default=1_000_000, help="env steps per learning run")
+    parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
+    parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # a child process: one row as JSON
+    parser.add_argument("--row-out", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.env_tasks, args.env_sizes, args.env_steps = ["PointUMaze"], [4, 16], 10
+        args.train_tasks, args.depths, args.knob_depths, args.unroll_length = ["PointUMaze"], [4, 8], [4], 4
+        args.learn_task, args.learn_timesteps = "PointUMaze", 160
+    return args
+
+
+# ----------------------------------------------------------------------------- rows
+def train_settings(args: argparse.Namespace) -> list[str]:
+    """``train_throughput.py`` options for one train row: the paper's sizes, toy ones with ``--smoke``."""
+    if args.smoke:
+        return ["--width", "16", "--num-envs", "4", "--batch-size", "8", "--unroll-length", str(args.unroll_length),
+                "--env-steps-per-update", "4", "--repeats", "1"]
+    return ["--width", "256", "--num-envs", "512", "--batch-size", "512", "--unroll-length", str(args.unroll_length),
+            "--buffer-size", "10000", "--repeats", "2"]
+
+
+def planned_rows(args: argparse.Namespace, part: str) -> list[dict]:
+    """The rows a part measures, as the JSON specs handed to child processes."""
+    if part == "env":
+        return [{"part": "env", "task": t, "num_envs": n, "steps": args.env_steps}
+                for t in args.env_tasks for n in args.env_sizes]
+    rows = []
+    for task in args.train_tasks:
+        for depth in args.depths:
+            rows.append({"part": "train", "task": task, "depth": depth, "variant": paper_variant(depth)})
+    for depth in args.knob_depths:
+        for knob in args.knobs:
+            variant = ",".join(v for v in (paper_variant(depth), knob) if v != "default")
+            rows.append({"part": "train", "task": args.train_tasks[0], "depth": depth, "variant": variant})
+    return rows
+
+
+def paper_variant(depth: int) -> str:
+    """The paper's architecture at ``depth``: the actor is 512 deep when the critic is 1024."""
+    return "actor_depth=512" if depth >= 1024 else "default"
+
+
+def measure_row(spec: dict, args: argparse.Namespace) -> dict:
+    """Measure one row in this process (a child): env rollout or one training program."""
+    if spec["part"] == "env":
+        import env_throughput
+
+        from gcrl_depth.envs import make_core
+
+        row = env_throughput.bench_core(spec["task"], make_core(spec["task"]), spec["num_envs"], spec["steps"])
+        return {"task": spec["task"], "num_envs": spec["num_envs"], "steps": spec["steps"],
+                "compile_s": row["compile_s"], "env_steps_per_s": row["steps_per_s"], "device": device_kind(), "status": "ok"}
+    import train_throughput
+
+    options = train_throughput.parse_args(["--env", spec["task"], *train_settings(args)])
+    row = train_throughput.bench_depth(options, spec["depth"], spec["variant"])
+    overrides = train_throughput.parse_variant(spec["variant"])
+    return {"task": spec["task"], "depth": spec["depth"], "actor_depth": overrides.get("actor_depth", spec["depth"]),
+            "variant": spec["variant"], "params": row["params"], "compile_s": row["compile_s"],
+            "env_steps_per_s": row["env_steps_per_s"], "grad_steps_per_s": row["grad_steps_per_s"],
+            "peak_gib": _gib(row["peak_bytes"]), "planned_gib": _gib(row["planned_bytes"]), "device": device_kind(),
+            "status": "ok"}
+
+
+def device_kind() -> str:
+    import jax
+
+    return jax.devices()[0].device_kind
+
+
+def _gib(value: int | None) -> float | None:
+    return None if value is None else value / 2**30
+
+
+def run_row(spec: dict, args: argparse.Namespace) -> dict:
+    """Measure ``spec`` in a fresh Python process under ``--row-timeout``; a failure becomes the row's status."""
+    options = ["--smoke"] * args.smoke + ["--unroll-length", str(args.unroll_length)]
+    with tempfile.TemporaryDirectory() as tmp:
+        row_out, log = Path(tmp) / "row.json", Path(tmp) / "stderr.txt"
+        command = [sys.executable, __file__, *options, "--row", json.dumps(spec), "--row-out", str(row_out)]
+        start = time.perf_counter()
+        try:
+            with log.open("w") as stderr:
+                done = subprocess.run(command, stderr=stderr, timeout=args.row_timeout)
+            status = "ok" if done.returncode == 0 else f"failed: {last_error_line(log)}"
+        except subprocess.TimeoutExpired:
+            status = f"timeout after {args.row_timeout:.0f} s"
+        if status == "ok":
+            return json.loads(row_out.read_text())
+        print(f"  {spec}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+        return {key: spec.get(key) for key in ("task", "num_envs", "steps", "depth", "variant")} | {"status": status}
+
+
+def record_invocation(out: Path) -> None:
+    """Note this command in ``commands.txt`` and the machine in ``machine.md`` (the report's header)."""
+    from gcrl_depth.files import atomic_write_text
+    from gcrl_depth.machine import describe_machine
+
+    command = "python benchmarks/gpu_suite.py " + " ".join(sys.argv[1:])
+    previous = (out / "commands.txt").read_text() if (out / "commands.txt").exists() else ""
+    atomic_write_text(out / "commands.txt", previous + f"{time.strftime('%Y-%m-%d %H:%M')}  {command}\n")
+    atomic_write_text(out / "machine.md", "\n".join(describe_machine()) + "\n")
+
+
+def last_error_line(log: Path) -> str:
+    """The last non-empty stderr line of a failed child (usually the exception), cut to 160 characters."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:160]
+
+
+# ----------------------------------------------------------------------------- files
+def row_key(part: str, row: dict) -> tuple:
+    return (row["task"], int(row["num_envs"])) if part == "env" else (row["task"], int(row["depth"]), row["variant"])
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def add_row(path: Path, part: str, row: dict) -> None:
+    """Add (or replace) one row of ``path`` atomically."""
+    from gcrl_depth.files import atomic_write_text
+
+    fields = ENV_FIELDS if part == "env" else TRAIN_FIELDS
+    rows = [r for r in read_rows(path) if row_key(part, r) != row_key(part, row)] + [row]
+    lines = [",".join(fields)]
+    for r in rows:
+        lines.append(",".join(_csv_cell(r.get(f)) for f in fields))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _csv_cell(value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return f'"{text}"' if "," in text or '"' in text else text
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    os.environ["GCRL_DEPTH_JAX_CACHE"] = "off"
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    if args.row is not None:  # a child process
+        args.row_out.write_text(json.dumps(measure_row(json.loads(args.row), args)))
+        return args.row_out
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        return write_report(args)
+    record_invocation(args.out)
+    for part in (p for p in PARTS if p in args.parts):
+        if part == "learn":
+            run_learning(args)
+        else:
+            for spec in planned_rows(args, part):
+                print(f"[{part}] {spec}", flush=True)
+                add_row(args.out / f"{part}.csv", part, run_row(spec, args))
+                write_report(args)
+    return write_report(args)
+
+
+def run_learning(args: argparse.Namespace) -> None:
+    """DeepCRL depth 4 and 64 on ``--learn-task`` with reproduce.py's protocol, one seed each."""
+    import reproduce
+
+    options = ["--tasks", args.learn_task, "--seeds", "1", "--timesteps", str(args.learn_timesteps),
+               "--out", str(args.out / "learning")]
+    if args.smoke:
+        options += ["--depths", "4", "8", "--evaluations", "2", "--eval-episodes", "2", "--episode-length", "20",
+                    "--config", "num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8",
+                    "env_steps_per_update=10", "buffer_size=64", "prefill_steps=10"]
+    else:
+        options += ["--depths", "4", "64", "--evaluations", "10", "--progress"]
+    reproduce.main(options)
+
+
+def write_report(args: argparse.Namespace) -> Path:
+    """``suite.md`` and ``suite.png`` from every row under ``--out``."""
+    import jax
+
+    import gcrl_depth
+    from gcrl_depth.files import atomic_write_text
+
+    env_rows, train_rows = read_rows(args.out / "env.csv"), read_rows(args.out / "train.csv")
+    commands = (args.out / "commands.txt").read_text() if (args.out / "commands.txt").exists() else ""
+    machine = (args.out / "machine.md").read_text() if (args.out / "machine.md").exists() else ""
+    devices = sorted({r["device"] for r in env_rows + train_rows if r.get("device")})
+    lines = ["# GPU suite", "", f"gcrl_depth {gcrl_depth.__version__}, report written {time.strftime('%Y-%m-%d %H:%M')}.",
+             "", "Commands that measured the rows (`commands.txt`; parts run in separate calls add up):", "", "```",
+             commands.rstrip(), "```", "", "Machine of the last measuring command:", machine.rstrip(), "",
+             f"Devices of the rows: {', '.join(devices) or '-'}. Rows: `env.csv`, `train.csv` beside this file "
+             "(each row measured in its own process, compile with the persistent cache off).", ""]
+    lines += env_section(env_rows) + train_section(train_rows, args) + learning_section(args.out / "learning")
+    path = args.out / "suite.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    if env_rows or train_rows:
+        plot_suite(env_rows, train_rows, args.out / "suite.png", ", ".join(devices) or jax.devices()[0].device_kind)
+    return path
+
+
+def plot_suite(env_rows: list[dict], train_rows: list[dict], path: Path, device: str) -> None:
+    """Left: env steps/s by parallel envs per task. Right: training env steps/s by depth per task,
+    with the paper's A100 speed (budget / hours) as crosses."""
+    from gcrl_depth.paper import PAPER_HOURS, TABLE_1
+    from gcrl_depth.plotting import plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
+    for task in dict.fromkeys(r["task"] for r in env_rows):
+        points = sorted((int(r["num_envs"]), float(r["env_steps_per_s"])) for r in env_rows
+                        if r["task"] == task and r["status"] == "ok")
+        if points:
+            left.plot(*zip(*points), marker="o", label=task)
+    left.set(xscale="log", yscale="log", xlabel="parallel envs", ylabel="env steps / s", title="Env core")
+    for task in dict.fromkeys(r["task"] for r in train_rows):
+        points = sorted((int(r["depth"]), float(r["env_steps_per_s"])) for r in train_rows
+                        if r["task"] == task and r["status"] == "ok" and "=" not in r["variant"].replace("actor_depth=512", ""))
+        if points:
+            line, = right.plot(*zip(*points), marker="o", label=f"{task} (ours)")
+            paper = [(d, TABLE_1[task].budget / (h * 3600)) for (t, d), h in PAPER_HOURS.items() if t == task]
+            if paper:
+                right.plot(*zip(*sorted(paper)), "x", markersize=9, color=line.get_color(), label=f"{task} (paper, A100)")
+    right.set(xscale="log", yscale="log", xlabel="critic depth", ylabel="training env steps / s",
+              title="Training at the paper's settings")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+        if ax.lines:
+            ax.legend(fontsize="small")
+        else:
+            ax.set(xscale="linear", yscale="linear", xticks=[], yticks=[])
+            ax.text(0.5, 0.5, "not measured yet", transform=ax.transAxes, ha="center", color="gray")
+    fig.suptitle(f"gcrl_depth GPU suite on {device}", fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _num(value: str, fmt: str) -> str:
+    return "-" if value in ("", None) else format(float(value), fmt)
+
+
+def env_section(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    return ["## Env throughput (core, `jit(vmap + scan)`, random actions, auto-reset)", "",
+            "| task | envs | steps timed | compile s | env steps/s | status |", "|---|---|---|---|---|---|",
+            *[f"| {r['task']} | {int(r['num_envs']):,} | {r['steps']} | {_num(r['compile_s'], '.1f')} | "
+              f"{_num(r['env_steps_per_s'], ',.0f')} | {r['status']} |" for r in rows], ""]
+
+
+def train_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    from gcrl_depth.paper import PAPER_HOURS, TABLE_1
+
+    if not rows:
+        return []
+    settings = " ".join(train_settings(args))
+    lines = ["## Training throughput (one timed iteration: collect, then gradient steps)", "",
+             f"Settings: `{settings}` (train_throughput.py options; the width is the actor's and the critic's). "
+             "Projected hours = the paper's env-step budget for the task / env steps/s (training only, no evaluation); "
+             "the paper's hours are one 80 GB A100's (reference section 1).", "",
+             "| task | depth | actor depth | variant | params | compile s | env steps/s | grad steps/s | "
+             "peak GiB | projected h | paper h | status |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        depth, task = int(r["depth"]), r["task"]
+        budget = TABLE_1[task].budget if task in TABLE_1 else None
+        speed = float(r["env_steps_per_s"]) if r.get("env_steps_per_s") else None
+        projected = "-" if not (budget and speed) else f"{budget / speed / 3600:.1f}"
+        paper = PAPER_HOURS.get((task, depth))
+        lines.append(f"| {task} | {depth} | {r.get('actor_depth') or '-'} | {r['variant']} | {_num(r.get('params'), ',.0f')} | "
+                     f"{_num(r.get('compile_s'), '.1f')} | {_num(r.get('env_steps_per_s'), ',.0f')} | "
+                     f"{_num(r.get('grad_steps_per_s'), ',.1f')} | {_num(r.get('peak_gib'), '.2f')} | {projected} | "
+                     f"{'-' if paper is None else paper} | {r['status']} |")
+    return lines + [""]
+
+
+def learning_section(folder: Path) -> list[str]:
+    table = folder / "table.md"
+    if not table.exists():
+        return []
+    body = [line for line in table.read_text().splitlines() if line.startswith("|")]
+    return ["## Learning run (reproduce.py protocol, 1 seed; files in `learning/`)", "", *body, "",
+            "![curves](learning/table.png)", ""]
+
+
+if __name__ == "__main__":
+    main()
