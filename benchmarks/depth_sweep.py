@@ -5,7 +5,8 @@ Series (each varies one factor, the others at ``--base-*``):
 * ``--depths``: depth of actor and critic (the paper's main axis);
 * ``--widths``: width at the base depth (for the width-vs-depth comparison by parameter count);
 * ``--batch-sizes``: batch size at the base depth (the update ratio stays fixed);
-* ``--actor-critic``: ``ACTOR:CRITIC`` depth pairs (which network needs the depth).
+* ``--actor-critic``: ``ACTOR:CRITIC`` depth pairs (which network needs the depth);
+* ``--dtypes``: ``compute_dtype`` at the base depth (does mixed precision still learn?).
 
 Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series and its
 value), ``summary.md`` (each run's headline, the mean of its last 5 evaluations, and its final
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--widths", nargs="*", type=int, default=[])
     parser.add_argument("--batch-sizes", nargs="*", type=int, default=[])
     parser.add_argument("--actor-critic", nargs="*", default=[], help="ACTOR:CRITIC depth pairs, e.g. 4:16 16:4")
+    parser.add_argument("--dtypes", nargs="*", default=[], help="compute dtypes at the base depth, e.g. bfloat16")
     parser.add_argument("--base-depth", type=int, default=4, help="depth of the width / batch-size series")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--timesteps", type=int, default=100_000)
@@ -56,6 +58,7 @@ def configurations(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
     runs = [("depth", str(d), {"depth": d}) for d in args.depths]
     runs += [("width", str(w), {"depth": args.base_depth, "width": w}) for w in args.widths]
     runs += [("batch_size", str(b), {"depth": args.base_depth, "batch_size": b}) for b in args.batch_sizes]
+    runs += [("compute_dtype", d, {"depth": args.base_depth, "compute_dtype": d}) for d in args.dtypes]
     for pair in args.actor_critic:
         actor, critic = (int(p) for p in pair.split(":"))
         runs.append(("actor:critic", pair, {"depth": args.base_depth, "actor_depth": actor, "critic_depth": critic}))

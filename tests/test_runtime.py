@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
 import os
 import subprocess
@@ -80,3 +81,14 @@ def test_xla_scheduler_flag_is_added_unless_set(monkeypatch):
     assert flags == "--xla_cpu_use_xnnpack=true --xla_cpu_enable_concurrency_optimized_scheduler=false"
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=true")
     assert _runtime.default_xla_flags() == "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+
+
+def test_a_gl_backend_without_its_library_is_a_clear_import_error():
+    # this process imported mujoco, which set PYOPENGL_PLATFORM: the child must choose from MUJOCO_GL alone
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "PYOPENGL_PLATFORM")} | {"MUJOCO_GL": "osmesa"}
+    out = subprocess.run([sys.executable, "-c", "import gcrl_depth"], env=env, capture_output=True, text=True)
+    if ctypes.util.find_library("OSMesa"):  # a machine that has the library imports fine
+        assert out.returncode == 0, out.stderr
+    else:
+        assert out.returncode == 1 and "ImportError: importing mujoco failed with MUJOCO_GL='osmesa'" in out.stderr
+        assert "libosmesa6" in out.stderr
