@@ -30,9 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.envs import env_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import reset_key_seed
+from gcrl_depth.goal_envs import (check_goal_space, episode_length, reward_function, step_distance, step_success,
+                                  terminal_view, vector_goal_env)
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 HEADLINE_WINDOW = 5  # evaluations averaged for the reported number
@@ -52,52 +53,58 @@ class EvaluationResult:
         return {f"{prefix}{k}": float(v) for k, v in dataclasses.asdict(self).items()}
 
 
-def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32, seed: int = 0, **env_kwargs: Any) -> EvaluationResult:
+def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32, seed: int = 0,
+             max_steps: int | None = None, **env_kwargs: Any) -> EvaluationResult:
     """Run one full episode in each of ``num_envs`` envs and summarise them.
 
     Args:
         policy: batched Dict observation -> batched actions (use its deterministic mode).
-        env: a gcrl_depth env id (an evaluation id such as ``...Eval-v0`` for mazes) or an
-            existing vector env (its ``num_envs`` is used).
+        env: an env id of any Gymnasium goal env (gcrl_depth's: an evaluation id such as
+            ``...Eval-v0`` for mazes; another id is vectorized with Gymnasium's sync vector
+            env) or an existing vector goal env (its ``num_envs`` is used). Success and
+            distance are read as :mod:`gcrl_depth.goal_envs` says.
         num_envs: episodes to run when ``env`` is an id.
         seed: seed of the evaluation envs' starts and goals.
+        max_steps: steps per episode (default: the env's episode length or registered
+            ``max_episode_steps``; required where it has neither).
         **env_kwargs: options for ``gym.make_vec`` when ``env`` is an id.
     """
     policy = as_policy(policy)
-    if isinstance(env, str):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        envs = gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
-    else:
-        envs = env
-    core = getattr(getattr(envs, "unwrapped", None), "core", None)
-    if core is None or not hasattr(envs, "num_envs"):  # duck-typed: a gcrl_depth vector env or a stand-in
-        raise TypeError("evaluate needs a gcrl_depth env id or a gcrl_depth vector env (gym.make_vec(id, num_envs=N)); "
-                        f"got {type(env).__name__}")
+    envs = vector_goal_env(env, num_envs, **env_kwargs)
+    check_goal_space(envs.single_observation_space, f"evaluate's env {getattr(envs.spec, 'id', type(envs).__name__)}")
+    length = max_steps if max_steps is not None else episode_length(envs)
+    if length is None or isinstance(length, bool) or int(length) < 1:
+        raise ValueError("evaluate needs the episode length: this env registers no max_episode_steps, so pass "
+                         f"max_steps=N (got {max_steps!r})")
+    reward_fn = reward_function(envs)
     obs, _ = envs.reset(seed=seed)
-    n, length = envs.num_envs, core.episode_length
+    n = envs.num_envs
     alive = np.ones(n, bool)
     at_goal_steps = np.zeros(n)
     final_distance = np.full(n, np.nan)
-    for _ in range(length):
+    distance = final_distance
+    for _ in range(int(length)):
         actions = np.asarray(policy(obs), dtype=np.float32)
         if actions.size != np.prod(envs.action_space.shape):
             raise ValueError(f"the policy returned actions of shape {actions.shape}; expected {envs.action_space.shape}")
         actions = actions.reshape(envs.action_space.shape)
         obs, _, terminated, truncated, info = envs.step(actions)
-        at_goal_steps += alive * info["success"]
-        ended = alive & (terminated | truncated)
-        final_distance[ended] = info["distance"][ended]
-        alive &= ~(terminated | truncated)
+        done = np.asarray(terminated) | np.asarray(truncated)
+        step_obs, step_info = terminal_view(obs, info, done)
+        distance = step_distance(step_obs, step_info)
+        at_goal_steps += alive * step_success(step_obs, step_info, reward_fn)
+        ended = alive & done
+        final_distance[ended] = distance[ended]
+        alive &= ~done
         if not alive.any():
             break
-    final_distance[alive] = info["distance"][alive]
+    final_distance[alive] = distance[alive]
     return EvaluationResult(
         time_at_goal=float(at_goal_steps.mean()),
         success_rate=float((at_goal_steps > 0).mean()),
         final_distance=float(final_distance.mean()),
         episodes=n,
-        episode_length=length,
+        episode_length=int(length),
     )
 
 

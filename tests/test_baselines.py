@@ -44,8 +44,21 @@ def test_bad_arguments_are_clear_errors():
         make_baseline("ppo", ENV)
     with pytest.raises(ValueError, match="multiple of 4"):
         make_baseline("sac", ENV, depth=5)
-    with pytest.raises(TypeError, match="gcrl_depth env id"):
+    with pytest.raises(TypeError, match="not a goal env.*'achieved_goal'"):
         make_baseline("sac", gym.make("Pendulum-v1"))
+    with pytest.raises(TypeError, match="single gym.make env"):
+        make_baseline("sac", gym.make_vec(ENV, num_envs=2))
+
+
+def test_a_third_party_goal_env_by_id_learns_and_evaluates():
+    import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+    model = make_baseline("sac", "PointMaze_UMaze-v3", seed=0, width=32, batch_size=16, learning_starts=30)
+    model.learn(60)
+    assert model.num_timesteps == 60
+    result = evaluate(sb3_policy(model), "PointMaze_UMaze-v3", num_envs=2, max_steps=25)
+    assert result.episodes == 2 and result.episode_length == 25 and np.isfinite(result.final_distance)
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):

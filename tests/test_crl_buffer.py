@@ -11,8 +11,9 @@ from scipy import stats
 from gcrl_depth.crl.buffer import ReplayBuffer, truncated_geometric
 
 
-def fill(buffer, steps_per_chunk, n_chunks, reset_prob, seed):
-    """Insert chunks whose obs record (global time, episode id); episodes end at random."""
+def fill(buffer, steps_per_chunk, n_chunks, reset_prob, seed, goal_of=lambda obs: obs):
+    """Insert chunks whose obs record (global time, episode id), achieved goals ``goal_of(obs)``;
+    episodes end at random."""
     rng = np.random.default_rng(seed)
     n_envs = buffer.num_envs
     episode = np.zeros(n_envs, np.int32)
@@ -26,20 +27,20 @@ def fill(buffer, steps_per_chunk, n_chunks, reset_prob, seed):
             time += 1
         obs, eps = np.stack(obs), np.stack(eps)
         actions = np.zeros((steps_per_chunk, n_envs, 1), np.float32)
-        buffer = buffer.insert(jnp.asarray(obs), jnp.asarray(actions), jnp.asarray(eps))
+        buffer = buffer.insert(jnp.asarray(obs), jnp.asarray(actions), jnp.asarray(goal_of(obs)), jnp.asarray(eps))
     return buffer
 
 
 def test_insert_wraps_the_ring_and_keeps_the_newest_steps():
-    buffer = fill(ReplayBuffer.create(capacity=10, num_envs=2, obs_size=2, action_size=1), 4, 4, 0.0, 0)
+    buffer = fill(ReplayBuffer.create(capacity=10, num_envs=2, obs_size=2, action_size=1, goal_size=2), 4, 4, 0.0, 0)
     assert int(buffer.size) == 10 and int(buffer.insert_pos) == 16 % 10
     stored_times = sorted(np.asarray(buffer.obs[:, 0, 0]).tolist())
     assert stored_times == list(range(6, 16))
 
 
 def test_samples_only_same_episode_future_goals():
-    buffer = fill(ReplayBuffer.create(capacity=64, num_envs=3, obs_size=2, action_size=1), 10, 9, 0.08, 1)
-    batch = jax.jit(lambda k: buffer.sample(k, 4096, 0.9, (0, 1)))(jax.random.key(0))
+    buffer = fill(ReplayBuffer.create(capacity=64, num_envs=3, obs_size=2, action_size=1, goal_size=2), 10, 9, 0.08, 1)
+    batch = jax.jit(lambda k: buffer.sample(k, 4096, 0.9))(jax.random.key(0))
     assert bool(batch["valid"].all())
     time, episode = np.asarray(batch["obs"][:, 0]), np.asarray(batch["obs"][:, 1])
     goal_time, goal_episode = np.asarray(batch["goal"][:, 0]), np.asarray(batch["goal"][:, 1])
@@ -47,6 +48,15 @@ def test_samples_only_same_episode_future_goals():
     assert (goal_time > time).all()
     np.testing.assert_array_equal(goal_time - time, np.asarray(batch["offset"]))
     assert time.min() >= 90 - 64  # only steps still in the ring
+
+
+def test_goals_are_the_stored_achieved_goals_not_a_slice_of_the_observation():
+    buffer = ReplayBuffer.create(capacity=32, num_envs=2, obs_size=2, action_size=1, goal_size=3)
+    buffer = fill(buffer, 8, 4, 0.1, 3, goal_of=lambda obs: np.concatenate([-obs, obs[..., :1] + 0.5], axis=-1))
+    batch = jax.jit(lambda k: buffer.sample(k, 512, 0.9))(jax.random.key(2))
+    time, goal = np.asarray(batch["obs"][:, 0]), np.asarray(batch["goal"])
+    np.testing.assert_array_equal(-goal[:, 0], time + np.asarray(batch["offset"]))  # the goal of step t + k
+    np.testing.assert_array_equal(goal[:, 2], -goal[:, 0] + 0.5)
 
 
 def test_truncated_geometric_matches_its_pmf():
@@ -62,8 +72,8 @@ def test_truncated_geometric_matches_its_pmf():
 def test_buffer_offsets_follow_the_discounted_law():
     """One long episode: P(k) = mean_t gamma^k / sum_{j<=L_t} gamma^j over the t with L_t >= k."""
     capacity, gamma, n = 200, 0.95, 100_000
-    buffer = fill(ReplayBuffer.create(capacity=capacity, num_envs=1, obs_size=2, action_size=1), 50, 4, 0.0, 2)
-    offsets = np.asarray(jax.jit(lambda key: buffer.sample(key, n, gamma, (0,))["offset"])(jax.random.key(1)))
+    buffer = fill(ReplayBuffer.create(capacity=capacity, num_envs=1, obs_size=2, action_size=1, goal_size=2), 50, 4, 0.0, 2)
+    offsets = np.asarray(jax.jit(lambda key: buffer.sample(key, n, gamma)["offset"])(jax.random.key(1)))
     expected = np.zeros(capacity)
     for t in range(capacity - 1):
         horizon = capacity - 1 - t
@@ -78,7 +88,7 @@ def test_buffer_offsets_follow_the_discounted_law():
 
 def test_too_small_buffer_and_oversized_chunk_are_errors():
     with pytest.raises(ValueError, match="at least 2"):
-        ReplayBuffer.create(capacity=1, num_envs=1, obs_size=1, action_size=1)
-    buffer = ReplayBuffer.create(capacity=4, num_envs=1, obs_size=1, action_size=1)
+        ReplayBuffer.create(capacity=1, num_envs=1, obs_size=1, action_size=1, goal_size=1)
+    buffer = ReplayBuffer.create(capacity=4, num_envs=1, obs_size=1, action_size=1, goal_size=1)
     with pytest.raises(ValueError, match="cannot insert 5 steps"):
-        buffer.insert(jnp.zeros((5, 1, 1)), jnp.zeros((5, 1, 1)), jnp.zeros((5, 1)))
+        buffer.insert(jnp.zeros((5, 1, 1)), jnp.zeros((5, 1, 1)), jnp.zeros((5, 1, 1)), jnp.zeros((5, 1)))

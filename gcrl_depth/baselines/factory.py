@@ -45,11 +45,12 @@ def make_baseline(
     verbose: int = 0,
     **sb3_kwargs: Any,
 ):
-    """A stable-baselines3 ``SAC`` or ``TD3`` model with HER on a gcrl_depth task.
+    """A stable-baselines3 ``SAC`` or ``TD3`` model with HER on a goal env (gcrl_depth's or any other).
 
     Args:
         algo: ``"sac"`` or ``"td3"``.
-        env: a gcrl_depth env id or a single ``gym.make`` env of one.
+        env: an env id or a single ``gym.make`` env with a goal env's Dict observation
+            (``observation``, ``achieved_goal``, ``desired_goal``) and ``compute_reward``.
         seed: seed of the model and its env.
         depth: None for an MLP of two ``width`` layers; a multiple of 4 for the residual
             tower (Dense-LayerNorm-swish blocks) on (observation, desired goal).
@@ -60,16 +61,21 @@ def make_baseline(
     from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.her import HerReplayBuffer
 
-    from gcrl_depth.envs.gym_api import GcrlGoalEnv
+    from gcrl_depth.goal_envs import check_goal_space, episode_length
 
     algo = str(algo).lower()
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown baseline {algo!r}; expected one of {list(ALGORITHMS)}")
     if isinstance(env, str):
         env = gym.make(env)
-    if not isinstance(getattr(env, "unwrapped", None), GcrlGoalEnv):
-        raise TypeError(f"baselines need a gcrl_depth env id or a single gym.make env of one, got {type(env).__name__}")
-    kwargs = {**baseline_defaults(env.unwrapped.core.episode_length),
+    if not isinstance(env, gym.Env):
+        raise TypeError(f"baselines need an env id or a single gym.make env (SB3 vectorizes it), got {type(env).__name__}")
+    check_goal_space(env.observation_space, "make_baseline's env")
+    length = episode_length(env)
+    if length is None and "learning_starts" not in sb3_kwargs:
+        raise ValueError("this env registers no max_episode_steps: pass learning_starts= (HER samples only finished "
+                         "episodes, so one episode's steps)")
+    kwargs = {**baseline_defaults(length or 1),
               "replay_buffer_class": HerReplayBuffer, "replay_buffer_kwargs": dict(HER_KWARGS),
               "policy_kwargs": _policy_kwargs(depth, width), "seed": seed, "verbose": verbose, "device": "cpu"}
     if algo == "td3":

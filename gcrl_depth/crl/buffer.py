@@ -15,7 +15,8 @@ after. Sampling:
    L = 0 (the last stored step of an episode, or the newest step of the slot);
 2. draw the offset k in {1, ..., L} with P(k) proportional to gamma^k (a truncated
    geometric distribution, by its inverse CDF);
-3. the goal is the goal part (``goal_indices``) of the observation at t + k.
+3. the goal is the achieved goal stored with step t + k (stored explicitly, so a goal need
+   not be a slice of the observation: any goal env's ``achieved_goal`` works).
 
 Episodes that wrap around the ring, or that were cut by an auto-reset, are handled by the
 episode counter: a future step is only ever taken from the same episode.
@@ -40,6 +41,7 @@ class ReplayBuffer:
     Attributes:
         obs: state part of the observations, (capacity, num_envs, obs_size).
         actions: actions taken from those states, (capacity, num_envs, action_size).
+        goals: goals achieved in those states, (capacity, num_envs, goal_size).
         episode: per-slot episode counter of each step, (capacity, num_envs), int32.
         insert_pos: physical row the next step is written to, (), int32.
         size: steps stored per slot (<= capacity), (), int32.
@@ -47,6 +49,7 @@ class ReplayBuffer:
 
     obs: jax.Array
     actions: jax.Array
+    goals: jax.Array
     episode: jax.Array
     insert_pos: jax.Array
     size: jax.Array
@@ -60,20 +63,22 @@ class ReplayBuffer:
         return self.obs.shape[1]
 
     @classmethod
-    def create(cls, capacity: int, num_envs: int, obs_size: int, action_size: int) -> "ReplayBuffer":
+    def create(cls, capacity: int, num_envs: int, obs_size: int, action_size: int, goal_size: int) -> "ReplayBuffer":
         """An empty buffer holding ``capacity`` steps for each of ``num_envs`` slots."""
         if capacity < 2:
             raise ValueError(f"buffer capacity must be at least 2 steps per env, got {capacity}")
         return cls(
             obs=jnp.zeros((capacity, num_envs, obs_size), jnp.float32),
             actions=jnp.zeros((capacity, num_envs, action_size), jnp.float32),
+            goals=jnp.zeros((capacity, num_envs, goal_size), jnp.float32),
             episode=jnp.zeros((capacity, num_envs), jnp.int32),
             insert_pos=jnp.zeros((), jnp.int32),
             size=jnp.zeros((), jnp.int32),
         )
 
-    def insert(self, obs: jax.Array, actions: jax.Array, episode: jax.Array) -> "ReplayBuffer":
-        """Append a chunk of T steps: obs (T, num_envs, obs_size), actions (T, num_envs, action_size), episode (T, num_envs)."""
+    def insert(self, obs: jax.Array, actions: jax.Array, goals: jax.Array, episode: jax.Array) -> "ReplayBuffer":
+        """Append a chunk of T steps: obs (T, num_envs, obs_size), actions (T, num_envs, action_size),
+        achieved goals (T, num_envs, goal_size), episode (T, num_envs)."""
         steps = obs.shape[0]
         if steps > self.capacity:
             raise ValueError(f"cannot insert {steps} steps into a buffer of capacity {self.capacity}")
@@ -82,6 +87,7 @@ class ReplayBuffer:
             self,
             obs=self.obs.at[rows].set(obs),
             actions=self.actions.at[rows].set(actions),
+            goals=self.goals.at[rows].set(goals),
             episode=self.episode.at[rows].set(episode.astype(jnp.int32)),
             insert_pos=(self.insert_pos + steps) % self.capacity,
             size=jnp.minimum(self.size + steps, self.capacity),
@@ -107,7 +113,7 @@ class ReplayBuffer:
         low, _ = jax.lax.fori_loop(0, n_rounds, halve, (low, high))
         return low
 
-    def sample(self, key: jax.Array, batch_size: int, gamma: float, goal_indices: tuple[int, ...]) -> dict[str, Any]:
+    def sample(self, key: jax.Array, batch_size: int, gamma: float) -> dict[str, Any]:
         """Sample transitions with hindsight goals from the future of the same episode.
 
         Returns a dict of ``obs`` (B, obs_size), ``action`` (B, action_size), ``goal``
@@ -147,11 +153,10 @@ class ReplayBuffer:
         valid = future > 0
         offset = truncated_geometric(offset_key, jnp.maximum(future, 1), gamma)
         rows, goal_rows = self._row(logical), self._row(logical + offset)
-        goal_obs = self.obs[goal_rows, env]
         return {
             "obs": self.obs[rows, env],
             "action": self.actions[rows, env],
-            "goal": goal_obs[:, jnp.asarray(goal_indices)],
+            "goal": self.goals[goal_rows, env],
             "offset": offset,
             "valid": valid,
         }

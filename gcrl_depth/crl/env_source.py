@@ -2,9 +2,10 @@
 
 DeepCRL steps the pure-JAX core on the device, not the Gymnasium object it was given, so
 Gymnasium wrappers cannot act on training. Wrappers that ``gym.make`` adds on its own
-(order enforcing, the passive checker) change nothing and are accepted; any other wrapper
-(``TimeLimit`` from ``max_episode_steps``, ``RescaleAction``, ...) is refused with an
-error naming it and the env option that does the same, instead of being dropped silently.
+(order enforcing, the passive checker) change nothing and are accepted; a ``TimeLimit``
+(``gym.make(id, max_episode_steps=N)``) is honoured as the task option ``episode_length``
+(the shorter of N and the task's); any other wrapper (``RescaleAction``, ...) is refused
+with an error naming it, instead of being dropped silently.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
 
 HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
 WRAPPER_ADVICE = {
-    "TimeLimit": "set the episode length as an env option instead: gym.make(id, episode_length=N)",
     "RescaleAction": "gcrl_depth actions are always in [-1, 1]; rescale inside the task instead",
 }
 
@@ -35,7 +35,13 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
         _refuse_wrappers(env)
         return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, unwrapped.num_envs
     if isinstance(unwrapped, GcrlGoalEnv):
-        _refuse_wrappers(env)
+        limit = _refuse_wrappers(env)
+        if limit is not None and limit < unwrapped.core.episode_length:
+            if unwrapped.task is None:
+                raise ValueError("a TimeLimit on an env built from a core instance cannot become a task option; "
+                                 "build the core with the episode length instead")
+            kwargs = {**unwrapped.task_kwargs, "episode_length": limit}
+            return shared_core(unwrapped.task, kwargs), unwrapped.task, kwargs, None
         return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
     if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv):
         raise TypeError(f"DeepCRL cannot train through a {type(env).__name__} of single envs; make the gcrl_depth vector "
@@ -46,16 +52,21 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
     )
 
 
-def _refuse_wrappers(env: Any) -> None:
-    names, layer = [], env
+def _refuse_wrappers(env: Any) -> int | None:
+    """Refuse the wrappers DeepCRL cannot honour; returns the shortest ``TimeLimit`` (steps), if any."""
+    names, layer, limit = [], env, None
     while isinstance(layer, (gym.Wrapper, gym.vector.VectorWrapper)):
-        if type(layer).__name__ not in HARMLESS_WRAPPERS:
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            steps = int(layer._max_episode_steps)
+            limit = steps if limit is None else min(limit, steps)
+        elif type(layer).__name__ not in HARMLESS_WRAPPERS:
             names.append(type(layer).__name__)
         layer = layer.env
     if names:
         advice = "; ".join(WRAPPER_ADVICE[n] for n in dict.fromkeys(names) if n in WRAPPER_ADVICE)
         raise ValueError(f"DeepCRL trains on the env's JAX core and cannot apply the Gymnasium wrappers {names}"
                          + (f": {advice}" if advice else "; pass the unwrapped env (gym.make / gym.make_vec of a gcrl_depth id)"))
+    return limit
 
 
 def resolve_eval_env(eval_env: Any, task: str | None, task_kwargs: dict[str, Any], core: GoalEnv) -> Any:

@@ -118,7 +118,7 @@ class CRLTrainer:
         env_key, key = jax.random.split(key)
         return TrainState(
             **learner,
-            buffer=ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, env.observation_size, env.action_size),
+            buffer=ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, env.observation_size, env.action_size, env.goal_size),
             env_state=jax.vmap(env.reset)(jax.random.split(env_key, cfg.num_envs)),
             episode=jnp.zeros((cfg.num_envs,), jnp.int32),
             key=key,
@@ -160,7 +160,7 @@ class CRLTrainer:
             env_state, episode = carry
             action = self.act(state.actor_params, env_state.obs, env_state.goal, step_key)
             next_state = jax.vmap(self.env.step)(env_state, action)
-            record = (env_state.obs, action, episode)
+            record = (env_state.obs, action, env_state.achieved_goal, episode)
             episode = episode + next_state.done.astype(jnp.int32)
             return (next_state, episode), (record, next_state.metrics["success"], next_state.done)
 
@@ -181,7 +181,7 @@ class CRLTrainer:
         """One gradient step: actor + temperature, then critic, on one relabelled minibatch."""
         cfg = self.config
         sample_key, action_key = jax.random.split(key)
-        batch = state.buffer.sample(sample_key, cfg.batch_size, cfg.gamma, self.env.goal_indices)
+        batch = state.buffer.sample(sample_key, cfg.batch_size, cfg.gamma)
         obs, action, goal = batch["obs"], batch["action"], batch["goal"]
 
         def actor_objective(actor_params):

@@ -1,0 +1,120 @@
+"""Training data from any Gymnasium goal env, stepped on the host.
+
+The MJX tasks are collected inside the jitted training program (``CRLTrainer``'s device
+path). Any other goal env (gymnasium-robotics' mazes, a user's own) steps here: one
+batched policy call and one ``envs.step`` per step, and the steps come out as the replay
+buffer's rows, one per env per step, ``(observation, action, achieved goal, episode id)``.
+
+Episode boundaries, in both of Gymnasium's auto-reset modes:
+
+* the final observation of every episode is stored as a row (it is a goal the episode
+  reached; having no later step in its episode, it is never sampled as a state);
+* the reset observation starts a new episode id, so no sampled (state, future goal) pair
+  crosses an episode boundary;
+* ``NEXT_STEP`` (Gymnasium's default): the call after an episode's end resets that env and
+  ignores its action; the row of that call is the final observation. ``SAME_STEP``: the
+  final observation comes in ``info["final_obs"]`` while the env already starts the next
+  episode; it is written as that env's row of the next call, in place of the first state
+  of the new episode (one state per episode is not stored, as one step per episode is
+  spent on the reset in ``NEXT_STEP``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from gcrl_depth.goal_envs import check_goal_space, reward_function, step_success, terminal_view
+
+HostPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (observations (N, O), goals (N, G)) -> actions (N, A)
+
+
+class Rows(NamedTuple):
+    """``steps`` rows of every env, as the replay buffer inserts them."""
+
+    obs: np.ndarray  # (steps, num_envs, observation size), float32
+    actions: np.ndarray  # (steps, num_envs, action size), float32
+    goals: np.ndarray  # (steps, num_envs, goal size), float32: the achieved goal of obs
+    episode: np.ndarray  # (steps, num_envs), int32
+
+
+class HostCollector:
+    """Steps a Gymnasium vector goal env with a batched policy and returns buffer rows.
+
+    Args:
+        envs: a vector env whose observations are goal-env Dicts (``gym.make_vec``, sync or async).
+        seed: seed of the first reset.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, seed: int | None = None) -> None:
+        if not isinstance(envs, gym.vector.VectorEnv):
+            raise TypeError(f"HostCollector needs a vector env (gym.make_vec(id, num_envs=N)), got {type(envs).__name__}")
+        check_goal_space(envs.single_observation_space, f"env {getattr(envs.spec, 'id', type(envs).__name__)}")
+        self.mode = AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
+        if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"DeepCRL needs a vector env that auto-resets (NEXT_STEP or SAME_STEP), not {self.mode.name}")
+        space = envs.single_observation_space
+        self.envs, self.num_envs = envs, envs.num_envs
+        self.sizes = {"observation": _flat_size(space["observation"]), "goal": _flat_size(space["desired_goal"]),
+                      "action": _flat_size(envs.single_action_space)}
+        self.reward_fn = reward_function(envs)
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start new episodes in every env (episode ids go on increasing)."""
+        obs, _ = self.envs.reset(seed=seed)
+        self.obs = _float_obs(obs, self.num_envs)
+        self.episode = getattr(self, "episode", np.zeros(self.num_envs, np.int32)) + 1
+        self.resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step() is a reset
+        self.final = None  # SAME_STEP: (mask, obs) of episodes that ended at the last step
+
+    def collect(self, policy: HostPolicy, steps: int) -> tuple[Rows, dict[str, float]]:
+        """Step every env ``steps`` times; returns the rows and ``collect/`` metrics."""
+        rows = {"obs": [], "actions": [], "goals": [], "episode": []}
+        successes, episodes_ended = [], 0
+        for _ in range(steps):
+            obs = self.obs
+            actions = np.asarray(policy(obs["observation"], obs["desired_goal"]), np.float32).reshape(self.num_envs, -1)
+            row_obs, row_goals, row_episode = obs["observation"], obs["achieved_goal"], self.episode.copy()
+            if self.final is not None:  # SAME_STEP: the episodes that ended last step store their final observation now
+                mask, final = self.final
+                row_obs, row_goals = _where(mask, final["observation"], row_obs), _where(mask, final["achieved_goal"], row_goals)
+                self.episode = self.episode + mask
+                self.final = None
+            next_obs, _, terminated, truncated, info = self.envs.step(actions.reshape(self.envs.action_space.shape))
+            done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+            for name, value in zip(rows, (row_obs, actions, row_goals, row_episode)):
+                rows[name].append(value)
+            next_obs = _float_obs(next_obs, self.num_envs)
+            if self.mode is AutoresetMode.NEXT_STEP:
+                self.episode = self.episode + self.resetting  # this call reset them: their returned obs starts a new episode
+                live = ~self.resetting
+                self.resetting = done & live
+                step_obs, step_info = next_obs, info
+            else:
+                live = np.ones(self.num_envs, bool)
+                step_obs, step_info = terminal_view(next_obs, info, done)
+                if done.any():
+                    self.final = (done, {key: step_obs[key].copy() for key in ("observation", "achieved_goal")})
+            success = step_success(step_obs, step_info, self.reward_fn)
+            successes.append(float(np.mean(success[live])) if live.any() else 0.0)
+            episodes_ended += int(np.sum(done & live))
+            self.obs = next_obs
+        out = Rows(*(np.stack(rows[name]).astype(dtype) for name, dtype in
+                     zip(rows, (np.float32, np.float32, np.float32, np.int32))))
+        return out, {"collect/success": float(np.mean(successes)), "collect/episodes_ended": float(episodes_ended)}
+
+
+def _flat_size(space: gym.Space) -> int:
+    return int(np.prod(space.shape))
+
+
+def _float_obs(obs: dict[str, Any], num_envs: int) -> dict[str, np.ndarray]:
+    return {key: np.asarray(obs[key], np.float32).reshape(num_envs, -1) for key in ("observation", "achieved_goal", "desired_goal")}
+
+
+def _where(mask: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    return np.where(mask[:, None], new, old)

@@ -1,0 +1,116 @@
+"""What gcrl_depth reads from any Gymnasium goal env: its spaces, episode length, success and distance.
+
+A goal env follows Gymnasium-Robotics' convention: a Dict observation with ``observation``,
+``achieved_goal`` and ``desired_goal``. gcrl_depth's own envs are goal envs; so are
+gymnasium-robotics' mazes and a user's own. Per step:
+
+* success: ``info["is_success"]``, else ``info["success"]``, else the env's
+  ``compute_reward(achieved_goal, desired_goal, info) > 0``;
+* distance: ``info["distance"]``, else ``||achieved_goal - desired_goal||``;
+* in a vector env whose episodes end with a same-step auto-reset, the returned observation
+  already starts the next episode: the ended episode's last observation and info are read
+  from ``info["final_obs"]`` / ``info["final_info"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+RewardFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
+
+
+def check_goal_space(space: gym.Space, what: str = "env") -> None:
+    """Raise a TypeError naming the expected keys unless ``space`` is a goal env's Dict observation space."""
+    keys = tuple(space.spaces) if isinstance(space, gym.spaces.Dict) else None
+    if keys is None or not set(GOAL_KEYS) <= set(keys):
+        found = f"a Dict with keys {sorted(keys)}" if keys is not None else type(space).__name__
+        raise TypeError(f"{what} is not a goal env: its observation space must be a Dict with keys {list(GOAL_KEYS)} "
+                        f"(Gymnasium-Robotics' GoalEnv convention); found {found}")
+
+
+def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
+    """A vector env of an id (gcrl_depth's own vector env, else Gymnasium's sync vectorization), or ``env`` as given."""
+    from gcrl_depth.envs import NAMESPACE, TASKS, env_id, task_name
+
+    if isinstance(env, str):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if env.startswith(f"{NAMESPACE}/") or env in TASKS:
+            return gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
+        return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
+    if not isinstance(env, gym.vector.VectorEnv):
+        raise TypeError(f"expected an env id or a vector env (gym.make_vec(id, num_envs=N)), got {type(env).__name__}")
+    return env
+
+
+def episode_length(envs: gym.vector.VectorEnv | gym.Env) -> int | None:
+    """Steps per episode: a gcrl_depth core's, else the registered ``max_episode_steps``, else None."""
+    layers = (getattr(envs, "envs", [None])[0], envs)  # a sync vector env's first env (its own time limit), the env
+    for layer in layers:
+        core = getattr(getattr(layer, "unwrapped", None), "core", None)
+        if core is not None:
+            return int(core.episode_length)
+    for layer in layers:
+        spec = getattr(layer, "spec", None)
+        if spec is not None and spec.max_episode_steps:
+            return int(spec.max_episode_steps)
+    return None
+
+
+def reward_function(envs: gym.vector.VectorEnv) -> RewardFn | None:
+    """The env's batched ``compute_reward``, where one can be reached."""
+    single = getattr(envs, "envs", [None])[0]
+    if single is None and getattr(envs, "spec", None) is not None:
+        single = gym.make(envs.spec.id)
+    return getattr(getattr(single, "unwrapped", None), "compute_reward", None)
+
+
+def terminal_view(obs: dict[str, np.ndarray], info: dict[str, Any], done: np.ndarray) -> tuple[dict, dict]:
+    """(obs, info) of the step just taken: for envs that ended with a same-step auto-reset, their final ones."""
+    ended = done & np.asarray(info.get("_final_obs", np.zeros_like(done)), bool)
+    if not ended.any():
+        return obs, info
+    final_obs = info["final_obs"]
+    obs = {key: np.array(value, copy=True) for key, value in obs.items()}
+    for key in GOAL_KEYS:
+        if isinstance(final_obs, dict):  # a batched Dict (gcrl_depth's vector env)
+            obs[key][ended] = np.asarray(final_obs[key])[ended]
+        else:  # an object array of per-env dicts (Gymnasium's sync and async vector envs)
+            for index in np.flatnonzero(ended):
+                obs[key][index] = final_obs[index][key]
+    final_info = info.get("final_info")
+    if isinstance(final_info, dict):
+        info = dict(info)
+        for key, value in final_info.items():
+            if not key.startswith("_") and key in info:
+                mask = ended & np.asarray(final_info.get(f"_{key}", ended), bool)
+                merged = np.array(info[key], copy=True)
+                merged[mask] = np.asarray(value)[mask]
+                info[key] = merged
+            elif not key.startswith("_"):
+                info[key] = value
+    return obs, info
+
+
+def step_success(obs: dict[str, np.ndarray], info: dict[str, Any], reward_fn: RewardFn | None) -> np.ndarray:
+    """Per env: is the achieved goal at the desired goal after this step?"""
+    for key in ("is_success", "success"):
+        if key in info:
+            return np.asarray(info[key], dtype=float)
+    if reward_fn is None:
+        raise ValueError("cannot tell success: the env's info has neither 'is_success' nor 'success', "
+                         "and it has no compute_reward(achieved_goal, desired_goal, info)")
+    rewards = reward_fn(obs["achieved_goal"], obs["desired_goal"], {})
+    return (np.asarray(rewards) > 0).astype(float)
+
+
+def step_distance(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+    """Per env: distance from the achieved goal to the desired goal after this step."""
+    if "distance" in info:
+        return np.asarray(info["distance"], dtype=float)
+    difference = np.asarray(obs["achieved_goal"], float) - np.asarray(obs["desired_goal"], float)
+    return np.linalg.norm(difference.reshape(len(difference), -1), axis=-1)

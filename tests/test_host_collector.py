@@ -1,0 +1,80 @@
+"""Host collection from any goal env: rows per step, final observations stored, no episode crossed."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import gymnasium_robotics
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from gcrl_depth.crl.buffer import ReplayBuffer
+from gcrl_depth.crl.host_collector import HostCollector
+from line_goal_env import LineGoalEnv
+
+gym.register_envs(gymnasium_robotics)
+STEP = 0.5  # LineGoalEnv moves by 0.5 x action; the policy below always pushes +1
+
+
+def line_envs(mode, num_envs=2, limit=5):
+    make = lambda: gym.wrappers.TimeLimit(LineGoalEnv(), limit)  # noqa: E731
+    return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=mode)
+
+
+def forward(obs, goal):
+    return np.ones((len(obs), 1), np.float32)
+
+
+def episodes_of(rows, env):
+    """Positions stored per episode id, in order, for one env slot."""
+    out = {}
+    for position, episode in zip(rows.obs[:, env, 0], rows.episode[:, env]):
+        out.setdefault(int(episode), []).append(round(float(position), 6))
+    return list(out.values())
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_rows_keep_final_observations_and_split_episodes(mode):
+    collector = HostCollector(line_envs(mode), seed=0)
+    rows, metrics = collector.collect(forward, 14)
+    assert rows.obs.shape == (14, 2, 1) and rows.actions.shape == (14, 2, 1) and rows.goals.shape == (14, 2, 1)
+    np.testing.assert_array_equal(rows.goals, rows.obs)  # the point's position is its achieved goal
+    full = [STEP * i for i in range(6)]  # states 0..4 of a 5-step episode, then its final observation
+    for env in range(2):
+        episodes = episodes_of(rows, env)
+        assert episodes[0] == full
+        later = full if mode is AutoresetMode.NEXT_STEP else full[1:]  # SAME_STEP: the final obs replaces the reset state
+        assert all(episode == later[: len(episode)] for episode in episodes[1:]) and len(episodes) >= 2
+        assert np.all(np.diff(rows.episode[:, env]) >= 0)
+    assert metrics["collect/episodes_ended"] == 2 * 2  # each env ended 2 episodes in 14 steps
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_sampled_goals_never_cross_an_episode(mode):
+    collector = HostCollector(line_envs(mode, num_envs=3), seed=1)
+    rows, _ = collector.collect(forward, 40)
+    buffer = ReplayBuffer.create(64, 3, 1, 1, 1).insert(*(jnp.asarray(x) for x in rows))
+    batch = jax.jit(lambda key: buffer.sample(key, 2048, 0.9))(jax.random.key(0))
+    start, goal, offset = (np.asarray(batch[k]) for k in ("obs", "goal", "offset"))
+    np.testing.assert_allclose(goal[:, 0], start[:, 0] + STEP * offset, atol=1e-6)  # same episode: straight ahead
+    assert goal.max() <= 5 * STEP + 1e-6  # a final observation is a goal, nothing past it
+
+
+def test_third_party_vector_envs_sync_and_async():
+    for mode in ("sync", "async"):
+        envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=2, vectorization_mode=mode)
+        collector = HostCollector(envs, seed=0)
+        assert collector.sizes == {"observation": 4, "goal": 2, "action": 2}
+        rows, metrics = collector.collect(lambda obs, goal: np.zeros((2, 2)), 3)
+        assert rows.obs.shape == (3, 2, 4) and rows.goals.shape == (3, 2, 2) and rows.obs.dtype == np.float32
+        assert 0 <= metrics["collect/success"] <= 1
+        envs.close()
+
+
+def test_a_non_goal_env_is_refused_naming_the_keys():
+    with pytest.raises(TypeError, match="'observation', 'achieved_goal', 'desired_goal'"):
+        HostCollector(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
+    with pytest.raises(TypeError, match="gym.make_vec"):
+        HostCollector(gym.make("CartPole-v1"))
