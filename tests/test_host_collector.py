@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.host_collector import HostCollector
+from gcrl_depth.crl.training import CRLTrainer, EnvSizes
 from line_goal_env import LineGoalEnv
 
 gym.register_envs(gymnasium_robotics)
@@ -64,9 +65,10 @@ def test_sampled_goals_never_cross_an_episode(mode):
 
 def test_third_party_vector_envs_sync_and_async():
     for mode in ("sync", "async"):
-        envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=2, vectorization_mode=mode)
+        options = {"vector_kwargs": {"context": "spawn"}} if mode == "async" else {}  # no fork after JAX started threads
+        envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=2, vectorization_mode=mode, **options)
         collector = HostCollector(envs, seed=0)
-        assert collector.sizes == {"observation": 4, "goal": 2, "action": 2}
+        assert collector.sizes == EnvSizes(observation_size=4, goal_size=2, action_size=2)
         rows, metrics = collector.collect(lambda obs, goal: np.zeros((2, 2)), 3)
         assert rows.obs.shape == (3, 2, 4) and rows.goals.shape == (3, 2, 2) and rows.obs.dtype == np.float32
         assert 0 <= metrics["collect/success"] <= 1
@@ -78,3 +80,26 @@ def test_a_non_goal_env_is_refused_naming_the_keys():
         HostCollector(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
     with pytest.raises(TypeError, match="gym.make_vec"):
         HostCollector(gym.make("CartPole-v1"))
+
+
+def test_the_host_path_trains_on_collected_rows():
+    from gcrl_depth.crl.config import CRLConfig
+
+    collector = HostCollector(line_envs(AutoresetMode.NEXT_STEP, num_envs=2), seed=0)
+    config = CRLConfig(depth=4, width=16, repr_dim=8, batch_size=8, num_envs=2, unroll_length=5,
+                       env_steps_per_update=2.5, buffer_size=64, prefill_steps=5)
+    trainer = CRLTrainer(collector.sizes, config)
+    state = trainer.start(trainer.init_learner(jax.random.key(0)), jax.random.key(1))
+    assert state.env_state is None
+    keys = iter(jax.random.split(jax.random.key(2), 100))
+    policy = lambda obs, goal: np.asarray(trainer.policy(state.actor_params, obs, goal, next(keys)))  # noqa: E731
+    rows, _ = collector.collect(policy, config.prefill_steps)
+    state = trainer.insert(state, rows)
+    before = jax.tree_util.tree_map(np.asarray, state.critic_params)
+    for _ in range(3):
+        rows, _ = collector.collect(policy, config.unroll_length)
+        state, metrics = trainer.learn_from(state, rows)
+    assert int(state.buffer.size) == 5 + 3 * 5 and config.updates_per_iteration == 4
+    assert all(np.isfinite(float(v)) for v in metrics.values()) and "train/critic_loss" in metrics
+    changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.critic_params)
+    assert all(jax.tree_util.tree_leaves(changed))

@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from gcrl_depth.crl.training import EnvSizes
 from gcrl_depth.goal_envs import check_goal_space, reward_function, step_success, terminal_view
 
 HostPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (observations (N, O), goals (N, G)) -> actions (N, A)
@@ -58,8 +59,8 @@ class HostCollector:
             raise ValueError(f"DeepCRL needs a vector env that auto-resets (NEXT_STEP or SAME_STEP), not {self.mode.name}")
         space = envs.single_observation_space
         self.envs, self.num_envs = envs, envs.num_envs
-        self.sizes = {"observation": _flat_size(space["observation"]), "goal": _flat_size(space["desired_goal"]),
-                      "action": _flat_size(envs.single_action_space)}
+        self.sizes = EnvSizes(observation_size=_flat_size(space["observation"]),
+                              goal_size=_flat_size(space["desired_goal"]), action_size=_flat_size(envs.single_action_space))
         self.reward_fn = reward_function(envs)
         self.reset(seed)
 

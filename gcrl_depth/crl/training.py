@@ -6,6 +6,11 @@ stochastic actor, inserts them into the replay buffer, and takes
 same minibatch of hindsight-relabelled transitions). :meth:`CRLTrainer.train` runs many
 iterations as one jitted ``lax.scan`` with the training state donated, so the host only
 sees one call per epoch.
+
+That is the *device path*, for envs with a pure-JAX core. Any other goal env is stepped on
+the host (:class:`~gcrl_depth.crl.host_collector.HostCollector`): the trainer is then built
+on the env's :class:`EnvSizes`, and :meth:`CRLTrainer.learn_from` inserts the host's rows
+and takes the iteration's gradient steps in one jitted call (the same update program).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class TrainState:
         log_alpha: log of the entropy temperature, shape ().
         actor_opt, critic_opt, alpha_opt: Adam states.
         buffer: the replay buffer.
-        env_state: batched state of the training envs.
+        env_state: batched state of the training envs (device path; None on the host path).
         episode: per-env episode counter (tags buffer steps with their episode), (num_envs,).
         key: PRNG key.
     """
@@ -48,12 +53,21 @@ class TrainState:
     critic_opt: Any
     alpha_opt: Any
     buffer: ReplayBuffer
-    env_state: EnvState
+    env_state: EnvState | None
     episode: jax.Array
     key: jax.Array
 
     def replace(self, **changes: Any) -> "TrainState":
         return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSizes:
+    """What the networks and buffer need to know of an env stepped on the host."""
+
+    observation_size: int
+    goal_size: int
+    action_size: int
 
 
 LEARNER_FIELDS = ("actor_params", "critic_params", "log_alpha", "actor_opt", "critic_opt", "alpha_opt")
@@ -63,10 +77,10 @@ def _mean_tree(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), tree)
 
 
-_TRAINERS: dict[tuple[GoalEnv, CRLConfig], "CRLTrainer"] = {}
+_TRAINERS: dict[tuple[GoalEnv | EnvSizes, CRLConfig], "CRLTrainer"] = {}
 
 
-def shared_trainer(env: GoalEnv, config: CRLConfig) -> "CRLTrainer":
+def shared_trainer(env: GoalEnv | EnvSizes, config: CRLConfig) -> "CRLTrainer":
     """The trainer of ``(env, config)``; agents with equal settings share its compiled programs."""
     if (env, config) not in _TRAINERS:
         _TRAINERS[env, config] = CRLTrainer(env, config)
@@ -74,9 +88,13 @@ def shared_trainer(env: GoalEnv, config: CRLConfig) -> "CRLTrainer":
 
 
 class CRLTrainer:
-    """Deep CRL networks, optimizers and jitted training programs for one env and config."""
+    """Deep CRL networks, optimizers and jitted training programs for one env and config.
 
-    def __init__(self, env: GoalEnv, config: CRLConfig) -> None:
+    ``env`` is a pure-JAX core (device path: collection inside the programs) or the
+    :class:`EnvSizes` of an env stepped on the host (:meth:`learn_from`).
+    """
+
+    def __init__(self, env: GoalEnv | EnvSizes, config: CRLConfig) -> None:
         self.env, self.config = env, config
         tower = {"remat": config.remat, "unroll": config.scan_unroll, "dtype": COMPUTE_DTYPES[config.compute_dtype]}
         self.actor = Actor(config.resolved_actor_depth, config.resolved_actor_width, env.action_size, **tower)
@@ -91,6 +109,8 @@ class CRLTrainer:
         self._compiled: dict[int, Callable[[TrainState], Any]] = {}
         self.prefill = jax.jit(self._prefill, donate_argnums=0)
         self.train = jax.jit(self._train, static_argnums=1, donate_argnums=0)
+        self.insert = jax.jit(self._insert, donate_argnums=0)
+        self.learn_from = jax.jit(self._learn_from, donate_argnums=0)
 
     # ----------------------------------------------------------------- state
     def _init_learner(self, key: jax.Array) -> dict[str, Any]:
@@ -119,7 +139,7 @@ class CRLTrainer:
         return TrainState(
             **learner,
             buffer=ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, env.observation_size, env.action_size, env.goal_size),
-            env_state=jax.vmap(env.reset)(jax.random.split(env_key, cfg.num_envs)),
+            env_state=jax.vmap(env.reset)(jax.random.split(env_key, cfg.num_envs)) if isinstance(env, GoalEnv) else None,
             episode=jnp.zeros((cfg.num_envs,), jnp.int32),
             key=key,
         )
@@ -222,12 +242,25 @@ class CRLTrainer:
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    def _iteration(self, state: TrainState, _: None) -> tuple[TrainState, dict[str, jax.Array]]:
-        state, collect_metrics = self._collect(state, self.config.unroll_length)
+    def _updates(self, state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One iteration's gradient steps; metrics averaged over them."""
         key, update_key = jax.random.split(state.key)
         update_keys = jax.random.split(update_key, self.config.updates_per_iteration)
         state, update_metrics = jax.lax.scan(self._update, state.replace(key=key), update_keys)
-        return state, {**_mean_tree(update_metrics), **collect_metrics}
+        return state, _mean_tree(update_metrics)
+
+    def _iteration(self, state: TrainState, _: None) -> tuple[TrainState, dict[str, jax.Array]]:
+        state, collect_metrics = self._collect(state, self.config.unroll_length)
+        state, update_metrics = self._updates(state)
+        return state, {**update_metrics, **collect_metrics}
+
+    def _insert(self, state: TrainState, rows: tuple[jax.Array, ...]) -> TrainState:
+        """Host path: store rows ``(obs, actions, achieved goals, episode)``, each (steps, num_envs, ...)."""
+        return state.replace(buffer=state.buffer.insert(*rows))
+
+    def _learn_from(self, state: TrainState, rows: tuple[jax.Array, ...]) -> tuple[TrainState, dict[str, jax.Array]]:
+        """Host path: one iteration on rows collected on the host (insert, then the gradient steps)."""
+        return self._updates(self._insert(state, rows))
 
     def _train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, jax.Array]]:
         """``iterations`` training iterations in one program; metrics averaged over them."""
