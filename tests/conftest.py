@@ -53,7 +53,8 @@ def pytest_pyfunc_call(pyfuncitem):
     if marker is None or os.environ.get(IN_ISOLATION):
         return None
     if marker.kwargs.get("module"):
-        failure = _module_results(pyfuncitem).get(pyfuncitem.name, "not run by the module's isolated child")
+        results = _module_results(pyfuncitem)
+        failure = results.get(pyfuncitem.name, results.get(MODULE_CRASHED, "not run by the module's isolated child"))
         if failure:
             pytest.fail(f"isolated run of {pyfuncitem.nodeid} failed:\n{failure[-6000:]}", pytrace=False)
         return True
@@ -71,22 +72,28 @@ def _run_child(config, targets, *options):
 
 
 _MODULE_RESULTS: dict[str, dict[str, str]] = {}
+MODULE_CRASHED = "<the module's child wrote no report>"  # key of the failure every test of such a module reports
 
 
 def _module_results(item) -> dict[str, str]:
-    """{test name: failure text, or "" if it passed} for the item's module, run once in a child."""
+    """{test name: failure text, or "" if it passed} for the item's module, run once in a child.
+
+    A child that writes no report (it crashed) is not run again for the module's other tests:
+    they all fail with its output.
+    """
     module = str(item.path)
     if module not in _MODULE_RESULTS:
         with tempfile.TemporaryDirectory() as folder:
             report = os.path.join(folder, "junit.xml")
             result = _run_child(item.config, [module], f"--junitxml={report}")
             if not os.path.exists(report):
-                pytest.fail(f"isolated run of {module} wrote no report:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}",
-                            pytrace=False)
-            outcomes = {}
-            for case in ElementTree.parse(report).iter("testcase"):
-                problems = [f"{p.get('message', '')}\n{p.text or ''}" for p in case if p.tag in ("failure", "error", "skipped")]
-                outcomes[case.get("name")] = "\n".join(problems)
+                outcomes = {MODULE_CRASHED: f"isolated run of {module} (exit {result.returncode}) wrote no report:\n"
+                                            f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"}
+            else:
+                outcomes = {}
+                for case in ElementTree.parse(report).iter("testcase"):
+                    problems = [f"{p.get('message', '')}\n{p.text or ''}" for p in case if p.tag in ("failure", "error", "skipped")]
+                    outcomes[case.get("name")] = "\n".join(problems)
         _MODULE_RESULTS[module] = outcomes
     return _MODULE_RESULTS[module]
 

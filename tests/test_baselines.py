@@ -54,7 +54,8 @@ def test_a_third_party_goal_env_by_id_learns_and_evaluates():
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
-    model = make_baseline("sac", "PointMaze_UMaze-v3", seed=0, width=32, batch_size=16, learning_starts=30)
+    model = make_baseline("sac", gym.make("PointMaze_UMaze-v3", max_episode_steps=20), seed=0, width=32, batch_size=16)
+    assert model.learning_starts == 20  # one episode of the env's own time limit
     model.learn(60)
     assert model.num_timesteps == 60
     result = evaluate(sb3_policy(model), "PointMaze_UMaze-v3", num_envs=2, max_steps=25)

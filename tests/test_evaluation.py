@@ -9,22 +9,23 @@ import numpy as np
 import pytest
 
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, evaluate
+from gcrl_depth.goal_envs import GOAL_KEYS
 
 
-class ScriptedVectorEnv:
+class ScriptedVectorEnv(gym.vector.VectorEnv):
     """Two envs over 5 steps: env 0 sits at the goal from step 2; env 1 succeeds at steps 1-2, then falls at step 3."""
 
     num_envs = 2
     action_space = gym.spaces.Box(-1, 1, (2, 1))
+    single_observation_space = gym.spaces.Dict({key: gym.spaces.Box(-1, 1, (1,)) for key in GOAL_KEYS})
 
     def __init__(self):
         self.core = types.SimpleNamespace(episode_length=5)
-        self.unwrapped = self
         self.t = 0
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, options=None):
         self.t = 0
-        return {"observation": np.zeros((2, 1))}, {}
+        return self._obs(), {}
 
     def step(self, actions):
         self.t += 1
@@ -34,7 +35,10 @@ class ScriptedVectorEnv:
         distance = np.array([0.1, 2.0 + self.t])
         if self.t > 3:  # env 1 was auto-reset: whatever it reports now must not count
             success[1], distance[1] = True, 0.0
-        return {"observation": np.zeros((2, 1))}, success.astype(np.float32), terminated, truncated, {"success": success, "distance": distance}
+        return self._obs(), success.astype(np.float32), terminated, truncated, {"success": success, "distance": distance}
+
+    def _obs(self):
+        return {key: np.zeros((2, 1)) for key in GOAL_KEYS}
 
 
 def test_metrics_count_only_the_first_episode():
