@@ -67,11 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
+    parser.add_argument("--use-cache", action="store_true",
+                        help="keep the persistent compilation cache on in the rows (compile times then measure loading)")
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # a child process: one row as JSON
     parser.add_argument("--row-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.env_tasks, args.env_sizes, args.env_steps = ["PointUMaze"], [4, 16], 10
+        # the sizes of tests/test_benchmarks.py's env and train throughput runs: with --use-cache, the same programs
+        args.env_tasks, args.env_sizes, args.env_steps = ["PointUMaze"], [2], 3
         args.train_tasks, args.depths, args.knob_depths, args.unroll_length = ["PointUMaze"], [4], [4], 4
         args.other_depths = [4]
         args.learn_task, args.learn_timesteps = "PointUMaze", 120  # as test_reproduce: shared compiles
@@ -82,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def train_settings(args: argparse.Namespace) -> list[str]:
     """``train_throughput.py`` options for one train row: the paper's sizes, toy ones with ``--smoke``."""
     if args.smoke:
-        return ["--width", "16", "--num-envs", "4", "--batch-size", "8", "--unroll-length", str(args.unroll_length),
+        return ["--width", "16", "--num-envs", "2", "--batch-size", "8", "--unroll-length", str(args.unroll_length),
                 "--env-steps-per-update", "4", "--repeats", "1"]
     return ["--width", "256", "--num-envs", "512", "--batch-size", "512", "--unroll-length", str(args.unroll_length),
             "--buffer-size", "10000", "--repeats", "2"]
@@ -143,14 +146,15 @@ def _gib(value: int | None) -> float | None:
 
 def run_row(spec: dict, args: argparse.Namespace) -> dict:
     """Measure ``spec`` in a fresh Python process under ``--row-timeout``; a failure becomes the row's status."""
-    options = ["--smoke"] * args.smoke + ["--unroll-length", str(args.unroll_length)]
+    options = ["--smoke"] * args.smoke + ["--use-cache"] * args.use_cache + ["--unroll-length", str(args.unroll_length)]
     with tempfile.TemporaryDirectory() as tmp:
         row_out, log = Path(tmp) / "row.json", Path(tmp) / "stderr.txt"
         command = [sys.executable, __file__, *options, "--row", json.dumps(spec), "--row-out", str(row_out)]
         start = time.perf_counter()
         try:
             with log.open("w") as stderr:
-                done = subprocess.run(command, stderr=stderr, timeout=args.row_timeout, env=uncached_environment())
+                env = None if args.use_cache else uncached_environment()
+                done = subprocess.run(command, stderr=stderr, timeout=args.row_timeout, env=env)
             status = "ok" if done.returncode == 0 else f"failed: {last_error_line(log)}"
         except subprocess.TimeoutExpired:
             status = f"timeout after {args.row_timeout:g} s"

@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import warnings
 import zipfile
@@ -165,12 +166,21 @@ def corrupt_member(path: str) -> str:
     return path
 
 
+INTERRUPT_WAIT_S = 120.0  # how long learn may run on after the SIGINT before the interrupt counts as lost
+
+
 def interrupt_after(agent: DeepCRL, delay_s: float) -> DeepCRL:
-    """learn() with a SIGINT sent from another thread after ``delay_s``; the interrupt is swallowed."""
+    """learn() with a SIGINT sent from another thread after ``delay_s``; the interrupt is swallowed.
+
+    learn() is called in short chunks until the interrupt arrives, so a lost interrupt is a
+    failure after ``INTERRUPT_WAIT_S`` instead of a run of millions of steps."""
     timer = threading.Timer(delay_s, lambda: os.kill(os.getpid(), signal.SIGINT))
+    deadline = time.monotonic() + delay_s + INTERRUPT_WAIT_S
     timer.start()
     try:
-        agent.learn(10_000_000, reset_num_timesteps=False)
+        while time.monotonic() < deadline:
+            agent.learn(PREFILL + 20 * PER_ITERATION, reset_num_timesteps=False)
+        raise AssertionError(f"the Ctrl-C sent {delay_s} s into learn never arrived ({INTERRUPT_WAIT_S:.0f} s later)")
     except KeyboardInterrupt:
         pass
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 from benchmark_scripts import load_script
@@ -41,6 +40,54 @@ def test_train_throughput_writes_a_table(tmp_path):
     for row in rows:
         assert float(row[4].replace(",", "")) > 0 and float(row[5].replace(",", "")) > 0
     assert "CPU:" in text and "jax" in text
+
+
+def csv_rows(path):
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
+    suite = load_script("gpu_suite")
+    # the programs of test_env_throughput / test_train_throughput above: the cache shares them
+    suite.main(["--smoke", "--use-cache", "--parts", "env", "train", "--knobs", "scan_unroll=2,compute_dtype=bfloat16",
+                "--out", str(tmp_path)])
+    env = csv_rows(tmp_path / "env.csv")
+    assert [(r["task"], int(r["num_envs"]), r["status"]) for r in env] == [("PointUMaze", 2, "ok")]
+    assert all(float(r["env_steps_per_s"]) > 0 and float(r["compile_s"]) > 0 and r["device"] for r in env)
+    train = csv_rows(tmp_path / "train.csv")
+    assert [(int(r["depth"]), r["variant"], r["status"]) for r in train] == [
+        (4, "default", "ok"), (4, "scan_unroll=2,compute_dtype=bfloat16", "ok")]
+    assert int(train[0]["params"]) == int(train[1]["params"])  # a knob leaves the parameters as they are
+    assert all(float(r["env_steps_per_s"]) > 0 and float(r["grad_steps_per_s"]) > 0 for r in train)
+
+    suite.main(["--smoke", "--use-cache", "--parts", "learn", "--out", str(tmp_path)])  # a later call adds the learning run
+    report = (tmp_path / "suite.md").read_text()
+    for heading in ("## Env throughput", "## Training throughput", "## Learning run"):
+        assert heading in report
+    assert "| PointUMaze | 4 | 4 | default |" in report and "| PointUMaze | 120 (-) |" in report
+    assert len((tmp_path / "commands.txt").read_text().splitlines()) == 2
+    assert (tmp_path / "learning" / "curves.csv").exists()
+    assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
+
+    (tmp_path / "suite.md").unlink()
+    suite.main(["--report-only", "--out", str(tmp_path)])  # the report from the stored rows alone
+    assert (tmp_path / "suite.md").read_text().count("| PointUMaze |") == report.count("| PointUMaze |")
+
+
+def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(tmp_path):
+    suite = load_script("gpu_suite")
+    args = suite.parse_args(["--smoke", "--row-timeout", "60"])
+    failed = suite.run_row({"part": "env", "task": "NoSuchTask", "num_envs": 4, "steps": 2}, args)
+    assert failed["status"].startswith("failed: ") and "NoSuchTask" in failed["status"]
+    slow = suite.run_row({"part": "env", "task": "PointUMaze", "num_envs": 4, "steps": 2},
+                         suite.parse_args(["--smoke", "--row-timeout", "0.5"]))
+    assert slow["status"] == "timeout after 0.5 s"
+    path = tmp_path / "env.csv"
+    suite.add_row(path, "env", failed | {"task": "PointUMaze"})
+    suite.add_row(path, "env", {"task": "PointUMaze", "num_envs": 4, "steps": 2, "compile_s": 1.5,
+                                "env_steps_per_s": 10.0, "device": "cpu", "status": "ok"})
+    assert [(r["task"], r["status"]) for r in csv_rows(path)] == [("PointUMaze", "ok")]
 
 
 TINY_CRL = ["num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8", "env_steps_per_update=10",
