@@ -174,6 +174,9 @@ def interrupt_after(agent: DeepCRL, delay_s: float) -> DeepCRL:
 
     learn() is called in short chunks until the interrupt arrives, so a lost interrupt is a
     failure after ``INTERRUPT_WAIT_S`` instead of a run of millions of steps."""
+    # a process started by one that ignores SIGINT (a pytest-xdist worker) inherits that: give
+    # this one Python's usual handler, as a terminal's process has
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(delay_s, lambda: os.kill(os.getpid(), signal.SIGINT))
     deadline = time.monotonic() + delay_s + INTERRUPT_WAIT_S
     timer.start()
@@ -186,6 +189,7 @@ def interrupt_after(agent: DeepCRL, delay_s: float) -> DeepCRL:
     finally:
         timer.cancel()
         timer.join()
+        signal.signal(signal.SIGINT, handler)
     return agent
 
 
