@@ -11,6 +11,7 @@ own, and the session ends with a report of the mappings used.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,15 @@ def ant_core():
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in a terminal's process (a pytest-xdist
+    worker ignores SIGINT, and so would the test)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 IN_ISOLATION = "GCRL_DEPTH_ISOLATED_TEST"

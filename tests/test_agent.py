@@ -134,7 +134,7 @@ def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
         DeepCRL.load(path, verbose=0, eval_episodes=0, num_envs=8)
 
 
-def test_an_interrupt_as_the_epoch_returns_keeps_the_model(monkeypatch):
+def test_an_interrupt_as_the_epoch_returns_keeps_the_model(monkeypatch, sigint_raises):
     """SIGINT delivered right after the training program returns (the donated old state is gone)."""
     model = tiny_model(seed=4, eval_episodes=0).learn(PREFILL + PER_ITERATION)
     compiled = model.trainer.compiled_train
