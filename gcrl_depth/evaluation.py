@@ -76,7 +76,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
     if length is None or isinstance(length, bool) or int(length) < 1:
         raise ValueError("evaluate needs the episode length: this env registers no max_episode_steps, so pass "
                          f"max_steps=N (got {max_steps!r})")
-    reward_fn = reward_function(envs)
+    reward_of = reward_function(envs)
     obs, _ = envs.reset(seed=seed)
     n = envs.num_envs
     alive = np.ones(n, bool)
@@ -92,7 +92,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
         done = np.asarray(terminated) | np.asarray(truncated)
         step_obs, step_info = terminal_view(obs, info, done)
         distance = step_distance(step_obs, step_info)
-        at_goal_steps += alive * step_success(step_obs, step_info, reward_fn)
+        at_goal_steps += alive * step_success(step_obs, step_info, reward_of)
         ended = alive & done
         final_distance[ended] = distance[ended]
         alive &= ~done

@@ -14,6 +14,7 @@ gymnasium-robotics' mazes and a user's own. Per step:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -61,8 +62,12 @@ def episode_length(envs: gym.vector.VectorEnv | gym.Env) -> int | None:
     return None
 
 
-def reward_function(envs: gym.vector.VectorEnv) -> RewardFn | None:
-    """The env's batched ``compute_reward``, where one can be reached."""
+def reward_function(envs: gym.vector.VectorEnv) -> Callable[[], RewardFn | None]:
+    """A function giving the env's batched ``compute_reward`` (found on first call, then kept), or None."""
+    return functools.cache(lambda: _find_reward_function(envs))
+
+
+def _find_reward_function(envs: gym.vector.VectorEnv) -> RewardFn | None:
     single = getattr(envs, "envs", [None])[0]
     if single is None and getattr(envs, "spec", None) is not None:
         single = gym.make(envs.spec.id)
@@ -96,11 +101,15 @@ def terminal_view(obs: dict[str, np.ndarray], info: dict[str, Any], done: np.nda
     return obs, info
 
 
-def step_success(obs: dict[str, np.ndarray], info: dict[str, Any], reward_fn: RewardFn | None) -> np.ndarray:
-    """Per env: is the achieved goal at the desired goal after this step?"""
+def step_success(obs: dict[str, np.ndarray], info: dict[str, Any], reward_of: Callable[[], RewardFn | None]) -> np.ndarray:
+    """Per env: is the achieved goal at the desired goal after this step?
+
+    ``reward_of()`` gives the env's ``compute_reward``; it is asked for only when info has no success key.
+    """
     for key in ("is_success", "success"):
         if key in info:
             return np.asarray(info[key], dtype=float)
+    reward_fn = reward_of()
     if reward_fn is None:
         raise ValueError("cannot tell success: the env's info has neither 'is_success' nor 'success', "
                          "and it has no compute_reward(achieved_goal, desired_goal, info)")

@@ -61,14 +61,15 @@ class HostCollector:
         self.envs, self.num_envs = envs, envs.num_envs
         self.sizes = EnvSizes(observation_size=_flat_size(space["observation"]),
                               goal_size=_flat_size(space["desired_goal"]), action_size=_flat_size(envs.single_action_space))
-        self.reward_fn = reward_function(envs)
+        self.reward_of = reward_function(envs)
+        self.episode = np.zeros(self.num_envs, np.int32)
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
         """Start new episodes in every env (episode ids go on increasing)."""
         obs, _ = self.envs.reset(seed=seed)
         self.obs = _float_obs(obs, self.num_envs)
-        self.episode = getattr(self, "episode", np.zeros(self.num_envs, np.int32)) + 1
+        self.episode = self.episode + 1
         self.resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step() is a reset
         self.final = None  # SAME_STEP: (mask, obs) of episodes that ended at the last step
 
@@ -100,7 +101,7 @@ class HostCollector:
                 step_obs, step_info = terminal_view(next_obs, info, done)
                 if done.any():
                     self.final = (done, {key: step_obs[key].copy() for key in ("observation", "achieved_goal")})
-            success = step_success(step_obs, step_info, self.reward_fn)
+            success = step_success(step_obs, step_info, self.reward_of)
             successes.append(float(np.mean(success[live])) if live.any() else 0.0)
             episodes_ended += int(np.sum(done & live))
             self.obs = next_obs
