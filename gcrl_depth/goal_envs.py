@@ -35,12 +35,12 @@ def check_goal_space(space: gym.Space, what: str = "env") -> None:
 
 def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
     """A vector env of an id (gcrl_depth's own vector env, else Gymnasium's sync vectorization), or ``env`` as given."""
-    from gcrl_depth.envs import NAMESPACE, TASKS, env_id, task_name
+    from gcrl_depth.envs import env_id, is_gcrl_id, task_name
 
     if isinstance(env, str):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        if env.startswith(f"{NAMESPACE}/") or env in TASKS:
+        if is_gcrl_id(env):
             return gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
     if not isinstance(env, gym.vector.VectorEnv):
@@ -49,12 +49,18 @@ def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs
 
 
 def episode_length(envs: gym.vector.VectorEnv | gym.Env) -> int | None:
-    """Steps per episode: a gcrl_depth core's, else the registered ``max_episode_steps``, else None."""
+    """Steps per episode: a gcrl_depth core's, else a ``TimeLimit``'s, else the registered
+    ``max_episode_steps``, else None."""
     layers = (getattr(envs, "envs", [None])[0], envs)  # a sync vector env's first env (its own time limit), the env
     for layer in layers:
         core = getattr(getattr(layer, "unwrapped", None), "core", None)
         if core is not None:
             return int(core.episode_length)
+    for layer in layers:
+        while isinstance(layer, gym.Wrapper):
+            if isinstance(layer, gym.wrappers.TimeLimit):
+                return int(layer._max_episode_steps)
+            layer = layer.env
     for layer in layers:
         spec = getattr(layer, "spec", None)
         if spec is not None and spec.max_episode_steps:

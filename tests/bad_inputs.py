@@ -250,9 +250,11 @@ def _construction_cases() -> list[Case]:
     cases = [Case(f"DeepCRL({label})", "argument", new(**kw), Raises(types if isinstance(types, tuple) else (types,), words))
              for label, kw, types, words in bad]
     cases += [
-        Case("DeepCRL('CartPole-v1')", "argument", lambda _: DeepCRL("CartPole-v1"), Raises((ValueError,), ("unknown task",))),
+        Case("DeepCRL('CartPole-v1')", "argument", lambda _: DeepCRL("CartPole-v1", num_envs=2),
+             Raises((TypeError,), ("not a goal env", "'achieved_goal'"))),
         Case("DeepCRL(gym.make('CartPole-v1'))", "argument", lambda _: DeepCRL(gym.make("CartPole-v1")),
-             Raises((TypeError,), ("gcrl_depth env id",))),
+             Raises((TypeError,), ("not a goal env", "'achieved_goal'"))),
+        Case("DeepCRL('Nope-v0')", "argument", lambda _: DeepCRL("Nope-v0"), Raises((ValueError,), ("unknown env id",))),
         Case("DeepCRL(id, num_envs=0)", "argument", lambda _: DeepCRL(ID, num_envs=0), Raises((ValueError,), ("num_envs",))),
         Case("DeepCRL(gym.make(id, max_episode_steps=5))", "argument",
              lambda _: DeepCRL(gym.make(ID, max_episode_steps=5), eval_episodes=0, verbose=0, **TINY, num_envs=NUM_ENVS),

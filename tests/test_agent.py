@@ -198,8 +198,10 @@ def test_callbacks_run_per_epoch_and_can_stop_training(tmp_path):
 
 def test_bad_input_raises_clear_errors(trained, tmp_path):
     model, _ = trained
-    with pytest.raises(TypeError, match="gcrl_depth env id"):
+    with pytest.raises(TypeError, match=r"not a goal env.*\['observation', 'achieved_goal', 'desired_goal'\]"):
         DeepCRL(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="unknown env id 'Nope-v0'"):
+        DeepCRL("Nope-v0")
     with pytest.raises(ValueError, match="unknown task"):
         DeepCRL("gcrl_depth/Nope-v0")
     with pytest.raises(ValueError, match="multiple of 4"):

@@ -4,10 +4,12 @@
 >>> model.learn(200_000, progress_bar=True)                             # doctest: +SKIP
 >>> action, _ = model.predict(obs, deterministic=True)                  # doctest: +SKIP
 
-Training runs in *epochs*: one compiled program of several training iterations (collect
-``num_envs x unroll_length`` steps, then the gradient steps), after which the host
-evaluates, logs, updates the progress bar and calls the callbacks. Everything else (the
-networks, losses, buffer and the jitted programs) lives in :mod:`gcrl_depth.crl.training`.
+Training runs in *epochs* of several training iterations (collect ``num_envs x
+unroll_length`` steps, then the gradient steps), after which the host evaluates, logs,
+updates the progress bar and calls the callbacks. gcrl_depth's own envs run an epoch as
+one compiled program on the device; any other Gymnasium goal env is stepped on the host
+and feeds the same buffer and update program (:mod:`gcrl_depth.crl.collectors`). The
+networks, losses, buffer and jitted programs live in :mod:`gcrl_depth.crl.training`.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from tqdm.auto import tqdm
 
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.crl import checkpoint
+from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
-from gcrl_depth.crl.env_source import env_sizes, eval_core, resolve_eval_env, unwrap_env
-from gcrl_depth.crl.training import LEARNER_FIELDS, TrainState, shared_trainer
+from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env
+from gcrl_depth.crl.env_stepper import goal_env_sizes
+from gcrl_depth.crl.host_env import check_eval_env, evaluation_length, host_env, rebuild
+from gcrl_depth.crl.training import LEARNER_FIELDS, EnvSizes, TrainState, shared_trainer
 from gcrl_depth.envs import env_id
 from gcrl_depth.envs.gym_api import GcrlVectorEnv
-from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator
+from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator, evaluate
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
 
@@ -45,7 +50,7 @@ OPTIMIZER_FIELDS = ("actor_opt", "critic_opt", "alpha_opt")
 
 
 class DeepCRL:
-    """Contrastive RL with deep residual actor and critic, trained on a gcrl_depth env.
+    """Contrastive RL with deep residual actor and critic, trained on any Gymnasium goal env.
 
     The defaults are the paper's and sized for a GPU: 512 envs, a prefill of
     512,000 env steps before the first gradient step, then 31,744 env steps per training
@@ -53,12 +58,17 @@ class DeepCRL:
     (``DeepCRL(env, **PRESETS["cpu"])``, :mod:`gcrl_depth.crl.config`).
 
     Args:
-        env: a gcrl_depth env id (``"gcrl_depth/AntBigMaze-v0"``) or a gcrl_depth Gymnasium
-            env, single (``gym.make``) or vector (``gym.make_vec``: its ``num_envs`` is used).
+        env: an env id or a Gymnasium env, single (``gym.make``) or vector (``gym.make_vec``,
+            sync or async: its ``num_envs`` is used). gcrl_depth's own envs
+            (``"gcrl_depth/AntBigMaze-v0"``) train on the device; any other env whose
+            observation is a Dict with ``observation``, ``achieved_goal`` and
+            ``desired_goal`` (``"PointMaze_UMaze-v3"``, a user's own) is stepped on the host,
+            ``num_envs`` copies of it.
         depth: Dense layers per residual tower of actor and critic (multiple of 4).
         seed: seed of parameters, training envs, replay sampling and evaluation goals.
         eval_env: where to evaluate: an env id or vector env; default the task's
-            ``...Eval`` twin for mazes (farthest goals), else the task itself.
+            ``...Eval`` twin for gcrl_depth's mazes (farthest goals), else fresh copies of
+            the training env.
         eval_episodes: episodes per evaluation (0 turns evaluation off).
         epoch_timesteps: env steps per epoch (evaluation, logging and callbacks happen
             between epochs); rounded to whole training iterations.
@@ -81,8 +91,13 @@ class DeepCRL:
         log_dir: str | None = None,
         **config: Any,
     ) -> None:
-        self.core, self.task, self.task_kwargs, env_num_envs = unwrap_env(env)
+        self.host = None if is_device_env(env) else host_env(env)  # None: the device path
+        if self.host is None:
+            self.core, self.task, self.task_kwargs, env_num_envs = unwrap_env(env)
+        else:
+            self.core, self.task, self.task_kwargs, env_num_envs = None, None, self.host.env_kwargs, self.host.num_envs
         self._env = env if isinstance(env, gym.vector.VectorEnv) else None
+        self._owned_envs: list[gym.vector.VectorEnv] = []  # envs this agent built, closed by close()
         if env_num_envs is not None:
             if "num_envs" in config and config["num_envs"] != env_num_envs:
                 raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
@@ -96,9 +111,18 @@ class DeepCRL:
             raise ValueError(f"epoch_timesteps must be a positive integer, got {epoch_timesteps!r}")
         self.seed, self.eval_episodes, self.epoch_timesteps = int(seed), eval_episodes, epoch_timesteps
         self.verbose, self.log_dir = verbose, log_dir
-        self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
-
-        self.trainer = shared_trainer(self.core, self.config)
+        if self.host is None:
+            self.sizes = EnvSizes.of(self.core)
+            self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
+            self.trainer = shared_trainer(self.core, self.config)
+            self.collector = DeviceCollector(self.trainer)
+        else:
+            self._env = self._own(self.host.training_envs(self.config.num_envs), built=self.host.given is None)
+            self.sizes = goal_env_sizes(self._env)
+            self.eval_env = check_eval_env(eval_env, self.sizes)
+            self._eval_envs = self._host_eval_envs() if eval_episodes > 0 else None
+            self.trainer = shared_trainer(self.sizes, self.config)
+            self.collector = HostCollector(self.trainer, self._env)
         learner_key, self._collection_key = jax.random.split(jax.random.key(self.seed))
         self._learner = self.trainer.init_learner(learner_key)
         self._state: TrainState | None = None
@@ -116,12 +140,15 @@ class DeepCRL:
 
     @property
     def env_id(self) -> str | None:
+        if self.host is not None:
+            return self.host.env_id
         return None if self.task is None else env_id(self.task)
 
     def get_env(self) -> gym.vector.VectorEnv:
         """The training env as a Gymnasium vector env (``num_envs`` copies of the task), as
-        stable-baselines3's ``get_env`` gives. Training never steps it: DeepCRL steps the
-        env's JAX core on the device. It is there to inspect and for SB3 callbacks."""
+        stable-baselines3's ``get_env`` gives. For gcrl_depth's envs training never steps
+        it (DeepCRL steps the env's JAX core on the device): it is there to inspect and for
+        SB3 callbacks. For other envs it is the vector env training steps."""
         if self._env is None:
             self._env = GcrlVectorEnv(self.task or self.core, num_envs=self.config.num_envs, **self.task_kwargs)
         return self._env
@@ -271,27 +298,26 @@ class DeepCRL:
     def _start_collection(self, bar: tqdm) -> None:
         """Fresh training envs and replay buffer around the current parameters; then the prefill."""
         self._collection_key, key = jax.random.split(self._collection_key)
-        state = self.trainer.start(self._learner, key)
+        state = self.collector.start(self._learner, key)
         start = time.perf_counter()
         prefill = self.config.prefill_env_steps
         with deferred_interrupts():  # the state and the step count change together
-            self._state = self.trainer.prefill(state)
+            self._state = self.collector.prefill(state)
             self.num_timesteps += prefill
         jax.block_until_ready(self._state.buffer.size)
         self.logger.record("time/prefill_s", time.perf_counter() - start)
         bar.update(prefill)
 
     def _run_epoch(self, iterations: int, epoch: int) -> dict[str, float]:
-        program, compile_s = self.trainer.compiled_train(self._state, iterations)
+        compile_s = self.collector.compile(self._state, iterations)
         last_good = jax.tree_util.tree_map(jnp.copy, self.learner())  # the program donates the state
         env_steps = iterations * self.config.env_steps_per_iteration
         updates = iterations * self.config.updates_per_iteration
         start = time.perf_counter()
         with deferred_interrupts():  # the state and the step counts change together
-            self._state, metrics = program(self._state)
+            self._state, metrics = self.collector.train(self._state, iterations)
             self.num_timesteps += env_steps
             self.num_updates += updates
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         elapsed = time.perf_counter() - start
         self._check_finite(metrics, last_good, epoch, env_steps, updates)
         metrics.update({
@@ -338,16 +364,39 @@ class DeepCRL:
 
     def evaluate(self, seed: int = 0) -> EvaluationResult:
         """One evaluation of the deterministic policy on the evaluation env (``eval_episodes``
-        episodes, or the vector ``eval_env``'s ``num_envs``), as one jitted rollout on the device.
+        episodes, or the vector ``eval_env``'s ``num_envs``).
 
-        With the same ``seed`` it matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``,
-        the host evaluator, on a vector env of the same task.
+        On gcrl_depth's envs it is one jitted rollout on the device; with the same ``seed`` it
+        matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``, the host evaluator, on a
+        vector env of the same task. On other envs it is that host evaluator.
         """
+        if self.host is not None:
+            if self._eval_envs is None:
+                self._eval_envs = self._host_eval_envs()
+            return evaluate(self, self._eval_envs, seed=seed, max_steps=evaluation_length(self._eval_envs))
         if self.eval_env is None:
             self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
         episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
         evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.trainer.act, episodes)
         return evaluator(self.learner()["actor_params"], seed)
+
+    def _host_eval_envs(self) -> gym.vector.VectorEnv:
+        """The host path's evaluation vector env: ``eval_env`` as given or built, else copies of the training env."""
+        episodes = max(1, self.eval_episodes)
+        if isinstance(self.eval_env, gym.vector.VectorEnv):
+            envs = self.eval_env
+        elif isinstance(self.eval_env, str):
+            envs = self._own(gym.make_vec(self.eval_env, num_envs=episodes, vectorization_mode="sync"))
+            check_eval_env(envs, self.sizes)
+        else:
+            envs = self._own(self.host.eval_envs(episodes))
+        evaluation_length(envs)
+        return envs
+
+    def _own(self, envs: gym.vector.VectorEnv, built: bool = True) -> gym.vector.VectorEnv:
+        if built:
+            self._owned_envs.append(envs)
+        return envs
 
     # ----------------------------------------------------------------- acting
     def predict(
@@ -362,7 +411,7 @@ class DeepCRL:
             raise ValueError("predict expects a Dict observation with 'observation' and 'desired_goal' (numpy arrays)")
         obs, goal = _float_array(observation, "observation"), _float_array(observation, "desired_goal")
         single = obs.ndim == 1
-        expected = {"observation": (obs, self.core.observation_size), "desired_goal": (goal, self.core.goal_size)}
+        expected = {"observation": (obs, self.sizes.observation_size), "desired_goal": (goal, self.sizes.goal_size)}
         for name, (array, size) in expected.items():
             if array.ndim not in (1, 2) or array.shape[-1] != size or array.ndim != obs.ndim:
                 raise ValueError(f"{name} must have shape ({size},) or (batch, {size}); got {array.shape}")
@@ -399,7 +448,8 @@ class DeepCRL:
             "algorithm": "DeepCRL",
             "env_id": self.env_id,
             "task_kwargs": self.task_kwargs,
-            "sizes": env_sizes(self.core),
+            **(self.host.record() if self.host is not None else {}),
+            "sizes": _sizes_record(self.sizes),
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
@@ -437,7 +487,10 @@ class DeepCRL:
             if changed:
                 raise ValueError(f"load cannot change {changed}: the checkpoint holds a replay buffer of that size")
         config = {**config, **config_overrides}
-        if env is None:
+        built = env is None
+        if env is None and meta.get("env_path") == "host":
+            env = rebuild(meta, config["num_envs"], os.fspath(path))
+        elif env is None:
             if meta["env_id"] is None:
                 raise ValueError(f"{os.fspath(path)!r} was trained on an env without an id: pass env=")
             env = gym.make_vec(meta["env_id"], num_envs=config["num_envs"], **meta["task_kwargs"])
@@ -450,8 +503,10 @@ class DeepCRL:
             config = {**config, "num_envs": env.unwrapped.num_envs}
         depth = config.pop("depth")
         model = cls(env, depth, **settings, **config)
-        if env_sizes(model.core) != meta["sizes"]:
-            raise ValueError(f"env sizes {env_sizes(model.core)} differ from the checkpoint's {meta['sizes']}")
+        if built and model.host is not None:
+            model._own(env)
+        if _sizes_record(model.sizes) != meta["sizes"]:
+            raise ValueError(f"env sizes {_sizes_record(model.sizes)} differ from the checkpoint's {meta['sizes']}")
         learner = model._restore_learner(params_bytes, optimizer_bytes)
         model._collection_key = jax.random.wrap_key_data(learner.pop("key"))
         model._learner = jax.device_put(learner)
@@ -482,8 +537,14 @@ class DeepCRL:
         self._state = TrainState(**self._learner, **stored, key=key)
 
     def close(self) -> None:
-        """Close the log files."""
+        """Close the log files and the envs this agent built."""
         self.logger.close()
+        while self._owned_envs:
+            self._owned_envs.pop().close()
+
+
+def _sizes_record(sizes: EnvSizes) -> dict[str, int]:
+    return {"observation": sizes.observation_size, "goal": sizes.goal_size, "action": sizes.action_size}
 
 
 def _float_array(observation: Mapping[str, Any], name: str) -> np.ndarray:

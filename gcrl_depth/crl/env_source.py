@@ -1,11 +1,12 @@
 """Where DeepCRL's envs come from: the training core behind an id or env, and the evaluation env.
 
-DeepCRL steps the pure-JAX core on the device, not the Gymnasium object it was given, so
-Gymnasium wrappers cannot act on training. Wrappers that ``gym.make`` adds on its own
+gcrl_depth's own envs train on the device path: DeepCRL steps their pure-JAX core, not the
+Gymnasium object it was given, so Gymnasium wrappers cannot act on training. Wrappers that ``gym.make`` adds on its own
 (order enforcing, the passive checker) change nothing and are accepted; a ``TimeLimit``
 (``gym.make(id, max_episode_steps=N)``) is honoured as the task option ``episode_length``
 (the shorter of N and the task's); any other wrapper (``RescaleAction``, ...) is refused
-with an error naming it, instead of being dropped silently.
+with an error naming it, instead of being dropped silently. Every other goal env trains on
+the host path (:mod:`gcrl_depth.crl.host_env`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from gcrl_depth.envs import env_id, eval_env_id, task_name
+from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
 
@@ -23,6 +24,16 @@ HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
 WRAPPER_ADVICE = {
     "RescaleAction": "gcrl_depth actions are always in [-1, 1]; rescale inside the task instead",
 }
+
+
+def is_device_env(env: Any) -> bool:
+    """Whether DeepCRL trains ``env`` on the device path: a gcrl_depth id or env (else the host path)."""
+    if isinstance(env, str):
+        return is_gcrl_id(env)
+    unwrapped = getattr(env, "unwrapped", None)
+    if isinstance(unwrapped, (GcrlVectorEnv, GcrlGoalEnv)):
+        return True
+    return isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv)  # refused by unwrap_env
 
 
 def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | None]:

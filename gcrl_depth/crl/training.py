@@ -8,9 +8,10 @@ iterations as one jitted ``lax.scan`` with the training state donated, so the ho
 sees one call per epoch.
 
 That is the *device path*, for envs with a pure-JAX core. Any other goal env is stepped on
-the host (:class:`~gcrl_depth.crl.host_collector.HostCollector`): the trainer is then built
-on the env's :class:`EnvSizes`, and :meth:`CRLTrainer.learn_from` inserts the host's rows
-and takes the iteration's gradient steps in one jitted call (the same update program).
+the host (:mod:`gcrl_depth.crl.collectors`): the trainer is then built on the env's
+:class:`EnvSizes`, :meth:`CRLTrainer.explore` gives the stochastic actions, and
+:meth:`CRLTrainer.learn_from` inserts the host's rows and takes the iteration's gradient
+steps in one jitted call (the same update program).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class EnvSizes:
     goal_size: int
     action_size: int
 
+    @classmethod
+    def of(cls, env: GoalEnv | EnvSizes) -> EnvSizes:
+        return cls(env.observation_size, env.goal_size, env.action_size)
+
 
 LEARNER_FIELDS = ("actor_params", "critic_params", "log_alpha", "actor_opt", "critic_opt", "alpha_opt")
 
@@ -103,6 +108,7 @@ class CRLTrainer:
         self.optimizer = optax.adam(config.learning_rate)
         self.target_entropy = config.entropy_target(env.action_size)
         self.policy = jax.jit(self.act)
+        self.explore = jax.jit(self._explore)
         self.init = jax.jit(self._init)
         self.init_learner = jax.jit(self._init_learner)
         self.start = jax.jit(self._start)
@@ -111,6 +117,7 @@ class CRLTrainer:
         self.train = jax.jit(self._train, static_argnums=1, donate_argnums=0)
         self.insert = jax.jit(self._insert, donate_argnums=0)
         self.learn_from = jax.jit(self._learn_from, donate_argnums=0)
+        self._compiled_learn_from: Callable[..., Any] | None = None
 
     # ----------------------------------------------------------------- state
     def _init_learner(self, key: jax.Array) -> dict[str, Any]:
@@ -156,6 +163,14 @@ class CRLTrainer:
             return self._compiled[iterations], time.perf_counter() - start
         return self._compiled[iterations], 0.0
 
+    def compiled_learn_from(self, state: TrainState, rows: tuple[Any, ...]) -> tuple[Callable[..., Any], float]:
+        """The compiled ``learn_from`` program (host path) and the seconds spent compiling it (0 if cached)."""
+        if self._compiled_learn_from is None:
+            start = time.perf_counter()
+            self._compiled_learn_from = self.learn_from.lower(state, rows).compile()
+            return self._compiled_learn_from, time.perf_counter() - start
+        return self._compiled_learn_from, 0.0
+
     # ----------------------------------------------------------------- acting
     def act(self, actor_params: Any, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:
         """Actions for (batches of) states and goals: stochastic with a key, else tanh(mean)."""
@@ -163,6 +178,11 @@ class CRLTrainer:
         if key is None:
             return deterministic_action(mean)
         return sample_action(mean, log_std, key)[0]
+
+    def _explore(self, actor_params: Any, key: jax.Array, obs: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Host path: stochastic actions for a batch, and the next key."""
+        key, action_key = jax.random.split(key)
+        return self.act(actor_params, obs, goal, action_key), key
 
     def encode(self, critic_params: Any, obs: jax.Array, action: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Representations (phi(s, a), psi(g))."""

@@ -55,6 +55,11 @@ def eval_env_id(task: str) -> str:
     return env_id(f"{task}Eval") if f"{task}Eval" in TASKS else env_id(task)
 
 
+def is_gcrl_id(name: str) -> bool:
+    """Whether ``name`` means a gcrl_depth task (its id, an unknown ``gcrl_depth/...`` id, or a task name)."""
+    return name.startswith(f"{NAMESPACE}/") or name in TASKS
+
+
 def task_name(task_or_id: str) -> str:
     """Task name of a task name or a gcrl_depth Gymnasium id."""
     name = task_or_id
@@ -82,4 +87,4 @@ for _name in TASKS:
         kwargs={"task": _name},
     )
 
-__all__ = ["TASKS", "EnvState", "GoalEnv", "env_id", "eval_env_id", "goal_distance", "make_core", "sparse_reward", "task_name"]
+__all__ = ["TASKS", "EnvState", "GoalEnv", "env_id", "eval_env_id", "goal_distance", "is_gcrl_id", "make_core", "sparse_reward", "task_name"]

@@ -1,4 +1,4 @@
-"""Training data from any Gymnasium goal env, stepped on the host.
+"""Replay-buffer rows from any Gymnasium goal env, stepped on the host.
 
 The MJX tasks are collected inside the jitted training program (``CRLTrainer``'s device
 path). Any other goal env (gymnasium-robotics' mazes, a user's own) steps here: one
@@ -42,27 +42,28 @@ class Rows(NamedTuple):
     episode: np.ndarray  # (steps, num_envs), int32
 
 
-class HostCollector:
-    """Steps a Gymnasium vector goal env with a batched policy and returns buffer rows.
+class EnvStepper:
+    """Steps a Gymnasium vector goal env with a batched policy and returns replay-buffer rows.
 
     Args:
         envs: a vector env whose observations are goal-env Dicts (``gym.make_vec``, sync or async).
         seed: seed of the first reset.
+        episode: per-env episode ids already used (a resumed run's); the first reset starts the next ones.
     """
 
-    def __init__(self, envs: gym.vector.VectorEnv, seed: int | None = None) -> None:
+    def __init__(self, envs: gym.vector.VectorEnv, seed: int | None = None, episode: np.ndarray | None = None) -> None:
         if not isinstance(envs, gym.vector.VectorEnv):
-            raise TypeError(f"HostCollector needs a vector env (gym.make_vec(id, num_envs=N)), got {type(envs).__name__}")
+            raise TypeError(f"EnvStepper needs a vector env (gym.make_vec(id, num_envs=N)), got {type(envs).__name__}")
         check_goal_space(envs.single_observation_space, f"env {getattr(envs.spec, 'id', type(envs).__name__)}")
         self.mode = AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
         if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"DeepCRL needs a vector env that auto-resets (NEXT_STEP or SAME_STEP), not {self.mode.name}")
-        space = envs.single_observation_space
         self.envs, self.num_envs = envs, envs.num_envs
-        self.sizes = EnvSizes(observation_size=_flat_size(space["observation"]),
-                              goal_size=_flat_size(space["desired_goal"]), action_size=_flat_size(envs.single_action_space))
+        self.sizes = goal_env_sizes(envs)
         self.reward_of = reward_function(envs)
-        self.episode = np.zeros(self.num_envs, np.int32)
+        self.episode = np.zeros(self.num_envs, np.int32) if episode is None else np.asarray(episode, np.int32).copy()
+        if self.episode.shape != (self.num_envs,):
+            raise ValueError(f"episode must hold one id per env, shape ({self.num_envs},); got {self.episode.shape}")
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -108,6 +109,13 @@ class HostCollector:
         out = Rows(*(np.stack(rows[name]).astype(dtype) for name, dtype in
                      zip(rows, (np.float32, np.float32, np.float32, np.int32))))
         return out, {"collect/success": float(np.mean(successes)), "collect/episodes_ended": float(episodes_ended)}
+
+
+def goal_env_sizes(envs: gym.vector.VectorEnv) -> EnvSizes:
+    """Flat observation, goal and action sizes of a vector goal env."""
+    space = envs.single_observation_space
+    return EnvSizes(observation_size=_flat_size(space["observation"]), goal_size=_flat_size(space["desired_goal"]),
+                    action_size=_flat_size(envs.single_action_space))
 
 
 def _flat_size(space: gym.Space) -> int:

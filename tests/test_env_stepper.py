@@ -11,7 +11,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from gcrl_depth.crl.buffer import ReplayBuffer
-from gcrl_depth.crl.host_collector import HostCollector
+from gcrl_depth.crl.env_stepper import EnvStepper
 from gcrl_depth.crl.training import CRLTrainer, EnvSizes
 from line_goal_env import LineGoalEnv
 
@@ -38,7 +38,7 @@ def episodes_of(rows, env):
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_rows_keep_final_observations_and_split_episodes(mode):
-    collector = HostCollector(line_envs(mode), seed=0)
+    collector = EnvStepper(line_envs(mode), seed=0)
     rows, metrics = collector.collect(forward, 14)
     assert rows.obs.shape == (14, 2, 1) and rows.actions.shape == (14, 2, 1) and rows.goals.shape == (14, 2, 1)
     np.testing.assert_array_equal(rows.goals, rows.obs)  # the point's position is its achieved goal
@@ -54,7 +54,7 @@ def test_rows_keep_final_observations_and_split_episodes(mode):
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_sampled_goals_never_cross_an_episode(mode):
-    collector = HostCollector(line_envs(mode, num_envs=3), seed=1)
+    collector = EnvStepper(line_envs(mode, num_envs=3), seed=1)
     rows, _ = collector.collect(forward, 40)
     buffer = ReplayBuffer.create(64, 3, 1, 1, 1).insert(*(jnp.asarray(x) for x in rows))
     batch = jax.jit(lambda key: buffer.sample(key, 2048, 0.9))(jax.random.key(0))
@@ -67,7 +67,7 @@ def test_third_party_vector_envs_sync_and_async():
     for mode in ("sync", "async"):
         options = {"vector_kwargs": {"context": "spawn"}} if mode == "async" else {}  # no fork after JAX started threads
         envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=2, vectorization_mode=mode, **options)
-        collector = HostCollector(envs, seed=0)
+        collector = EnvStepper(envs, seed=0)
         assert collector.sizes == EnvSizes(observation_size=4, goal_size=2, action_size=2)
         rows, metrics = collector.collect(lambda obs, goal: np.zeros((2, 2)), 3)
         assert rows.obs.shape == (3, 2, 4) and rows.goals.shape == (3, 2, 2) and rows.obs.dtype == np.float32
@@ -77,15 +77,15 @@ def test_third_party_vector_envs_sync_and_async():
 
 def test_a_non_goal_env_is_refused_naming_the_keys():
     with pytest.raises(TypeError, match="'observation', 'achieved_goal', 'desired_goal'"):
-        HostCollector(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
+        EnvStepper(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
     with pytest.raises(TypeError, match="gym.make_vec"):
-        HostCollector(gym.make("CartPole-v1"))
+        EnvStepper(gym.make("CartPole-v1"))
 
 
 def test_the_host_path_trains_on_collected_rows():
     from gcrl_depth.crl.config import CRLConfig
 
-    collector = HostCollector(line_envs(AutoresetMode.NEXT_STEP, num_envs=2), seed=0)
+    collector = EnvStepper(line_envs(AutoresetMode.NEXT_STEP, num_envs=2), seed=0)
     config = CRLConfig(depth=4, width=16, repr_dim=8, batch_size=8, num_envs=2, unroll_length=5,
                        env_steps_per_update=2.5, buffer_size=64, prefill_steps=5)
     trainer = CRLTrainer(collector.sizes, config)

@@ -1,0 +1,136 @@
+"""DeepCRL on Gymnasium goal envs that are not gcrl_depth's: the host path, end to end."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import gymnasium as gym
+import gymnasium_robotics
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from gcrl_depth.crl.agent import DeepCRL
+from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.crl.training import EnvSizes
+from line_goal_env import LineGoalEnv
+
+gym.register_envs(gymnasium_robotics)
+NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
+TINY = dict(depth=4, width=16, repr_dim=8, batch_size=16, unroll_length=UNROLL, env_steps_per_update=5.0,
+            buffer_size=512, prefill_steps=PREFILL, num_envs=NUM_ENVS)
+ITERATION = NUM_ENVS * UNROLL  # env steps per training iteration
+LINE_ID = "gcrl_test/LineGoal-v0"
+gym.register(LINE_ID, entry_point=LineGoalEnv, max_episode_steps=5)
+
+
+def episode_lengths(model, slot):
+    """Rows stored per episode id, in order, for one env slot (the buffer has not wrapped)."""
+    buffer = model._state.buffer
+    ids = np.asarray(buffer.episode)[: int(buffer.size), slot]
+    assert np.all(np.diff(ids) >= 0) and np.all(np.diff(ids) <= 1)  # episodes are contiguous and in order
+    return [int(np.sum(ids == i)) for i in np.unique(ids)]
+
+
+def line_envs(mode=AutoresetMode.NEXT_STEP, num_envs=NUM_ENVS):
+    make = lambda: gym.wrappers.TimeLimit(LineGoalEnv(), 5)  # noqa: E731
+    return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=mode)
+
+
+def test_point_maze_trains_exact_steps_with_final_observations_stored():
+    envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=NUM_ENVS, vectorization_mode="sync", max_episode_steps=20)
+    model = DeepCRL(envs, eval_episodes=2, epoch_timesteps=2 * ITERATION, verbose=0, **TINY)
+    assert model.sizes == EnvSizes(observation_size=4, goal_size=2, action_size=2) and model.get_env() is envs
+    model.learn(200)
+    assert model.num_timesteps == 200 and model.num_updates == 9 * (ITERATION // 5)  # prefill 20, then 9 iterations
+    assert int(model._state.buffer.size) == 100
+    for slot in range(NUM_ENVS):  # NEXT_STEP: 20 states and the final observation per episode
+        assert episode_lengths(model, slot) == [21, 21, 21, 21, 16]
+    assert len(model.evaluations.results) == 5 and model.evaluations.results[-1].episode_length == 20
+    assert model.evaluations.results[-1].episodes == 2
+    assert np.all(np.isfinite(np.asarray(model._state.buffer.obs)))
+
+
+def test_ant_maze_trains_on_an_async_vector_env():
+    envs = gym.make_vec("AntMaze_UMaze-v5", num_envs=NUM_ENVS, vectorization_mode="async",
+                        vector_kwargs={"context": "spawn"})  # no fork after JAX started its threads
+    try:
+        model = DeepCRL(envs, eval_episodes=0, verbose=0, **TINY)
+        model.learn(100)
+        assert model.sizes == EnvSizes(observation_size=105, goal_size=2, action_size=8)  # v5 adds contact forces
+        assert model.num_timesteps == 100 and int(model._state.buffer.size) == 50
+        obs, _ = envs.reset(seed=0)
+        actions, _ = model.predict(obs)
+        assert actions.shape == (NUM_ENVS, 8) and np.all(np.abs(actions) <= 1)
+    finally:
+        envs.close()
+
+
+def test_a_custom_goal_env_trains_in_same_step_autoreset():
+    model = DeepCRL(line_envs(AutoresetMode.SAME_STEP), eval_env=line_envs(num_envs=3), epoch_timesteps=ITERATION,
+                    verbose=0, **TINY)
+    model.learn(120)
+    assert model.num_timesteps == 120 and int(model._state.buffer.size) == 60
+    for slot in range(NUM_ENVS):  # the final observation replaces the next episode's first state
+        assert episode_lengths(model, slot) == [6] + [5] * 10 + [4]
+    last = model.evaluations.results[-1]
+    assert len(model.evaluations.results) == 5 and last.episodes == 3 and last.episode_length == 5
+
+
+def test_a_custom_env_without_an_id_says_what_to_pass():
+    with pytest.raises(ValueError, match="register it.*eval_env=.*eval_episodes=0"):
+        DeepCRL(line_envs(), verbose=0, **TINY)
+    with pytest.raises(ValueError, match="cannot make them: it has no registered id"):
+        DeepCRL(LineGoalEnv(), eval_episodes=0, verbose=0, **TINY)
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        DeepCRL(line_envs(), eval_env=gym.vector.SyncVectorEnv([LineGoalEnv]), verbose=0, **TINY)
+    model = DeepCRL(LineGoalEnv(), eval_episodes=0, verbose=0, **{**TINY, "num_envs": 1})
+    model.learn(PREFILL + UNROLL)
+    assert model.num_timesteps == 20
+
+
+def test_a_registered_custom_env_saves_loads_and_resumes(tmp_path):
+    model = DeepCRL(LINE_ID, eval_episodes=2, epoch_timesteps=ITERATION, verbose=0, **TINY)
+    model.learn(60)
+    path = model.save(tmp_path / "line", include_buffer=True)
+    with zipfile.ZipFile(path) as archive:
+        meta = json.loads(archive.read("metadata.json"))
+    assert meta["env_id"] == LINE_ID and meta["env_path"] == "host" and meta["vectorization_mode"] == "sync"
+    assert meta["env_module"] is None  # a callable entry point: nothing to import
+
+    loaded = DeepCRL.load(path)  # rebuilt from the registry
+    assert loaded.get_env().spec.id == LINE_ID and loaded.get_env().num_envs == NUM_ENVS
+    obs = {"observation": np.array([[0.5], [1.0]]), "desired_goal": np.array([[3.0], [2.0]])}
+    np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    assert loaded.evaluate(seed=4) == model.evaluate(seed=4)
+    episodes_before = np.asarray(loaded._state.episode).copy()
+    loaded.learn(ITERATION, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 80 and int(loaded._state.buffer.size) == 40
+    new_ids = np.asarray(loaded._state.buffer.episode)[30:40]
+    assert np.all(new_ids > episodes_before)  # a resumed run starts new episodes, never continuing a stored one
+
+    record = {k: meta[k] for k in ("env_id", "task_kwargs", "vectorization_mode", "env_module")}
+    with pytest.raises(ValueError, match="not registered in this process.*pass env="):
+        rebuild({**record, "env_id": "gcrl_test/Gone-v0"}, 2, "x.zip")
+    with pytest.raises(ValueError, match="'no_such_package', which is not installed"):
+        rebuild({**record, "env_id": "gcrl_test/Gone-v0", "env_module": "no_such_package"}, 2, "x.zip")
+    with pytest.raises(ValueError, match="without a registered id.*pass env="):
+        rebuild({**record, "env_id": None}, 2, "x.zip")
+
+
+def test_point_maze_save_load_predict_round_trip(tmp_path):
+    envs = gym.make_vec("PointMaze_UMaze-v3", num_envs=NUM_ENVS, vectorization_mode="sync", max_episode_steps=20)
+    model = DeepCRL(envs, eval_episodes=2, verbose=0, **TINY)
+    model.learn(40)
+    path = model.save(tmp_path / "point_maze")
+    loaded = DeepCRL.load(path, verbose=0)
+    rebuilt = loaded.get_env()
+    assert rebuilt is not envs and rebuilt.spec.id == "PointMaze_UMaze-v3" and loaded.env_id == "PointMaze_UMaze-v3"
+    assert loaded.evaluate(seed=1).episode_length == 20  # the time limit travelled with the kwargs
+    obs, _ = envs.reset(seed=3)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    assert loaded.num_timesteps == 40
+    loaded.learn(PREFILL * NUM_ENVS + ITERATION, reset_num_timesteps=False)  # no buffer saved: refilled first
+    assert loaded.num_timesteps == 80
+    loaded.close()
