@@ -2,7 +2,10 @@
 
 Every run (algorithm x depth x env x seed) trains for ``--timesteps`` env steps and is
 evaluated every ``--eval-every`` steps by :func:`gcrl_depth.evaluate` (deterministic
-policy, ``--eval-episodes`` fresh 1000-step episodes). Writes into ``--out``:
+policy, ``--eval-episodes`` fresh full episodes). ``--envs`` takes gcrl_depth task names or
+ids and any Gymnasium goal env id (``gymnasium_robotics:PointMaze_UMaze-v3``: the
+``module:`` prefix imports the package that registers it); DeepCRL trains the latter on
+the host path. Writes into ``--out``:
 
 * ``curves.csv``: one tidy row per evaluation (algo, depth, env_id, seed, env_steps,
   wall_s, time_at_goal, success_rate, final_distance, ...); ``wall_s`` is training time;
@@ -32,7 +35,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=["PointUMaze"], help="task names or ids")
+    parser.add_argument("--envs", nargs="+", default=["PointUMaze"],
+                        help="gcrl_depth task names or ids, or Gymnasium goal env ids ('module:Id' imports module first)")
     parser.add_argument("--algos", nargs="+", default=["crl", "sac"], choices=["crl", "sac", "td3"],
                         help="td3 adds about 12 minutes on a 2-core CPU at the default budget")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 16], help="DeepCRL depths")
@@ -43,11 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=16)
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
-                        help="evaluate on the training goal distribution or on the maze's farthest goals (...Eval)")
+                        help="evaluate on the training goal distribution or on the maze's farthest goals (gcrl_depth's "
+                             "...Eval twins; other envs are evaluated on their own goals)")
     parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
-    parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    parser.add_argument("--episode-length", type=int, default=None,
+                        help="steps per episode (default: the task's 1000, or the env's registered max_episode_steps)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     return parser.parse_args(argv)
 
@@ -59,16 +65,14 @@ def main(argv: list[str] | None = None) -> Path:
     import gcrl_depth
     from gcrl_depth.crl.config import PRESETS
     from gcrl_depth import experiments
-    from gcrl_depth.envs import env_id, eval_env_id, task_name
     from gcrl_depth.plotting import plot_curves
 
     crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
-    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
     rows = []
-    for task in [task_name(e) for e in args.envs]:
-        train_id = env_id(task)
-        eval_id = eval_env_id(task) if args.eval_goals == "eval" else train_id
+    for name in args.envs:
+        train_id, eval_id, env_kwargs = experiments.resolve_env(name, args.eval_goals, args.episode_length)
+        task = experiments.short_name(train_id)
         for seed in args.seeds:
             for algo in args.algos:
                 for depth in (args.depths if algo == "crl" else [args.baseline_depth]):
@@ -90,10 +94,10 @@ def main(argv: list[str] | None = None) -> Path:
     summary = experiments.summarize(rows, by)
     for env in sorted({r["env_id"] for r in rows}):
         env_rows = [r for r in rows if r["env_id"] == env]
-        name = task_name(env)
+        name = experiments.short_name(env)
         for x, label, suffix in (("env_steps", "env steps", "steps"), ("wall_s", "training wall-clock (s)", "wall")):
             plot_curves(experiments.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
-                        xlabel=label, title=f"{name}: evaluated on {args.eval_goals} goals")
+                        xlabel=label, ylabel="time at goal (steps of the episode)", title=f"{name}: evaluated on {args.eval_goals} goals")
     (out / "summary.md").write_text("\n".join(render_summary(summary, by, args, crl_config, gcrl_depth.__version__)) + "\n")
     print(f"wrote {out}")
     return out
@@ -106,7 +110,8 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
     return [
         *results_header("DeepCRL vs SB3 SAC+HER / TD3+HER", "compare_baselines.py", version),
         f"Budget {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
-        f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals), deterministic policies, "
+        f"{args.eval_episodes} fresh episodes of {args.episode_length or 'the env’s'} steps ({args.eval_goals} goals), "
+        "deterministic policies, "
         f"seeds {args.seeds}. DeepCRL: preset `{args.preset}`, overrides of the paper defaults {crl_config or 'none'}. "
         "SAC/TD3: stable-baselines3 with HerReplayBuffer (future, 4 goals), 1 gradient step per env step, "
         f"{'a 2-layer MLP' if args.baseline_depth is None else f'residual depth {args.baseline_depth}'} "

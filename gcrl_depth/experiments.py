@@ -31,6 +31,30 @@ def _row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationR
             "success_rate": result.success_rate, "final_distance": result.final_distance}
 
 
+def resolve_env(name: str, eval_goals: str = "train", episode_length: int | None = None) -> tuple[str, str, dict[str, Any]]:
+    """(training id, evaluation id, env kwargs) of a gcrl_depth task name or id, or of any Gymnasium goal env id.
+
+    ``eval_goals="eval"`` picks a gcrl_depth maze's ``...Eval`` twin; ``episode_length``
+    becomes the task option of a gcrl_depth task and ``max_episode_steps`` of another env.
+    """
+    from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
+    from gcrl_depth.goal_envs import registered_spec
+
+    if is_gcrl_id(name):
+        task = task_name(name)
+        kwargs = {} if episode_length is None else {"episode_length": episode_length}
+        return env_id(task), eval_env_id(task) if eval_goals == "eval" else env_id(task), kwargs
+    train_id = registered_spec(name).id
+    return train_id, train_id, {} if episode_length is None else {"max_episode_steps": episode_length}
+
+
+def short_name(env_id: str) -> str:
+    """A file-name friendly name of an env id: ``gcrl_depth/PointUMaze-v0`` -> ``PointUMaze``; others kept whole."""
+    from gcrl_depth.envs import is_gcrl_id, task_name
+
+    return task_name(env_id) if is_gcrl_id(env_id) else env_id.replace("/", "_")
+
+
 def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
                  eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
                  **config: Any) -> list[dict[str, Any]]:
@@ -38,14 +62,13 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
 
     ``env_kwargs`` are task options (e.g. ``episode_length``) for training and evaluation;
     ``progress_bar`` shows DeepCRL's bar."""
-    import gymnasium as gym
-
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}
-    env = gym.make_vec(env_id, num_envs=config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
-    eval_envs = gym.make_vec(eval_env, num_envs=eval_episodes, **env_kwargs)
+    env = vector_goal_env(env_id, config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
+    eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
     model = DeepCRL(env, depth=depth, seed=seed, eval_env=eval_envs, eval_episodes=eval_episodes,
                     epoch_timesteps=eval_every, verbose=0, **config)
     params = sum(int(np.size(x)) for x in _leaves((model.learner()["actor_params"], model.learner()["critic_params"])))
@@ -60,6 +83,7 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
 
     model.learn(timesteps, callback=record, progress_bar=progress_bar)
     model.close()
+    env.close()
     eval_envs.close()
     return rows
 
@@ -72,9 +96,11 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
 
     from gcrl_depth.baselines import make_baseline, sb3_policy
 
+    from gcrl_depth.goal_envs import vector_goal_env
+
     env_kwargs = env_kwargs or {}
     model = make_baseline(algo, gym.make(env_id, **env_kwargs), seed=seed, depth=depth, width=width, **sb3_kwargs)
-    eval_envs = gym.make_vec(eval_env, num_envs=eval_episodes, **env_kwargs)
+    eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
     params = sum(p.numel() for p in model.policy.parameters())
     run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,
            "params": int(params)}

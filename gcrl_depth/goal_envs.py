@@ -15,6 +15,7 @@ gymnasium-robotics' mazes and a user's own. Per step:
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -33,6 +34,20 @@ def check_goal_space(space: gym.Space, what: str = "env") -> None:
                         f"(Gymnasium-Robotics' GoalEnv convention); found {found}")
 
 
+def registered_spec(name: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of an env id; ``"module:Id"`` first imports ``module`` (Gymnasium's convention)."""
+    module, sep, env_id = name.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(f"env id {name!r}: cannot import {module!r}, which should register {env_id!r} ({error})") from error
+    try:
+        return gym.spec(env_id if sep else name)
+    except gym.error.Error as error:
+        raise ValueError(f"unknown env id {name!r}: {error}") from error
+
+
 def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
     """A vector env of an id (gcrl_depth's own vector env, else Gymnasium's sync vectorization), or ``env`` as given."""
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
@@ -42,7 +57,7 @@ def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if is_gcrl_id(env):
             return gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
-        return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
+        return gym.make_vec(registered_spec(env).id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
     if not isinstance(env, gym.vector.VectorEnv):
         raise TypeError(f"expected an env id or a vector env (gym.make_vec(id, num_envs=N)), got {type(env).__name__}")
     return env

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
@@ -34,3 +34,11 @@ def deferred_interrupts() -> Iterator[None]:
             previous(signal.SIGINT, None)  # the handler that was in place (Python's raises KeyboardInterrupt)
         else:
             raise KeyboardInterrupt
+
+
+def ignoring_interrupts(env: Any) -> Any:
+    """A ``gym.make_vec(..., wrappers=[ignoring_interrupts])`` hook: the env's worker process
+    ignores SIGINT, so a Ctrl-C meant for training (which the parent defers) leaves an async
+    vector env's workers alive. Returns ``env`` unchanged."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return env

@@ -10,11 +10,11 @@ import gymnasium_robotics
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
+from line_goal_env import LineGoalEnv
 
 from gcrl_depth.crl.agent import DeepCRL
 from gcrl_depth.crl.host_env import rebuild
 from gcrl_depth.crl.training import EnvSizes
-from line_goal_env import LineGoalEnv
 
 gym.register_envs(gymnasium_robotics)
 NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
@@ -49,7 +49,10 @@ def test_point_maze_trains_exact_steps_with_final_observations_stored():
         assert episode_lengths(model, slot) == [21, 21, 21, 21, 16]
     assert len(model.evaluations.results) == 5 and model.evaluations.results[-1].episode_length == 20
     assert model.evaluations.results[-1].episodes == 2
-    assert np.all(np.isfinite(np.asarray(model._state.buffer.obs)))
+    stored = np.asarray(model._state.buffer.obs)[:100]
+    assert np.all(np.abs(stored[..., :2]) < 3)  # positions inside the U-maze, not zeros: real rows everywhere
+    assert np.all(np.linalg.norm(stored[1:, :, :2] - stored[:-1, :, :2], axis=-1).max() > 0)
+    model.close()
 
 
 def test_ant_maze_trains_on_an_async_vector_env():
@@ -97,7 +100,7 @@ def test_a_registered_custom_env_saves_loads_and_resumes(tmp_path):
     with zipfile.ZipFile(path) as archive:
         meta = json.loads(archive.read("metadata.json"))
     assert meta["env_id"] == LINE_ID and meta["env_path"] == "host" and meta["vectorization_mode"] == "sync"
-    assert meta["env_module"] is None  # a callable entry point: nothing to import
+    assert meta["unrecordable"] is None and meta["task_kwargs"] == {}
 
     loaded = DeepCRL.load(path)  # rebuilt from the registry
     assert loaded.get_env().spec.id == LINE_ID and loaded.get_env().num_envs == NUM_ENVS
@@ -110,13 +113,17 @@ def test_a_registered_custom_env_saves_loads_and_resumes(tmp_path):
     new_ids = np.asarray(loaded._state.buffer.episode)[30:40]
     assert np.all(new_ids > episodes_before)  # a resumed run starts new episodes, never continuing a stored one
 
-    record = {k: meta[k] for k in ("env_id", "task_kwargs", "vectorization_mode", "env_module")}
-    with pytest.raises(ValueError, match="not registered in this process.*pass env="):
+    record = {k: meta[k] for k in ("env_id", "task_kwargs", "vectorization_mode", "vector_kwargs", "unrecordable")}
+    with pytest.raises(ValueError, match="'gcrl_test/Gone-v0', which is not registered in this process.*pass env="):
         rebuild({**record, "env_id": "gcrl_test/Gone-v0"}, 2, "x.zip")
-    with pytest.raises(ValueError, match="'no_such_package', which is not installed"):
-        rebuild({**record, "env_id": "gcrl_test/Gone-v0", "env_module": "no_such_package"}, 2, "x.zip")
+    with pytest.raises(ValueError, match="cannot import 'no_such_package'.*pass env="):
+        rebuild({**record, "env_id": "no_such_package:Gone-v0"}, 2, "x.zip")
     with pytest.raises(ValueError, match="without a registered id.*pass env="):
         rebuild({**record, "env_id": None}, 2, "x.zip")
+    with pytest.raises(ValueError, match=r"RescaleAction'\] are not recorded\).*pass env="):
+        rebuild({**record, "task_kwargs": None, "unrecordable": "the wrappers ['RescaleAction'] are not recorded"}, 2, "x.zip")
+    loaded.close()
+    model.close()
 
 
 def test_point_maze_save_load_predict_round_trip(tmp_path):
@@ -124,9 +131,10 @@ def test_point_maze_save_load_predict_round_trip(tmp_path):
     model = DeepCRL(envs, eval_episodes=2, verbose=0, **TINY)
     model.learn(40)
     path = model.save(tmp_path / "point_maze")
+    assert model.env_id == "gymnasium_robotics:PointMaze_UMaze-v3"  # the package that registers it travels along
     loaded = DeepCRL.load(path, verbose=0)
     rebuilt = loaded.get_env()
-    assert rebuilt is not envs and rebuilt.spec.id == "PointMaze_UMaze-v3" and loaded.env_id == "PointMaze_UMaze-v3"
+    assert rebuilt.spec.id == "PointMaze_UMaze-v3" and rebuilt.num_envs == NUM_ENVS and loaded.env_id == model.env_id
     assert loaded.evaluate(seed=1).episode_length == 20  # the time limit travelled with the kwargs
     obs, _ = envs.reset(seed=3)
     np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
@@ -134,3 +142,102 @@ def test_point_maze_save_load_predict_round_trip(tmp_path):
     loaded.learn(PREFILL * NUM_ENVS + ITERATION, reset_num_timesteps=False)  # no buffer saved: refilled first
     assert loaded.num_timesteps == 80
     loaded.close()
+    assert rebuilt.closed and not envs.closed  # close() closes what load built, never the env a user gave
+    model.close()
+    assert not envs.closed
+    envs.close()
+
+
+class BreakingLine(LineGoalEnv):
+    """LineGoalEnv whose step raises once ``steps_left`` (shared by all copies) runs out."""
+
+    steps_left: int | None = None
+
+    def step(self, action):
+        if BreakingLine.steps_left is not None:
+            if BreakingLine.steps_left == 0:
+                raise RuntimeError("the env broke")
+            BreakingLine.steps_left -= 1
+        return super().step(action)
+
+
+def test_an_env_error_mid_epoch_keeps_the_model_usable():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(BreakingLine(), 5)] * NUM_ENVS)
+    model = DeepCRL(envs, eval_episodes=0, epoch_timesteps=2 * ITERATION, verbose=0, **TINY)
+    model.learn(PREFILL * NUM_ENVS + 2 * ITERATION)
+    before = model.get_parameters()["actor_params"]
+    BreakingLine.steps_left = NUM_ENVS * UNROLL + 6  # breaks in the epoch's second iteration, after one learned
+    try:
+        with pytest.raises(RuntimeError, match="the env broke"):
+            model.learn(2 * ITERATION, reset_num_timesteps=False)
+    finally:
+        BreakingLine.steps_left = None
+    assert model.num_timesteps == 60 and model._state is None
+    after = model.get_parameters()["actor_params"]
+    assert all(np.array_equal(a, b) for a, b in zip(jax_leaves(before), jax_leaves(after)))  # the epoch is undone
+    assert model.predict({"observation": np.zeros(1), "desired_goal": np.ones(1)})[0].shape == (1,)
+    model.learn(PREFILL * NUM_ENVS + ITERATION, reset_num_timesteps=False)  # refills the buffer, trains on
+    assert model.num_timesteps == 100
+
+
+def jax_leaves(tree):
+    import jax
+
+    return jax.tree_util.tree_leaves(tree)
+
+
+def test_episode_ids_continue_after_a_prefill_and_a_restart():
+    import jax
+
+    from gcrl_depth.crl.collectors import HostCollector
+    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.training import CRLTrainer
+
+    config = CRLConfig(**TINY)
+    envs = line_envs()
+    trainer = CRLTrainer(EnvSizes(1, 1, 1), config)
+    collector = HostCollector(trainer, envs)
+    state = collector.prefill(collector.start(trainer.init_learner(jax.random.key(0)), jax.random.key(1)))
+    stored = np.asarray(state.buffer.episode)[:PREFILL]
+    np.testing.assert_array_equal(np.asarray(state.episode), stored[-1])  # the state knows the ids in use
+    resumed = HostCollector(trainer, envs)  # as after load(include_buffer=True): fresh episodes
+    state, _ = resumed.train(state.replace(episode=jax.numpy.zeros(NUM_ENVS, jax.numpy.int32)), 1)  # even if the state lost them
+    new = np.asarray(state.buffer.episode)[PREFILL:PREFILL + UNROLL]
+    assert np.all(new.min(axis=0) > stored.max(axis=0))
+
+
+def test_action_spaces_other_than_a_box_in_minus_one_one_are_refused():
+    wide = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(WideLine(), 5)] * NUM_ENVS)
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*RescaleAction"):
+        DeepCRL(wide, eval_episodes=0, verbose=0, **TINY)
+    rescaled = gym.vector.SyncVectorEnv([lambda: gym.wrappers.RescaleAction(gym.wrappers.TimeLimit(WideLine(), 5), np.float32(-1), np.float32(1))]
+                                        * NUM_ENVS)
+    assert DeepCRL(rescaled, eval_episodes=0, verbose=0, **TINY).sizes.action_size == 1
+
+
+def test_an_env_without_a_success_signal_still_trains():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(SilentLine(), 5)] * NUM_ENVS)
+    model = DeepCRL(envs, eval_episodes=0, verbose=0, **TINY)
+    metrics = []
+    model.learn(PREFILL * NUM_ENVS + ITERATION, callback=lambda locals_, globals_: metrics.append(locals_["metrics"]) or True)
+    assert "collect/success" not in metrics[0] and metrics[0]["collect/episodes_ended"] > 0
+    with pytest.raises(ValueError, match="eval_env is the training env"):
+        DeepCRL(envs, eval_env=envs, verbose=0, **TINY)
+
+
+class WideLine(LineGoalEnv):
+    """LineGoalEnv with actions in [-2, 2]."""
+
+    def __init__(self):
+        super().__init__()
+        self.action_space = gym.spaces.Box(-2, 2, (1,), np.float32)
+
+
+class SilentLine(LineGoalEnv):
+    """LineGoalEnv without compute_reward: no success signal at all (CRL needs none)."""
+
+    compute_reward = None
+
+    def step(self, action):
+        self.position = self.position + 0.5 * np.asarray(action, float)
+        return self._obs(), 0.0, False, False, {}

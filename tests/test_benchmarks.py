@@ -96,20 +96,39 @@ TINY_CRL = ["num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_si
 
 def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     script = load_script("compare_baselines")
-    script.main(["--algos", "crl", "sac", "--depths", "4", "--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2",
-                 "--episode-length", "20", "--baseline-width", "16", "--config", *TINY_CRL, "--out", str(tmp_path)])
+    script.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
+                 "--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2", "--episode-length", "20",
+                 "--baseline-width", "16", "--config", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:9] == ["algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate"]
-    assert {r["algo"] for r in rows} == {"crl", "sac"}
-    assert [int(r["env_steps"]) for r in rows if r["algo"] == "sac"] == [100, 200]
-    assert [int(r["env_steps"]) for r in rows if r["algo"] == "crl"] == [140, 200]  # prefill 40, iterations of 20
+    assert {(r["env_id"], r["algo"]) for r in rows} == {
+        (env, algo) for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3") for algo in ("crl", "sac")}
+    for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3"):  # the third-party env on DeepCRL's host path
+        assert [int(r["env_steps"]) for r in rows if r["algo"] == "sac" and r["env_id"] == env] == [100, 200]
+        assert [int(r["env_steps"]) for r in rows if r["algo"] == "crl" and r["env_id"] == env] == [140, 200]  # prefill 40
     for row in rows:
         assert 0 <= float(row["time_at_goal"]) <= 20 and float(row["wall_s"]) > 0
     summary = (tmp_path / "summary.md").read_text()
     assert "| gcrl_depth/PointUMaze-v0 | crl | 4 | 1 |" in summary and "| gcrl_depth/PointUMaze-v0 | sac | 2 | 1 |" in summary
-    for name in ("PointUMaze_steps.png", "PointUMaze_wall.png"):
+    assert "| PointMaze_UMaze-v3 | crl | 4 | 1 |" in summary and "| PointMaze_UMaze-v3 | sac | 2 | 1 |" in summary
+    for name in ("PointUMaze_steps.png", "PointUMaze_wall.png", "PointMaze_UMaze-v3_steps.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_host_throughput_compares_the_two_paths(tmp_path):
+    script = load_script("host_throughput")
+    out = tmp_path / "host.md"
+    script.main(["--pairs", "gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "--iterations", "1", "--repeats", "1",
+                 "--config", *TINY_CRL, "--out", str(out)])
+    text = out.read_text()
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if "| host |" in line or "| device |" in line]
+    assert [(r[0].strip(), r[1].strip(), r[2].strip()) for r in rows] == [
+        ("gymnasium_robotics:PointMaze_UMaze-v3", "host", "4/2/2"), ("PointUMaze", "device", "4/2/2")]
+    for row in rows:
+        assert float(row[3].replace(",", "")) > 0 and float(row[4].replace(",", "")) > 0 and float(row[5].replace(",", "")) > 0
+    assert float(rows[0][6].replace(",", "")) > 0 and rows[1][6].strip() == "-"  # env-only rate: host path only
+    assert "CPU:" in text and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_depth_sweep_writes_csv_table_and_plots(tmp_path):

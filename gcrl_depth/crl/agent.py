@@ -15,10 +15,11 @@ networks, losses, buffer and jitted programs live in :mod:`gcrl_depth.crl.traini
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -34,11 +35,12 @@ from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
 from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.env_stepper import goal_env_sizes
-from gcrl_depth.crl.host_env import check_eval_env, evaluation_length, host_env, rebuild
+from gcrl_depth.crl.host_env import check_eval_env, close_built, evaluation_length, host_env, rebuild
 from gcrl_depth.crl.training import LEARNER_FIELDS, EnvSizes, TrainState, shared_trainer
 from gcrl_depth.envs import env_id
 from gcrl_depth.envs.gym_api import GcrlVectorEnv
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator, evaluate
+from gcrl_depth.goal_envs import vector_goal_env
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
 
@@ -97,7 +99,7 @@ class DeepCRL:
         else:
             self.core, self.task, self.task_kwargs, env_num_envs = None, None, self.host.env_kwargs, self.host.num_envs
         self._env = env if isinstance(env, gym.vector.VectorEnv) else None
-        self._owned_envs: list[gym.vector.VectorEnv] = []  # envs this agent built, closed by close()
+        self._closers: list[Callable[[], None]] = []  # close the envs this agent built (close())
         if env_num_envs is not None:
             if "num_envs" in config and config["num_envs"] != env_num_envs:
                 raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
@@ -117,10 +119,15 @@ class DeepCRL:
             self.trainer = shared_trainer(self.core, self.config)
             self.collector = DeviceCollector(self.trainer)
         else:
-            self._env = self._own(self.host.training_envs(self.config.num_envs), built=self.host.given is None)
-            self.sizes = goal_env_sizes(self._env)
-            self.eval_env = check_eval_env(eval_env, self.sizes)
-            self._eval_envs = self._host_eval_envs() if eval_episodes > 0 else None
+            self._env = self.host.training_envs(self.config.num_envs)
+            self._closers.append(functools.partial(close_built, self._env, self.host))
+            try:
+                self.sizes = goal_env_sizes(self._env)
+                self.eval_env = check_eval_env(eval_env, self.sizes, self._env) if eval_episodes > 0 else eval_env
+                self._eval_envs = self._host_eval_envs() if eval_episodes > 0 else None
+            except BaseException:
+                self._close_envs()
+                raise
             self.trainer = shared_trainer(self.sizes, self.config)
             self.collector = HostCollector(self.trainer, self._env)
         learner_key, self._collection_key = jax.random.split(jax.random.key(self.seed))
@@ -148,7 +155,8 @@ class DeepCRL:
         """The training env as a Gymnasium vector env (``num_envs`` copies of the task), as
         stable-baselines3's ``get_env`` gives. For gcrl_depth's envs training never steps
         it (DeepCRL steps the env's JAX core on the device): it is there to inspect and for
-        SB3 callbacks. For other envs it is the vector env training steps."""
+        SB3 callbacks. For other envs it is the vector env training steps: stepping or
+        resetting it yourself between ``learn`` calls cuts the episodes being collected."""
         if self._env is None:
             self._env = GcrlVectorEnv(self.task or self.core, num_envs=self.config.num_envs, **self.task_kwargs)
         return self._env
@@ -315,7 +323,11 @@ class DeepCRL:
         updates = iterations * self.config.updates_per_iteration
         start = time.perf_counter()
         with deferred_interrupts():  # the state and the step counts change together
-            self._state, metrics = self.collector.train(self._state, iterations)
+            try:
+                self._state, metrics = self.collector.train(self._state, iterations)
+            except BaseException:  # e.g. the env's step raised: the donated state may be gone
+                self._learner, self._state = last_good, None  # the next learn refills the buffer
+                raise
             self.num_timesteps += env_steps
             self.num_updates += updates
         elapsed = time.perf_counter() - start
@@ -372,6 +384,7 @@ class DeepCRL:
         """
         if self.host is not None:
             if self._eval_envs is None:
+                self.eval_env = check_eval_env(self.eval_env, self.sizes, self._env)
                 self._eval_envs = self._host_eval_envs()
             return evaluate(self, self._eval_envs, seed=seed, max_steps=evaluation_length(self._eval_envs))
         if self.eval_env is None:
@@ -382,21 +395,19 @@ class DeepCRL:
 
     def _host_eval_envs(self) -> gym.vector.VectorEnv:
         """The host path's evaluation vector env: ``eval_env`` as given or built, else copies of the training env."""
-        episodes = max(1, self.eval_episodes)
         if isinstance(self.eval_env, gym.vector.VectorEnv):
             envs = self.eval_env
-        elif isinstance(self.eval_env, str):
-            envs = self._own(gym.make_vec(self.eval_env, num_envs=episodes, vectorization_mode="sync"))
-            check_eval_env(envs, self.sizes)
         else:
-            envs = self._own(self.host.eval_envs(episodes))
+            episodes = max(1, self.eval_episodes)
+            envs = vector_goal_env(self.eval_env, episodes) if self.eval_env else self.host.eval_envs(episodes)
+            self._closers.append(envs.close)
+            check_eval_env(envs, self.sizes, self._env)
         evaluation_length(envs)
         return envs
 
-    def _own(self, envs: gym.vector.VectorEnv, built: bool = True) -> gym.vector.VectorEnv:
-        if built:
-            self._owned_envs.append(envs)
-        return envs
+    def _close_envs(self) -> None:
+        while self._closers:
+            self._closers.pop()()
 
     # ----------------------------------------------------------------- acting
     def predict(
@@ -437,6 +448,8 @@ class DeepCRL:
         buffer, the training envs' state and the PRNG keys, so that loading and training on
         gives exactly the run that was not interrupted (bitwise on the same machine). The
         buffer is large: ``buffer_size x num_envs`` steps (0.8 GB for the ant at the paper's sizes).
+        On a Gymnasium env stepped on the host (not a gcrl_depth env) the env's own state
+        cannot be saved: a resumed run keeps the buffer and keys but starts new episodes.
         """
         if not isinstance(include_buffer, bool):
             raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
@@ -449,7 +462,7 @@ class DeepCRL:
             "env_id": self.env_id,
             "task_kwargs": self.task_kwargs,
             **(self.host.record() if self.host is not None else {}),
-            "sizes": _sizes_record(self.sizes),
+            "sizes": self.sizes.as_dict(),
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
@@ -502,11 +515,17 @@ class DeepCRL:
                 raise ValueError(f"the checkpoint's replay buffer holds {config['num_envs']} envs; env= has {env.unwrapped.num_envs}")
             config = {**config, "num_envs": env.unwrapped.num_envs}
         depth = config.pop("depth")
-        model = cls(env, depth, **settings, **config)
+        try:
+            model = cls(env, depth, **settings, **config)
+        except BaseException:
+            if built and isinstance(env, gym.vector.VectorEnv):
+                env.close()
+            raise
         if built and model.host is not None:
-            model._own(env)
-        if _sizes_record(model.sizes) != meta["sizes"]:
-            raise ValueError(f"env sizes {_sizes_record(model.sizes)} differ from the checkpoint's {meta['sizes']}")
+            model._closers.append(env.close)
+        if model.sizes.as_dict() != meta["sizes"]:
+            model.close()
+            raise ValueError(f"env sizes {model.sizes.as_dict()} differ from the checkpoint's {meta['sizes']}")
         learner = model._restore_learner(params_bytes, optimizer_bytes)
         model._collection_key = jax.random.wrap_key_data(learner.pop("key"))
         model._learner = jax.device_put(learner)
@@ -537,14 +556,9 @@ class DeepCRL:
         self._state = TrainState(**self._learner, **stored, key=key)
 
     def close(self) -> None:
-        """Close the log files and the envs this agent built."""
+        """Close the log files and the envs this agent built (never an env it was given)."""
         self.logger.close()
-        while self._owned_envs:
-            self._owned_envs.pop().close()
-
-
-def _sizes_record(sizes: EnvSizes) -> dict[str, int]:
-    return {"observation": sizes.observation_size, "goal": sizes.goal_size, "action": sizes.action_size}
+        self._close_envs()
 
 
 def _float_array(observation: Mapping[str, Any], name: str) -> np.ndarray:

@@ -102,24 +102,26 @@ class HostCollector:
             state, update_metrics = program(state, rows)
             collected.append(collect_metrics)
             updated.append(update_metrics)
-        state = state.replace(episode=jnp.asarray(self.stepper.episode))
-        metrics = {k: float(np.mean([m[k] for m in collected])) for k in collected[0]}
+        metrics = {k: float(np.mean([m[k] for m in collected if k in m])) for k in dict.fromkeys(k for m in collected for k in m)}
         metrics.update({k: float(np.mean(v)) for k, v in jax.device_get(_stack(updated)).items()})
         return state, metrics
 
     def _ready(self, state: TrainState) -> TrainState:
-        """Reset the envs for a state that has not collected yet (its episode ids continue)."""
+        """Reset the envs for a state that has not collected yet; its episode ids continue
+        after every id the state and its buffer hold."""
         if self.stepper is not None:
             return state
         key, reset_key = jax.random.split(state.key)
         seed = int(jax.random.randint(reset_key, (), 0, np.iinfo(np.int32).max))
-        self.stepper = EnvStepper(self.envs, seed=seed, episode=np.asarray(state.episode))
+        used = np.maximum(np.asarray(state.episode), np.asarray(jnp.max(state.buffer.episode, axis=0)))
+        self.stepper = EnvStepper(self.envs, seed=seed, episode=used)
         return state.replace(key=key)
 
     def _collect(self, state: TrainState, steps: int) -> tuple[Rows, dict[str, float], TrainState]:
+        """``steps`` rows per env with the stochastic actor; the state's key and episode ids move on."""
         explorer = _Explorer(self.trainer, state.actor_params, state.key)
         rows, metrics = self.stepper.collect(explorer, steps)
-        return rows, metrics, state.replace(key=explorer.key)
+        return rows, metrics, state.replace(key=explorer.key, episode=jnp.asarray(self.stepper.episode))
 
 
 class _Explorer:

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from gcrl_depth.crl.training import EnvSizes
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
@@ -99,7 +100,7 @@ def resolve_eval_env(eval_env: Any, task: str | None, task_kwargs: dict[str, Any
             eval_env = env_id(task)
     if not isinstance(eval_env, str) and not isinstance(getattr(eval_env, "unwrapped", None), GcrlVectorEnv):
         raise TypeError(f"eval_env must be a gcrl_depth env id or gym.make_vec of one, got {type(eval_env).__name__}")
-    sizes, eval_sizes = env_sizes(core), env_sizes(eval_core(eval_env, task_kwargs))
+    sizes, eval_sizes = EnvSizes.of(core).as_dict(), EnvSizes.of(eval_core(eval_env, task_kwargs)).as_dict()
     if eval_sizes != sizes:
         raise ValueError(f"eval_env sizes {eval_sizes} differ from the training env's {sizes}")
     return eval_env
@@ -115,7 +116,3 @@ def eval_core(eval_env: str | gym.vector.VectorEnv, task_kwargs: dict[str, Any])
 def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The training env's options as the evaluation env takes them (its goals are its own)."""
     return {k: v for k, v in task_kwargs.items() if k != "eval_goals"}
-
-
-def env_sizes(core: GoalEnv) -> dict[str, int]:
-    return {"observation": core.observation_size, "goal": core.goal_size, "action": core.action_size}

@@ -61,6 +61,7 @@ class EnvStepper:
         self.envs, self.num_envs = envs, envs.num_envs
         self.sizes = goal_env_sizes(envs)
         self.reward_of = reward_function(envs)
+        self.reports_success = True  # False once the env shows no success signal (collect/success is then left out)
         self.episode = np.zeros(self.num_envs, np.int32) if episode is None else np.asarray(episode, np.int32).copy()
         if self.episode.shape != (self.num_envs,):
             raise ValueError(f"episode must hold one id per env, shape ({self.num_envs},); got {self.episode.shape}")
@@ -102,13 +103,19 @@ class EnvStepper:
                 step_obs, step_info = terminal_view(next_obs, info, done)
                 if done.any():
                     self.final = (done, {key: step_obs[key].copy() for key in ("observation", "achieved_goal")})
-            success = step_success(step_obs, step_info, self.reward_of)
-            successes.append(float(np.mean(success[live])) if live.any() else 0.0)
+            if self.reports_success and live.any():
+                try:
+                    successes.append(float(np.mean(step_success(step_obs, step_info, self.reward_of)[live])))
+                except ValueError:  # no success signal: CRL does not need one, only the metric is lost
+                    self.reports_success = False
             episodes_ended += int(np.sum(done & live))
             self.obs = next_obs
         out = Rows(*(np.stack(rows[name]).astype(dtype) for name, dtype in
                      zip(rows, (np.float32, np.float32, np.float32, np.int32))))
-        return out, {"collect/success": float(np.mean(successes)), "collect/episodes_ended": float(episodes_ended)}
+        metrics = {"collect/episodes_ended": float(episodes_ended)}
+        if self.reports_success and successes:
+            metrics["collect/success"] = float(np.mean(successes))
+        return out, metrics
 
 
 def goal_env_sizes(envs: gym.vector.VectorEnv) -> EnvSizes:

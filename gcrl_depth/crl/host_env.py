@@ -1,28 +1,30 @@
 """Third-party goal envs for DeepCRL: what to step on the host, and how to rebuild it.
 
-Any Gymnasium env whose observation is a goal-env Dict (gymnasium-robotics' mazes, a
-user's own) trains through :class:`~gcrl_depth.crl.collectors.HostCollector`. A
-:class:`HostEnv` holds what DeepCRL was given (an id, a single env or a vector env),
-builds the training vector env of ``num_envs`` copies and the evaluation env, and records
-the id and kwargs that rebuild both in a checkpoint.
+Any Gymnasium env whose observation is a goal-env Dict of flat boxes and whose actions are
+a flat box in [-1, 1] (gymnasium-robotics' mazes, a user's own) trains through
+:class:`~gcrl_depth.crl.collectors.HostCollector`. A :class:`HostEnv` holds what DeepCRL
+was given (an id, a single env or a vector env), builds the training vector env of
+``num_envs`` copies and the evaluation envs, and records what rebuilds them in a checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from gcrl_depth.crl.env_stepper import goal_env_sizes
 from gcrl_depth.crl.training import EnvSizes
-from gcrl_depth.goal_envs import check_goal_space, episode_length
+from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, registered_spec
+from gcrl_depth.interrupts import ignoring_interrupts
 
 VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
 VECTORIZATION_MODES = ("sync", "async")
+EnvSpec = gym.envs.registration.EnvSpec
 
 
 @dataclasses.dataclass
@@ -30,18 +32,23 @@ class HostEnv:
     """A goal env stepped on the host.
 
     Attributes:
-        env_id: its registered id (None for an env that was never registered).
+        env_id: its id as given (``"module:Id"`` keeps the module that registers it), or
+            None for an env that was never registered.
         env_kwargs: the kwargs that, with ``env_id``, rebuild it (``gym.make_vec(env_id, n, **env_kwargs)``).
         vectorization_mode: ``"sync"`` or ``"async"``, how a rebuilt vector env steps its copies.
+        vector_kwargs: the vector env's own kwargs (e.g. ``{"context": "spawn"}``).
         given: the env object DeepCRL was given, if any (a single env or a vector env).
-        module: the package whose import registers ``env_id`` (from its entry point), if known.
+        spec: the single env's spec, when known: copies for evaluation are made from it.
+        unrecordable: why ``env_id`` and ``env_kwargs`` cannot rebuild the env, if they cannot.
     """
 
     env_id: str | None
     env_kwargs: dict[str, Any]
     vectorization_mode: str = "sync"
+    vector_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     given: gym.Env | gym.vector.VectorEnv | None = None
-    module: str | None = None
+    spec: EnvSpec | None = None
+    unrecordable: str | None = None
 
     @property
     def num_envs(self) -> int | None:
@@ -51,16 +58,16 @@ class HostEnv:
     def training_envs(self, num_envs: int) -> gym.vector.VectorEnv:
         """The vector env training steps: the given one, or ``num_envs`` copies of the env."""
         if isinstance(self.given, gym.vector.VectorEnv):
-            envs = self.given
-        elif self.given is not None:
-            envs = _copies(self.given, num_envs)
-        else:
-            envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode=self.vectorization_mode, **self.env_kwargs)
-        check_goal_space(envs.single_observation_space, f"env {self.env_id or type(envs).__name__}")
-        return envs
+            return self.given
+        if self.given is not None:
+            return _copies(self.given, num_envs)
+        return checked(_make_vec(self.env_id, num_envs, self.vectorization_mode, self.vector_kwargs, self.env_kwargs),
+                       self.env_id, close_on_error=True)
 
     def eval_envs(self, episodes: int) -> gym.vector.VectorEnv:
         """``episodes`` fresh copies of the env (one evaluation episode each), stepped in this process."""
+        if self.spec is not None and self.spec.id in gym.registry:
+            return gym.vector.SyncVectorEnv([functools.partial(gym.make, _without_rendering(self.spec))] * episodes)
         if self.env_id is None:
             raise ValueError("DeepCRL evaluates on fresh copies of the training env, built from its registered id, "
                              "and this env has none: register it (gym.register(id, entry_point=..., "
@@ -68,59 +75,92 @@ class HostEnv:
         return gym.make_vec(self.env_id, num_envs=episodes, vectorization_mode="sync", **self.env_kwargs)
 
     def record(self) -> dict[str, Any]:
-        """What a checkpoint keeps to rebuild the env (``env_kwargs`` None where they are not JSON)."""
+        """What a checkpoint keeps to rebuild the env (``task_kwargs`` None where it cannot)."""
         try:
             kwargs = json.loads(json.dumps(self.env_kwargs))
+            vector_kwargs = json.loads(json.dumps(self.vector_kwargs))
         except (TypeError, ValueError):
-            kwargs = None
-        return {"env_id": self.env_id, "task_kwargs": kwargs, "env_path": "host",
-                "vectorization_mode": self.vectorization_mode, "env_module": self.module}
+            kwargs, vector_kwargs = None, {}
+        return {"env_id": self.env_id, "task_kwargs": None if self.unrecordable else kwargs, "env_path": "host",
+                "vectorization_mode": self.vectorization_mode, "vector_kwargs": vector_kwargs,
+                "unrecordable": self.unrecordable or (None if kwargs is not None else "kwargs that are not JSON")}
 
 
 def host_env(env: Any) -> HostEnv:
     """The :class:`HostEnv` of an env id, a single Gymnasium env or a vector env (goal envs only)."""
     if isinstance(env, str):
-        spec = _registered_spec(env)
-        return HostEnv(spec.id, {}, given=None, module=_entry_module(spec))
+        spec = registered_spec(env)
+        probe = gym.make(spec.id)  # one env to check the spaces before building many
+        try:
+            checked_spaces(probe.observation_space, probe.action_space, env)
+        finally:
+            probe.close()
+        module = _entry_module(spec)
+        return HostEnv(env if ":" in env or not module else f"{module}:{spec.id}", {})
     if isinstance(env, gym.vector.VectorEnv):
         spec = env.spec if env.spec is not None else getattr(getattr(env, "envs", [None])[0], "spec", None)
-        check_goal_space(env.single_observation_space, f"env {getattr(spec, 'id', type(env).__name__)}")
-        mode = (spec.kwargs.get("vectorization_mode") if spec is not None else None) or _mode_of(env)
-        return _from_spec(spec, mode, env)
+        checked(env, getattr(spec, "id", type(env).__name__))
+        default_mode = "async" if isinstance(env, gym.vector.AsyncVectorEnv) else "sync"
+        mode = (spec.kwargs.get("vectorization_mode") if spec is not None else None) or default_mode
+        vector_kwargs = (spec.kwargs.get("vector_kwargs") if spec is not None else None) or {}
+        return _from_spec(spec, mode if mode in VECTORIZATION_MODES else "sync", vector_kwargs, env)
     if isinstance(env, gym.Env):
-        spec = env.spec
-        check_goal_space(env.observation_space, f"env {getattr(spec, 'id', type(env.unwrapped).__name__)}")
-        return _from_spec(spec, "sync", env)
+        checked_spaces(env.observation_space, env.action_space, getattr(env.spec, "id", type(env.unwrapped).__name__))
+        return _from_spec(env.spec, "sync", {}, env)
     raise TypeError(f"DeepCRL needs an env id, a Gymnasium goal env or a vector goal env; got {type(env).__name__}")
+
+
+def checked(envs: gym.vector.VectorEnv, name: Any, close_on_error: bool = False) -> gym.vector.VectorEnv:
+    """``envs`` if its spaces suit DeepCRL (closing it first where it does not and ``close_on_error``)."""
+    try:
+        checked_spaces(envs.single_observation_space, envs.single_action_space, name)
+    except (TypeError, ValueError):
+        if close_on_error:
+            envs.close()
+        raise
+    return envs
+
+
+def checked_spaces(observation_space: gym.Space, action_space: gym.Space, name: Any) -> None:
+    """Raise a clear error unless the spaces are a goal-env Dict of flat boxes and a flat box in [-1, 1]."""
+    check_goal_space(observation_space, f"env {name}")
+    for key in GOAL_KEYS:
+        space = observation_space[key]
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise TypeError(f"env {name}: DeepCRL needs observation[{key!r}] to be a flat Box (shape (n,)); got {space}")
+    bounded = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not bounded or not (np.all(action_space.low == -1) and np.all(action_space.high == 1)):
+        raise ValueError(f"env {name}: DeepCRL's actor acts in [-1, 1] and needs a flat Box action space with those "
+                         f"bounds; got {action_space}. Wrap the env: gym.wrappers.RescaleAction(env, -1.0, 1.0) "
+                         "(continuous actions only)")
 
 
 def rebuild(record: dict[str, Any], num_envs: int, path: str) -> gym.vector.VectorEnv:
     """The training vector env of a checkpoint's :meth:`HostEnv.record`; says what to pass where it cannot."""
     env_id, kwargs = record.get("env_id"), record.get("task_kwargs")
     if env_id is None or kwargs is None:
-        why = "an env without a registered id" if env_id is None else f"{env_id} with kwargs that are not JSON"
+        why = "an env without a registered id" if env_id is None else f"{env_id} ({record.get('unrecordable')})"
         raise ValueError(f"{path!r} was trained on {why}, which cannot be rebuilt: pass env= to load")
-    if env_id not in gym.registry and record.get("env_module"):
-        try:
-            importlib.import_module(record["env_module"])  # the package that registers the id (as gym.make("module:id") does)
-        except ImportError:
-            pass
-    if env_id not in gym.registry:
-        where = f" (registered by {record['env_module']!r}, which is not installed)" if record.get("env_module") else ""
-        raise ValueError(f"{path!r} was trained on {env_id!r}, which is not registered in this process{where}: "
-                         "import or install what registers it, or pass env= to load")
-    mode = record.get("vectorization_mode", "sync")
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    try:
+        registered_spec(env_id)  # a "module:Id" imports its module here
+    except ValueError as error:
+        raise ValueError(f"{path!r} was trained on {env_id!r}, which is not registered in this process ({error}); "
+                         "import or install what registers it, or pass env= to load") from error
+    return _make_vec(env_id.rpartition(":")[2], num_envs, record.get("vectorization_mode", "sync"),
+                     record.get("vector_kwargs") or {}, kwargs)
 
 
-def check_eval_env(eval_env: Any, sizes: EnvSizes) -> Any:
+def check_eval_env(eval_env: Any, sizes: EnvSizes, training_envs: gym.vector.VectorEnv) -> Any:
     """``eval_env`` (None, an id or a vector goal env) if it fits the training env's sizes."""
     if eval_env is None or isinstance(eval_env, str):
         if isinstance(eval_env, str):
-            _registered_spec(eval_env)
+            registered_spec(eval_env)
         return eval_env
     if not isinstance(eval_env, gym.vector.VectorEnv):
         raise TypeError(f"eval_env must be an env id or a vector goal env (gym.make_vec), got {type(eval_env).__name__}")
+    if eval_env is training_envs:
+        raise ValueError("eval_env is the training env: evaluating on it would cut the training episodes; "
+                         "pass another vector env (or an id)")
     check_goal_space(eval_env.single_observation_space, "eval_env")
     if goal_env_sizes(eval_env) != sizes:
         raise ValueError(f"eval_env sizes {goal_env_sizes(eval_env)} differ from the training env's {sizes}")
@@ -136,29 +176,38 @@ def evaluation_length(envs: gym.vector.VectorEnv) -> int:
     return length
 
 
-def _registered_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    try:
-        return gym.spec(env_id)
-    except gym.error.Error as error:
-        raise ValueError(f"unknown env id {env_id!r}: {error}") from error
+def close_built(envs: gym.vector.VectorEnv, host: HostEnv) -> None:
+    """Close what :meth:`HostEnv.training_envs` built for ``host``, never an env the user gave."""
+    if host.given is None:
+        envs.close()
+    elif not isinstance(host.given, gym.vector.VectorEnv):
+        for copy in envs.envs[1:]:  # envs[0] is the user's env
+            copy.close()
 
 
-def _from_spec(spec: gym.envs.registration.EnvSpec | None, mode: str, given: Any) -> HostEnv:
+def _make_vec(env_id: str, num_envs: int, mode: str, vector_kwargs: dict[str, Any], kwargs: dict[str, Any]) -> gym.vector.VectorEnv:
+    """``gym.make_vec``; async workers ignore SIGINT (training defers a Ctrl-C and needs its envs after it)."""
+    hooks = {"wrappers": [ignoring_interrupts]} if mode == "async" else {}
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs, **hooks, **kwargs)
+
+
+def _from_spec(spec: EnvSpec | None, mode: str, vector_kwargs: dict[str, Any], given: Any) -> HostEnv:
     if spec is None:
-        return HostEnv(None, {}, mode, given)
+        return HostEnv(None, {}, mode, vector_kwargs, given)
     kwargs = {k: v for k, v in spec.kwargs.items() if k not in VECTOR_ONLY_KWARGS}
     registered = gym.registry.get(spec.id)
     if spec.max_episode_steps is not None and registered is not None and registered.max_episode_steps != spec.max_episode_steps:
         kwargs.setdefault("max_episode_steps", spec.max_episode_steps)
-    return HostEnv(spec.id if registered is not None else None, kwargs, mode if mode in VECTORIZATION_MODES else "sync",
-                   given, _entry_module(spec))
+    module = _entry_module(spec)
+    env_id = None if registered is None else (f"{module}:{spec.id}" if module else spec.id)
+    wrappers = [w.name for w in spec.additional_wrappers or ()] + [
+        getattr(w, "__name__", repr(w)) for w in spec.kwargs.get("wrappers") or () if w is not ignoring_interrupts]
+    unrecordable = f"the wrappers {wrappers} are not recorded" if wrappers else None
+    single_spec = spec if not isinstance(given, gym.vector.VectorEnv) else getattr(getattr(given, "envs", [None])[0], "spec", None)
+    return HostEnv(env_id, kwargs, mode, vector_kwargs, given, single_spec, unrecordable)
 
 
-def _mode_of(envs: gym.vector.VectorEnv) -> str:
-    return "async" if isinstance(envs, gym.vector.AsyncVectorEnv) else "sync"
-
-
-def _entry_module(spec: gym.envs.registration.EnvSpec) -> str | None:
+def _entry_module(spec: EnvSpec) -> str | None:
     """The top-level package of a string entry point (``pkg.mod:Class`` -> ``pkg``), if it is importable by name."""
     if not isinstance(spec.entry_point, str):
         return None
@@ -174,4 +223,10 @@ def _copies(env: gym.Env, num_envs: int) -> gym.vector.VectorEnv:
         raise ValueError(f"DeepCRL needs num_envs={num_envs} copies of this env and cannot make them: it has no "
                          "registered id. Register it (gym.register), pass a vector env (gym.vector.SyncVectorEnv"
                          "([make_env] * N)), or num_envs=1")
-    return gym.vector.SyncVectorEnv([lambda: env] + [functools.partial(gym.make, env.spec)] * (num_envs - 1))
+    make = functools.partial(gym.make, _without_rendering(env.spec))
+    return gym.vector.SyncVectorEnv([lambda: env] + [make] * (num_envs - 1))
+
+
+def _without_rendering(spec: EnvSpec) -> EnvSpec:
+    """``spec`` without a ``render_mode``: copies for training and evaluation draw nothing."""
+    return dataclasses.replace(spec, kwargs={k: v for k, v in spec.kwargs.items() if k != "render_mode"})

@@ -71,8 +71,12 @@ class EnvSizes:
     action_size: int
 
     @classmethod
-    def of(cls, env: GoalEnv | EnvSizes) -> EnvSizes:
-        return cls(env.observation_size, env.goal_size, env.action_size)
+    def of(cls, core: GoalEnv) -> EnvSizes:
+        return cls(core.observation_size, core.goal_size, core.action_size)
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"observation": ..., "goal": ..., "action": ...}``, as checkpoints record them."""
+        return {"observation": self.observation_size, "goal": self.goal_size, "action": self.action_size}
 
 
 LEARNER_FIELDS = ("actor_params", "critic_params", "log_alpha", "actor_opt", "critic_opt", "alpha_opt")
