@@ -241,3 +241,24 @@ class SilentLine(LineGoalEnv):
     def step(self, action):
         self.position = self.position + 0.5 * np.asarray(action, float)
         return self._obs(), 0.0, False, False, {}
+
+
+def test_async_envs_deepcrl_builds_survive_a_ctrl_c_in_their_workers():
+    import os
+    import signal
+    import time
+
+    from gcrl_depth.crl.host_env import HostEnv
+
+    host = HostEnv("gymnasium_robotics:PointMaze_UMaze-v3", {}, "async", {"context": "spawn"})
+    envs = host.training_envs(NUM_ENVS)
+    try:
+        envs.reset(seed=0)
+        for process in envs.processes:
+            os.kill(process.pid, signal.SIGINT)  # what a Ctrl-C in the terminal sends the whole process group
+        time.sleep(0.5)
+        obs, *_ = envs.step(np.zeros((NUM_ENVS, 2), np.float32))
+        assert obs["observation"].shape == (NUM_ENVS, 4) and all(p.is_alive() for p in envs.processes)
+        assert host.record()["vectorization_mode"] == "async" and host.record()["vector_kwargs"] == {"context": "spawn"}
+    finally:
+        envs.close()

@@ -30,4 +30,4 @@ def test_the_own_env_example_trains_and_reaches_its_goals():
     assert "EvaluationResult(time_at_goal=" in printed.getvalue()
     assert last.episode_length == 50 and last.episodes == 32
     # a random walk of +-0.5 steps rarely stays within 0.5 of a goal up to 5 away; the trained policy goes there and stays
-    assert last.success_rate >= 0.8 and last.time_at_goal >= 25, last
+    assert last.success_rate >= 0.8 and last.time_at_goal >= 30, last
