@@ -142,6 +142,41 @@ class StopTrainingOnTimeAtGoal(BaseCallback):
         return True
 
 
+class SaveBestModel(BaseCallback):
+    """Keeps ``save_path/best_model.zip``: the agent at its best evaluation so far (SB3's
+    ``EvalCallback`` idea, on DeepCRL's own evaluations).
+
+    ``metric`` is ``"headline"`` (the mean time at goal of the last 5 evaluations, as the
+    paper reports: slow to be fooled by one lucky evaluation), ``"time_at_goal"`` or
+    ``"success_rate"`` (of the latest evaluation). ``best``, ``best_timesteps`` and
+    ``best_path`` say what was kept; nothing is saved in epochs without an evaluation.
+    """
+
+    METRICS = ("headline", "time_at_goal", "success_rate")
+
+    def __init__(self, save_path: str | os.PathLike, metric: str = "headline", verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if metric not in self.METRICS:
+            raise ValueError(f"metric must be one of {list(self.METRICS)}, got {metric!r}")
+        self.save_path, self.metric = os.fspath(save_path), metric
+        self.best: float | None = None
+        self.best_timesteps: int | None = None
+        self.best_path = os.path.join(self.save_path, "best_model.zip")
+
+    def _on_step(self) -> bool:
+        evaluation = self.locals.get("evaluation")
+        if evaluation is None:
+            return True
+        value = self.model.evaluations.headline() if self.metric == "headline" else float(getattr(evaluation, self.metric))
+        if self.best is None or value > self.best:
+            os.makedirs(self.save_path, exist_ok=True)
+            self.model.save(self.best_path)
+            self.best, self.best_timesteps = value, self.num_timesteps
+            if self.verbose:
+                print(f"new best {self.metric} {value:.2f} at {self.num_timesteps:,} env steps: saved {self.best_path}")
+        return True
+
+
 def as_callback(callback: Any) -> BaseCallback | None:
     """Normalise ``None``, a callback, a list of them, or a function into one callback."""
     if callback is None:

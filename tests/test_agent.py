@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gcrl_depth import DeepCRL, evaluate
-from gcrl_depth.callbacks import BaseCallback, CheckpointCallback
+from gcrl_depth.callbacks import BaseCallback, CheckpointCallback, SaveBestModel
 
 TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
             prefill_steps=10)
@@ -189,11 +189,17 @@ def test_callbacks_run_per_epoch_and_can_stop_training(tmp_path):
     model = tiny_model(seed=1)
     recorder = Recorder(stop_after=2)
     calls = []
-    model.learn(1000, callback=[recorder, CheckpointCallback(40, tmp_path), lambda l, g: calls.append(l["epoch"])])
+    best = SaveBestModel(tmp_path / "best", metric="time_at_goal")
+    model.learn(1000, callback=[recorder, CheckpointCallback(40, tmp_path / "every"), best,
+                                lambda l, g: calls.append(l["epoch"])])
     assert recorder.events == ["start", "end"]
     assert [steps for steps, _ in recorder.seen] == [80, 120]  # stopped after the second epoch
     assert model.num_timesteps == 120 and calls == [1, 2]
-    assert sorted(os.listdir(tmp_path)) == ["deep_crl_120_steps.zip", "deep_crl_80_steps.zip"]
+    assert sorted(os.listdir(tmp_path / "every")) == ["deep_crl_120_steps.zip", "deep_crl_80_steps.zip"]
+    values = [r.time_at_goal for r in model.evaluations.results]
+    assert best.best == max(values) and best.best_timesteps == model.evaluations.env_steps[values.index(max(values))]
+    kept = DeepCRL.load(best.best_path, verbose=0)
+    assert kept.num_timesteps == best.best_timesteps and len(kept.evaluations.results) == values.index(max(values)) + 1
 
 
 def test_bad_input_raises_clear_errors(trained, tmp_path):

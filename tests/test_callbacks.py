@@ -1,0 +1,59 @@
+"""Callbacks driven directly: SaveBestModel keeps the best evaluation, by each metric."""
+
+from __future__ import annotations
+
+import pytest
+
+from gcrl_depth.callbacks import SaveBestModel
+from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
+
+
+class Agent:
+    """What a callback sees of an agent: evaluations, the step count, save()."""
+
+    def __init__(self):
+        self.evaluations, self.num_timesteps, self.logger, self.saved = EvaluationHistory(), 0, None, []
+
+    def save(self, path):
+        with open(path, "w") as f:
+            f.write(str(self.num_timesteps))
+        self.saved.append(self.num_timesteps)
+        return path
+
+
+def run(callback, time_at_goal, success=None):
+    """Feed one evaluation per epoch (None: an epoch without one); returns the step counts saved."""
+    agent = Agent()
+    callback.init_callback(agent)
+    callback.on_training_start({}, {})
+    for epoch, value in enumerate(time_at_goal, 1):
+        agent.num_timesteps = 100 * epoch
+        evaluation = None
+        if value is not None:
+            rate = success[epoch - 1] if success else 0.5
+            evaluation = EvaluationResult(value, rate, 1.0, 8, 50)
+            agent.evaluations.add(agent.num_timesteps, evaluation)
+        callback.update_locals({"evaluation": evaluation})
+        assert callback.on_step() is True
+    return agent.saved
+
+
+def test_keeps_the_latest_evaluations_best(tmp_path):
+    best = SaveBestModel(tmp_path, metric="time_at_goal")
+    assert run(best, [3, 5, None, 4, 5, 7, 1]) == [100, 200, 600]  # ties and epochs without evaluation keep the old one
+    assert best.best == 7 and best.best_timesteps == 600
+    assert open(best.best_path).read() == "600"
+
+
+def test_the_headline_smooths_over_the_last_five(tmp_path):
+    best = SaveBestModel(tmp_path)  # headline: mean time at goal of the last 5 evaluations
+    # a lucky 50 at step 200 raises the mean to 25, the best; later means of (0, 50, 10, 10, 10) etc. stay below
+    assert run(best, [0, 50, 10, 10, 10, 10, 40]) == [100, 200]
+    assert best.best == pytest.approx(25.0)
+
+
+def test_success_rate_and_bad_metric(tmp_path):
+    best = SaveBestModel(tmp_path, metric="success_rate")
+    assert run(best, [1, 1, 1], success=[0.2, 0.9, 0.5]) == [100, 200]
+    with pytest.raises(ValueError, match="metric must be one of"):
+        SaveBestModel(tmp_path, metric="reward")
