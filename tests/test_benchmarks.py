@@ -27,16 +27,15 @@ def test_env_throughput_writes_a_table(tmp_path):
 def test_train_throughput_writes_a_table(tmp_path):
     script = load_script("train_throughput")
     out = tmp_path / "train.md"
-    script.main(["--env", "PointUMaze", "--depths", "4", "8", "--width", "16", "--num-envs", "2", "--unroll-length", "4",
+    script.main(["--env", "PointUMaze", "--depths", "4", "--width", "16", "--num-envs", "2", "--unroll-length", "4",
                  "--batch-size", "8", "--env-steps-per-update", "4", "--repeats", "1", "--use-cache", "--out", str(out),
                  "--variants", "default", "scan_unroll=2,compute_dtype=bfloat16"])
     text = out.read_text()
     assert "| depth | variant | params | compile s | env steps/s | grad steps/s |" in text
-    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 4 |") or line.startswith("| 8 |")]
-    assert [(int(r[0]), r[1].strip()) for r in rows] == [(4, "default"), (4, "scan_unroll=2,compute_dtype=bfloat16"),
-                                                         (8, "default"), (8, "scan_unroll=2,compute_dtype=bfloat16")]
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 4 |")]
+    assert [(int(r[0]), r[1].strip()) for r in rows] == [(4, "default"), (4, "scan_unroll=2,compute_dtype=bfloat16")]
     params = [int(r[2].replace(",", "")) for r in rows]
-    assert params[0] == params[1] < params[2] == params[3]  # the knobs leave the parameters as they are
+    assert params[0] == params[1] > 0  # the knobs leave the parameters as they are (growth with depth: test_crl_networks)
     for row in rows:
         assert float(row[4].replace(",", "")) > 0 and float(row[5].replace(",", "")) > 0
     assert "CPU:" in text and "jax" in text

@@ -1,0 +1,1 @@
+"""The ``gcrl-depth`` command line (:mod:`gcrl_depth.cli.main`)."""

@@ -1,0 +1,96 @@
+"""Command-line flags generated from :class:`~gcrl_depth.crl.config.CRLConfig`: one per field.
+
+Each flag's help is the field's line in the class docstring and its default, so ``--help``
+never falls out of step with the config. A YAML or JSON config file and the flags compose:
+file values first, flags given on the command line win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from gcrl_depth.crl.config import CRLConfig
+
+
+def field_docs(cls: type = CRLConfig) -> dict[str, str]:
+    """``{field: description}`` from the ``Attributes:`` section of ``cls``'s docstring."""
+    docs: dict[str, str] = {}
+    text = (cls.__doc__ or "").split("Attributes:", 1)[-1]
+    current = None
+    for line in text.splitlines():
+        match = re.match(r"^\s{8}(\w+): (.*)$", line)
+        if match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current and line.strip():
+            docs[current] += " " + line.strip()
+    return docs
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--field`` flag per CRLConfig field, typed from its annotation; a
+    flag not given leaves no attribute, so the file or preset decides."""
+    group = parser.add_argument_group("CRLConfig fields (default: the paper's, or the --preset's)")
+    docs = field_docs()
+    hints = typing.get_type_hints(CRLConfig)
+    for field in dataclasses.fields(CRLConfig):
+        kind = _scalar_type(hints[field.name])
+        parse = _parse_bool if kind is bool else _optional(kind) if _is_optional(hints[field.name]) else kind
+        group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=parse, default=argparse.SUPPRESS,
+                           metavar=kind.__name__.upper(), help=f"{docs.get(field.name, '')} (default {field.default!r})")
+
+
+def config_values(args: argparse.Namespace, config_file: str | None, preset: dict[str, Any]) -> dict[str, Any]:
+    """The config as the preset, then the file, then the flags given (each overriding the last)."""
+    values = dict(preset)
+    if config_file:
+        values.update(read_config_file(config_file))
+    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(CRLConfig) if hasattr(args, f.name)})
+    return values
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A YAML (``.yaml`` / ``.yml``) or JSON file holding a mapping of CRLConfig fields."""
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        values = yaml.safe_load(text)
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of CRLConfig fields, got {type(values).__name__}")
+    return values
+
+
+def _is_optional(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) and type(None) in hint.__args__
+
+
+def _scalar_type(hint: Any) -> type:
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in hint.__args__ if arg is not type(None))
+    return hint
+
+
+def _optional(kind: type):
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
