@@ -19,7 +19,7 @@ import numpy as np
 
 from gcrl_depth.crl.env_stepper import goal_env_sizes
 from gcrl_depth.crl.training import EnvSizes
-from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, registered_spec
+from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, registered_spec, vector_goal_env
 from gcrl_depth.interrupts import ignoring_interrupts
 
 VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
@@ -72,7 +72,7 @@ class HostEnv:
             raise ValueError("DeepCRL evaluates on fresh copies of the training env, built from its registered id, "
                              "and this env has none: register it (gym.register(id, entry_point=..., "
                              "max_episode_steps=...)), or pass eval_env= (an id or vector env), or eval_episodes=0")
-        return gym.make_vec(self.env_id, num_envs=episodes, vectorization_mode="sync", **self.env_kwargs)
+        return vector_goal_env(self.env_id, episodes, **self.env_kwargs)
 
     def record(self) -> dict[str, Any]:
         """What a checkpoint keeps to rebuild the env (``task_kwargs`` None where it cannot)."""
