@@ -12,7 +12,11 @@ Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series a
 value), ``summary.md`` (each run's headline, the mean of its last 5 evaluations, and its final
 evaluation, mean ± s.e. over seeds), ``depth.png`` (time at
 goal vs depth with s.e. bars) and, when widths are swept, ``width_vs_depth.png`` (time at
-goal vs parameter count for both). Defaults fit a 2-core CPU in about 15 minutes; on a GPU:
+goal vs parameter count for both). With ``--behaviour`` every evaluation also records the
+policy's behaviour (:mod:`gcrl_depth.analysis.behaviour`: survival, torso height, passages over
+maze walls) into ``curves.csv``, a table in ``summary.md`` and ``behaviour.png`` (final value
+vs depth), where a task's critical depth shows as a jump. Defaults fit a 2-core CPU in about
+15 minutes; on a GPU:
 
     python benchmarks/depth_sweep.py --env AntBigMaze --depths 4 8 16 32 64 --preset paper \\
         --timesteps 20000000 --eval-every 1000000 --eval-goals eval --seeds 0 1 2
@@ -45,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    parser.add_argument("--behaviour", action="store_true",
+                        help="record behaviour statistics (survival, torso height, over-the-wall passages) at every evaluation")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     for pair in args.actor_critic:
@@ -70,9 +76,11 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
+    from gcrl_depth.analysis.behaviour import behaviour_probe
     from gcrl_depth.crl.config import PRESETS
     from gcrl_depth import experiments
     from gcrl_depth.envs import env_id, eval_env_id, task_name
+    from gcrl_depth.files import atomic_write_text
 
     task = task_name(args.env)
     train_id = env_id(task)
@@ -86,8 +94,9 @@ def main(argv: list[str] | None = None) -> Path:
             start = time.perf_counter()
             config = {**base_config, **overrides}
             depth = config.pop("depth")
+            probe = behaviour_probe(args.eval_episodes) if args.behaviour else None
             run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
-                                           eval_id, env_kwargs, **config)
+                                           eval_id, env_kwargs, probe=probe, **config)
             rows += [{**row, "series": series, "value": value} for row in run]
             print(f"{series}={value} seed {seed}: time at goal {run[-1]['time_at_goal']:.1f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
@@ -98,7 +107,12 @@ def main(argv: list[str] | None = None) -> Path:
     plot_depth(summary, out / "depth.png", task)
     if args.widths:
         plot_width_vs_depth(summary, out / "width_vs_depth.png", task)
-    (out / "summary.md").write_text("\n".join(render_summary(summary, by, args, base_config, gcrl_depth.__version__)) + "\n")
+    lines = render_summary(summary, by, args, base_config, gcrl_depth.__version__)
+    if args.behaviour:
+        behaviour = final_behaviour(rows)
+        plot_behaviour(behaviour, out / "behaviour.png", task)
+        lines += ["", "## Behaviour at the final evaluation (mean ± s.e. over seeds)", "", *behaviour_table(behaviour)]
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return out
 
@@ -117,6 +131,48 @@ def plot_depth(summary: list[dict], path: Path, task: str) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def final_behaviour(rows: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
+    """``{statistic: {depth: (mean, s.e.)}}`` over seeds of the depth series' final evaluations."""
+    from gcrl_depth.analysis.behaviour import PREFIX
+    from gcrl_depth.experiments import mean_and_se
+
+    finals: dict[tuple[int, int], dict] = {}
+    for row in rows:
+        if row["series"] == "depth":
+            key = (int(row["value"]), row["seed"])
+            if row["env_steps"] >= finals.get(key, {}).get("env_steps", -1):
+                finals[key] = row
+    names = sorted({k for row in finals.values() for k in row if k.startswith(PREFIX)})
+    return {name[len(PREFIX):]: {depth: mean_and_se([r[name] for (d, _), r in finals.items() if d == depth])
+                                 for depth in sorted({d for d, _ in finals})} for name in names}
+
+
+def behaviour_table(behaviour: dict[str, dict[int, tuple[float, float]]]) -> list[str]:
+    depths = sorted({d for values in behaviour.values() for d in values})
+    lines = ["| statistic | " + " | ".join(f"depth {d}" for d in depths) + " |", "|---|" + "---|" * len(depths)]
+    for name, values in behaviour.items():
+        lines.append(f"| {name} | " + " | ".join(f"{values[d][0]:.3f} ± {values[d][1]:.3f}" for d in depths) + " |")
+    return lines
+
+
+def plot_behaviour(behaviour: dict[str, dict[int, tuple[float, float]]], path: Path, task: str) -> None:
+    """One panel per statistic: its final value against depth (a critical depth shows as a jump)."""
+    from gcrl_depth.plotting import plt
+
+    fig, axes = plt.subplots(1, len(behaviour), figsize=(3.2 * len(behaviour), 3.2), dpi=120, squeeze=False)
+    for ax, (name, values) in zip(axes[0], behaviour.items()):
+        depths = sorted(values)
+        ax.errorbar(depths, [values[d][0] for d in depths], yerr=[values[d][1] for d in depths], marker="o", capsize=4)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{task}: behaviour at the final evaluation (mean ± s.e. over seeds)", fontsize=10)
+    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 

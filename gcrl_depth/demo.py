@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from gcrl_depth import DeepCRL, env_id, evaluate
 from gcrl_depth.crl.config import PRESETS
 from gcrl_depth.plotting import plot_curves
-from gcrl_depth.video import record_gif
+from gcrl_depth.video import record_video
 
 GIF_ATTEMPTS = 3
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = model.save(os.path.join(args.out, f"deep_crl_{args.task}.zip"))
     gif = os.path.join(args.out, "rollout.gif")
     for attempt in range(1, GIF_ATTEMPTS + 1):  # keep the first episode that reaches the goal, if any
-        rollout = record_gif(lambda obs: model.predict(obs)[0], model.eval_env, gif, seed=args.seed + attempt)
+        rollout = record_video(lambda obs: model.predict(obs)[0], model.eval_env, gif, seed=args.seed + attempt)[0]
         if rollout["steps_at_goal"] > 0:
             break
     print(f"learning curve: {curve}\ncheckpoint:     {checkpoint}\nrollout:        {gif} (episode {attempt} of "

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from gcrl_depth.files import atomic_write_text
 COLUMNS = ("algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate",
            "final_distance", "params")
 METRICS = ("time_at_goal", "success_rate", "final_distance")
+# A probe measures a model at each evaluation: {"name/metric": value}; keys with "/" are measurements, not run keys.
+Probe = Callable[[Any], dict[str, float]]
 
 
 def _row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationResult) -> dict[str, Any]:
@@ -57,18 +59,20 @@ def short_name(env_id: str) -> str:
 
 def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
                  eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
+                 eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
                  **config: Any) -> list[dict[str, Any]]:
     """Train DeepCRL, evaluating every ``eval_every`` env steps; returns the curve rows.
 
-    ``env_kwargs`` are task options (e.g. ``episode_length``) for training and evaluation;
-    ``progress_bar`` shows DeepCRL's bar."""
+    ``env_kwargs`` are task options (e.g. ``episode_length``) for training and, unless
+    ``eval_env_kwargs`` are given, evaluation; ``progress_bar`` shows DeepCRL's bar;
+    ``probe(model)`` adds its measurements (``"name/metric"`` keys) to every row."""
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}
     env = vector_goal_env(env_id, config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
-    eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
+    eval_envs = vector_goal_env(eval_env, eval_episodes, **(env_kwargs if eval_env_kwargs is None else eval_env_kwargs))
     model = DeepCRL(env, depth=depth, seed=seed, eval_env=eval_envs, eval_episodes=eval_episodes,
                     epoch_timesteps=eval_every, verbose=0, **config)
     params = sum(int(np.size(x)) for x in _leaves((model.learner()["actor_params"], model.learner()["critic_params"])))
@@ -78,7 +82,7 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
 
     def record(locals_: dict, globals_: dict) -> bool:
         wall = time.perf_counter() - start - model.eval_seconds
-        rows.append(_row(run, model.num_timesteps, wall, locals_["evaluation"]))
+        rows.append({**_row(run, model.num_timesteps, wall, locals_["evaluation"]), **(probe(model) if probe else {})})
         return True
 
     model.learn(timesteps, callback=record, progress_bar=progress_bar)
@@ -136,12 +140,13 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def run_results(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per run (a run = algo, depth, width, env_id, seed and any extra keys): its last
-    row, with each metric replaced by the headline (mean of the last ``HEADLINE_WINDOW``
-    evaluations) and the last evaluation kept as ``final_<metric>``."""
+    """One entry per run (a run = algo, depth, width, env_id, seed and any extra keys but a
+    probe's ``name/metric`` measurements): its last row, with each metric replaced by the
+    headline (mean of the last ``HEADLINE_WINDOW`` evaluations) and the last evaluation kept
+    as ``final_<metric>``."""
     runs: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        key = tuple((k, v) for k, v in row.items() if k not in ("env_steps", "wall_s", *METRICS))
+        key = tuple((k, v) for k, v in row.items() if k not in ("env_steps", "wall_s", *METRICS) and "/" not in k)
         runs.setdefault(key, []).append(row)
     results = []
     for members in runs.values():

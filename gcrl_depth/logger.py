@@ -1,8 +1,10 @@
-"""Training logs: key/value records dumped to stdout, a CSV file and TensorBoard.
+"""Training logs: key/value records dumped to stdout, a CSV file, TensorBoard and Weights & Biases.
 
 ``record`` stores scalars under namespaced keys (``train/``, ``eval/``, ``time/``);
 ``dump(step)`` writes them to every output and clears them, as stable-baselines3's
 logger does. The CSV grows new columns when new keys appear (the file is rewritten).
+Weights & Biases (``"wandb"``) needs the optional ``wandb`` extra; ``WANDB_MODE=offline``
+logs without a network.
 """
 
 from __future__ import annotations
@@ -13,24 +15,27 @@ import os
 import sys
 from typing import Any, TextIO
 
-FORMATS = ("stdout", "csv", "tensorboard")
+FORMATS = ("stdout", "csv", "tensorboard", "wandb")
+WANDB_MISSING = "logging to Weights & Biases needs the wandb package: pip install 'gcrl_depth[wandb]'"
 
 
 class Logger:
-    """Scalar logger with stdout, CSV (``progress.csv``) and TensorBoard outputs.
+    """Scalar logger with stdout, CSV (``progress.csv``), TensorBoard and Weights & Biases outputs.
 
     Args:
         folder: where the CSV and TensorBoard files go (needed for those formats).
-        formats: some of ``"stdout"``, ``"csv"``, ``"tensorboard"``.
+        formats: some of ``"stdout"``, ``"csv"``, ``"tensorboard"``, ``"wandb"``.
         stream: where the stdout table goes.
+        wandb_init: keyword arguments of ``wandb.init`` (``project``, ``name``, ``config``, ...).
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None, formats: tuple[str, ...] = ("stdout",), stream: TextIO | None = None):
+    def __init__(self, folder: str | os.PathLike | None = None, formats: tuple[str, ...] = ("stdout",),
+                 stream: TextIO | None = None, wandb_init: dict[str, Any] | None = None):
         unknown = sorted(set(formats) - set(FORMATS))
         if unknown:
             raise ValueError(f"unknown log formats {unknown}; expected some of {list(FORMATS)}")
-        if folder is None and set(formats) - {"stdout"}:
-            raise ValueError(f"log formats {sorted(set(formats) - {'stdout'})} need a folder")
+        if folder is None and set(formats) - {"stdout", "wandb"}:
+            raise ValueError(f"log formats {sorted(set(formats) - {'stdout', 'wandb'})} need a folder")
         self.folder = None if folder is None else os.fspath(folder)
         self.formats = tuple(formats)
         self.stream = stream if stream is not None else sys.stdout
@@ -44,6 +49,13 @@ class Logger:
             from tensorboardX import SummaryWriter
 
             self._tb_writer = SummaryWriter(self.folder)
+        self._wandb_run: Any = None
+        if "wandb" in self.formats:
+            try:
+                import wandb
+            except ImportError as error:
+                raise ImportError(WANDB_MISSING) from error
+            self._wandb_run = wandb.init(**{"dir": self.folder, **(wandb_init or {})})
 
     @property
     def csv_path(self) -> str | None:
@@ -71,12 +83,17 @@ class Logger:
             for key, value in self.values.items():
                 self._tb_writer.add_scalar(key, value, step)
             self._tb_writer.flush()
+        if self._wandb_run is not None:
+            self._wandb_run.log(dict(self.values), step=int(step))
         self.values = {}
 
     def close(self) -> None:
         if self._tb_writer is not None:
             self._tb_writer.close()
             self._tb_writer = None
+        if self._wandb_run is not None:
+            self._wandb_run.finish()
+            self._wandb_run = None
 
     def _write_table(self) -> None:
         rows = [(key, _format(value)) for key, value in sorted(self.values.items())]

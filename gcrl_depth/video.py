@@ -1,42 +1,90 @@
-"""Record a policy's episode in a single gcrl_depth env as a GIF."""
+"""Record a policy's episodes in a single goal env as a GIF or an MP4 (by the file's suffix)."""
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 
+VIDEO_SUFFIXES = (".gif", ".mp4")
 
-def record_gif(
+
+def record_video(
     policy: Callable[[dict[str, np.ndarray]], np.ndarray],
     env_id: str,
     path: str | os.PathLike,
+    episodes: int = 1,
     steps: int | None = None,
     frame_every: int = 5,
     seed: int = 0,
     size: int = 240,
     **env_kwargs,
-) -> dict[str, float]:
-    """Run ``policy`` (single Dict observation -> action) for ``steps`` steps (default: one
-    whole episode) and save every ``frame_every``-th frame as a GIF that plays
-    ``frame_every`` times faster than real time. Returns ``{"steps", "steps_at_goal",
-    "final_distance"}``."""
+) -> list[dict[str, float]]:
+    """Run ``policy`` (single Dict observation -> action) for ``episodes`` episodes of ``steps``
+    steps each (default: whole episodes) and save every ``frame_every``-th frame, episode after
+    episode, as one GIF or MP4 that plays ``frame_every`` times faster than real time.
+
+    Returns per episode ``{"steps", "steps_at_goal", "final_distance"}`` (NaN where the env
+    reports no distance).
+    """
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
+    for name, value in (("episodes", episodes), ("frame_every", frame_every), ("size", size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, **env_kwargs)
-    obs, _ = env.reset(seed=seed)
-    frames, at_goal, distance = [env.render()], 0, float("nan")
-    steps = env.unwrapped.core.episode_length if steps is None else steps
-    for step in range(steps):
-        obs, _, terminated, truncated, info = env.step(policy(obs))
-        at_goal += int(info["success"])
-        distance = info["distance"]
-        if step % frame_every == frame_every - 1:
+    frames, stats = [], []
+    try:
+        length = steps or _episode_length(env)
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
             frames.append(env.render())
-        if terminated or truncated:
-            break
-    env.close()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    imageio.mimsave(path, frames, duration=1000 / env.metadata["render_fps"], loop=0)
-    return {"steps": step + 1, "steps_at_goal": float(at_goal), "final_distance": float(distance)}
+            at_goal, distance, step = 0, float("nan"), -1
+            for step in range(length):
+                obs, _, terminated, truncated, info = env.step(policy(obs))
+                at_goal += int(info.get("success", 0))
+                distance = float(info.get("distance", float("nan")))
+                if step % frame_every == frame_every - 1:
+                    frames.append(env.render())
+                if terminated or truncated:
+                    break
+            stats.append({"steps": step + 1, "steps_at_goal": float(at_goal), "final_distance": distance})
+        fps = env.metadata.get("render_fps", 20)
+    finally:
+        env.close()
+    write_video(frames, path, fps)
+    return stats
+
+
+def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float) -> str:
+    """Write RGB frames as a GIF or MP4 (H.264, through imageio-ffmpeg) at ``fps`` frames per
+    second; atomically: a crash leaves no half-written video under ``path``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        if suffix == ".gif":
+            imageio.mimsave(partial, list(frames), duration=1000 / fps, loop=0)
+        else:
+            imageio.mimsave(partial, list(frames), fps=fps, codec="libx264", quality=7)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    return os.fspath(path)
+
+
+def _episode_length(env: gym.Env) -> int:
+    core = getattr(env.unwrapped, "core", None)
+    if core is not None:
+        return int(core.episode_length)
+    if env.spec is not None and env.spec.max_episode_steps:
+        return int(env.spec.max_episode_steps)
+    raise ValueError(f"{env.spec.id if env.spec else env} registers no episode length: pass steps=")

@@ -259,3 +259,26 @@ def test_device_evaluation_matches_the_host_evaluator(trained):
         assert device.final_distance == pytest.approx(host.final_distance, rel=1e-5)
         results.append(device.final_distance)
     assert len(set(results)) == 3  # the seeds draw different goals
+
+
+def test_evaluate_on_another_vector_env_of_the_task(trained):
+    """evaluate(env=...) runs the device evaluator on that env's core: other goals, its number of episodes."""
+    model, _ = trained
+    same = gym.make_vec("gcrl_depth/PointUMazeEval-v0", num_envs=3, episode_length=12)
+    assert model.evaluate(seed=7, env=same) == model.evaluate(seed=7)
+    training_goals = model.evaluate(seed=7, env=gym.make_vec("gcrl_depth/PointUMaze-v0", num_envs=2, episode_length=12))
+    assert (training_goals.episodes, training_goals.episode_length) == (2, 12)
+    with pytest.raises(ValueError, match="sizes"):
+        model.evaluate(env=gym.make_vec("gcrl_depth/AntUMaze-v0", num_envs=1))
+    with pytest.raises(TypeError, match="vector env"):
+        model.evaluate(env="gcrl_depth/PointUMaze-v0")
+
+
+def test_set_logger_replaces_and_closes_the_logger(tmp_path):
+    from gcrl_depth.logger import Logger
+
+    model = tiny_model(log_dir=str(tmp_path / "first"))
+    first, second = model.logger, Logger(tmp_path / "second", ("csv",))
+    model.set_logger(second)
+    assert model.logger is second and first._tb_writer is None  # the first one's TensorBoard writer is closed
+    model.close()

@@ -95,8 +95,9 @@ TINY_CRL = ["num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_si
 
 def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     script = load_script("compare_baselines")
+    # DeepCRL's runs on PointUMaze are the reproduce and depth-sweep tests' (the compilation cache shares the programs)
     script.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
-                 "--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2", "--episode-length", "20",
+                 "--timesteps", "120", "--eval-every", "40", "--eval-episodes", "2", "--episode-length", "20",
                  "--baseline-width", "16", "--config", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
@@ -104,8 +105,8 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     assert {(r["env_id"], r["algo"]) for r in rows} == {
         (env, algo) for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3") for algo in ("crl", "sac")}
     for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3"):  # the third-party env on DeepCRL's host path
-        assert [int(r["env_steps"]) for r in rows if r["algo"] == "sac" and r["env_id"] == env] == [100, 200]
-        assert [int(r["env_steps"]) for r in rows if r["algo"] == "crl" and r["env_id"] == env] == [140, 200]  # prefill 40
+        assert [int(r["env_steps"]) for r in rows if r["algo"] == "sac" and r["env_id"] == env] == [40, 80, 120]
+        assert [int(r["env_steps"]) for r in rows if r["algo"] == "crl" and r["env_id"] == env] == [80, 120]  # prefill 40
     for row in rows:
         assert 0 <= float(row["time_at_goal"]) <= 20 and float(row["wall_s"]) > 0
     summary = (tmp_path / "summary.md").read_text()
@@ -132,15 +133,19 @@ def test_host_throughput_compares_the_two_paths(tmp_path):
 
 def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
     script = load_script("depth_sweep")
-    script.main(["--depths", "4", "--widths", "8", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
-                 "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path)])
+    # the width series at TINY_CRL's own width 16 runs the depth series' programs again (the cache shares them)
+    script.main(["--depths", "4", "--widths", "16", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
+                 "--eval-episodes", "2", "--episode-length", "20", "--behaviour", "--config", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["series"], r["value"], r["seed"]) for r in rows} == {
-        (s, v, seed) for s, v in (("depth", "4"), ("width", "8")) for seed in ("0", "1")}
+        (s, v, seed) for s, v in (("depth", "4"), ("width", "16")) for seed in ("0", "1")}
     summary = (tmp_path / "summary.md").read_text()
-    assert "| depth | 4 | 2 |" in summary and "| width | 8 | 2 |" in summary
-    for name in ("depth.png", "width_vs_depth.png"):
+    assert "| depth | 4 | 2 |" in summary and "| width | 16 | 2 |" in summary
+    # behaviour of the point mass in its maze: it never falls, and walls stop it
+    assert all(float(r["behaviour/alive_fraction"]) == 1 and float(r["behaviour/over_wall_steps"]) == 0 for r in rows)
+    assert "| alive_fraction | 1.000 ± 0.000 |" in summary and "| over_wall_episodes | 0.000 ± 0.000 |" in summary
+    for name in ("depth.png", "width_vs_depth.png", "behaviour.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 

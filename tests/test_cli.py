@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gcrl_depth.cli.config_flags import config_values, field_docs
@@ -17,9 +19,10 @@ TINY = ["--num-envs", "4", "--unroll-length", "5", "--width", "16", "--repr-dim"
         "--env-steps-per-update", "10", "--buffer-size", "64", "--prefill-steps", "10"]
 
 
-def gcrl_depth(*args, check=True):
-    """Run the command as a user would (a fresh process); returns the completed process."""
-    done = subprocess.run([sys.executable, "-m", "gcrl_depth.cli.main", *args], capture_output=True, text=True, timeout=600)
+def gcrl_depth(*args, check=True, env=None):
+    """Run the command as a user would (a fresh process, ``env`` added to the environment); returns the completed process."""
+    done = subprocess.run([sys.executable, "-m", "gcrl_depth.cli.main", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -52,10 +55,19 @@ def test_config_file_then_flags_win(tmp_path):
         config_values(args, str(tmp_path / "list.json"), {})
 
 
-def test_train_then_eval_end_to_end(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny PointUMaze run of ``gcrl-depth train`` (checkpoints, best and final model, Weights & Biases offline
+    logs), shared by the tests below."""
+    out = tmp_path_factory.mktemp("cli") / "run"
     gcrl_depth("train", "PointUMaze", "--timesteps", "100", "--epoch-timesteps", "40", "--eval-episodes", "2",
-               "--save-every", "20", "--log-dir", str(out), "--no-progress", "--depth", "4", *TINY)
+               "--save-every", "20", "--log-dir", str(out), "--no-progress", "--depth", "4", "--wandb", "gcrl-test", *TINY,
+               env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    return out
+
+
+def test_train_then_eval_end_to_end(trained_run):
+    out = trained_run
     assert (out / "final_model.zip").exists() and (out / "best" / "best_model.zip").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["deep_crl_100_steps.zip", "deep_crl_80_steps.zip"]
     assert (out / "progress.csv").read_text().count("\n") == 3  # header + 2 epochs (prefill 40, iterations of 20)
@@ -64,6 +76,61 @@ def test_train_then_eval_end_to_end(tmp_path):
     report = json.loads(done.stdout)
     assert report["env"] == "gcrl_depth/PointUMazeEval-v0" and report["episodes"] == 2 and report["episode_length"] == 1000
     assert 0 <= report["time_at_goal"] <= 1000 and 0 <= report["success_rate"] <= 1
+
+
+def test_qmap_draws_the_models_side_by_side_with_finite_correlations(trained_run, tmp_path):
+    model = str(trained_run / "final_model.zip")
+    done = gcrl_depth("qmap", model, str(trained_run / "best" / "best_model.zip"), "--labels", "final", "best",
+                      "--per-cell", "3", "--out", str(tmp_path / "qmap.png"), "--json")
+    rows = json.loads(done.stdout[: done.stdout.rindex("]") + 1])
+    assert [r["label"] for r in rows] == ["final", "best"] and all(r["goal_cell"] == [3, 1] for r in rows)
+    assert all(-1 <= r["spearman_geodesic"] <= 1 and -1 <= r["spearman_euclidean"] <= 1 for r in rows)
+    assert rows[0]["points"] == 7 * 9  # 7 free cells of 3 x 3 points
+    assert (tmp_path / "qmap.png").read_bytes()[:4] == b"\x89PNG"
+    done = gcrl_depth("qmap", model, "--labels", "a", "b", check=False)
+    assert done.returncode == 2 and "one label per model" in done.stderr
+
+
+def test_enjoy_writes_mp4_and_gif(trained_run, tmp_path):
+    import imageio.v2 as imageio
+
+    model = str(trained_run / "final_model.zip")
+    done = gcrl_depth("enjoy", model, "--episodes", "2", "--steps", "10", "--size", "64", "--out", str(tmp_path / "run.mp4"))
+    assert done.stdout.count("episode ") == 2
+    frames = np.stack(imageio.mimread(tmp_path / "run.mp4"))  # read back through imageio-ffmpeg
+    assert len(frames) == 2 * 3 and frames.shape[1:] == (64, 64, 3)  # per episode: the reset frame + 2 of 10 steps
+    gcrl_depth("enjoy", model, "--episodes", "1", "--steps", "10", "--size", "64", "--eval-goals", "eval",
+               "--out", str(tmp_path / "run.gif"))
+    assert len(imageio.mimread(tmp_path / "run.gif")) == 3
+    done = gcrl_depth("enjoy", model, "--out", str(tmp_path / "run.avi"), check=False)
+    assert done.returncode == 2 and ".gif" in done.stderr and not (tmp_path / "run.avi").exists()
+
+
+def test_stitching_trains_on_near_pairs_and_reports_far_and_near(tmp_path):
+    out = tmp_path / "stitch"
+    gcrl_depth("stitching", "PointBigMaze", "--depths", "4", "--seeds", "0", "--timesteps", "100", "--eval-every", "50",
+               "--eval-episodes", "2", "--episode-length", "20", "--out", str(out), *TINY)
+    from gcrl_depth.experiments import read_csv
+
+    rows = read_csv(out / "curves.csv")
+    assert len(rows) == 2 and {r["max_pair_cells"] for r in rows} == {3}
+    assert all(0 <= r["near/success_rate"] <= 1 and 0 <= r["success_rate"] <= 1 for r in rows)
+    summary = (out / "summary.md").read_text()
+    assert "at most 3 maze cells apart" in summary and "| 4 | 1 |" in summary
+    assert (out / "stitching.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_logs_to_wandb_offline(trained_run):
+    runs = list((trained_run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
+
+
+def test_wandb_missing_says_how_to_install(monkeypatch):
+    from gcrl_depth.logger import Logger
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
+    with pytest.raises(ImportError, match=r"pip install 'gcrl_depth\[wandb\]'"):
+        Logger(None, ("wandb",))
 
 
 def test_envs_lists_every_task_and_bad_input_is_a_clear_message():

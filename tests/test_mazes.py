@@ -105,3 +105,56 @@ def test_sampling_only_returns_cell_centres_of_the_right_kind():
     assert {maze.grid[maze.cell_of(s)] for s in starts} == {"R"}
     # every goal cell gets drawn: the distribution covers all G cells
     assert len({maze.cell_of(g) for g in goals}) == len(maze.goal_cells)
+
+
+def test_cell_distances_follow_the_corridor_not_the_straight_line():
+    grid = parse_layout(LAYOUTS["U"])
+    distance = mazes.cell_distances(grid, (1, 1))
+    expected = {(1, 1): 0, (1, 2): 1, (1, 3): 2, (2, 3): 3, (3, 3): 4, (3, 2): 5, (3, 1): 6}
+    assert {tuple(c): int(distance[tuple(c)]) for c in np.argwhere(distance >= 0)} == expected
+    assert (distance[grid == "1"] == -1).all()
+    with pytest.raises(ValueError, match="not a free cell"):
+        mazes.cell_distances(grid, (0, 0))
+
+
+def test_stitching_pairs_are_within_or_beyond_three_cells_and_together_cover_every_pair():
+    grid = parse_layout(LAYOUTS["BIG"])
+    near, far = mazes.cell_pairs(grid, None, 3), mazes.cell_pairs(grid, 4, None)
+
+    def distance(row):
+        return mazes.cell_distances(grid, tuple(row[:2]))[tuple(row[2:])]
+
+    assert all(1 <= distance(row) <= 3 for row in near)
+    assert all(distance(row) >= 4 for row in far)
+    free = len(np.argwhere(grid != "1"))
+    assert len(near) + len(far) == free * (free - 1)  # the big maze is connected: every ordered pair once
+    assert not {tuple(r) for r in near} & {tuple(r) for r in far}
+
+
+def test_a_stitching_maze_draws_start_and_goal_as_one_near_pair():
+    maze = Maze.from_layout("BIG", cell_size=4.0).with_pairs(max_cells=3)
+    keys = jax.random.split(jax.random.key(2), 400)
+    starts, goals = (np.asarray(a) for a in jax.vmap(maze.sample_start_and_goal)(keys))
+    cells = [(maze.cell_of(s), maze.cell_of(g)) for s, g in zip(starts, goals)]
+    assert all(1 <= mazes.cell_distances(maze.grid, s)[g] <= 3 for s, g in cells)
+    assert {maze.grid[s] for s, _ in cells} >= {"R", "G"}  # starts come from every free cell, not only R
+
+
+def test_point_maze_resets_on_far_pairs_with_the_option():
+    core = make_core("PointBigMaze", min_pair_cells=4)
+    states = jax.vmap(core.reset)(jax.random.split(jax.random.key(3), 64))
+    for obs, goal in zip(np.asarray(states.obs), np.asarray(states.goal)):
+        start, end = core.maze.cell_of(obs[:2]), core.maze.cell_of(goal)
+        assert mazes.cell_distances(core.maze.grid, start)[end] >= 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eval_goals": True, "max_pair_cells": 3}, "both choose the goals"),
+    ({"min_pair_cells": 5, "max_pair_cells": 3}, "greater than"),
+    ({"max_pair_cells": 0}, "positive integer"),
+    ({"min_pair_cells": 2.5}, "positive integer"),
+    ({"min_pair_cells": 50}, "no two free cells"),
+])
+def test_bad_pair_options_are_rejected_with_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mazes.task_maze("BIG", 4.0, **{"eval_goals": False, **kwargs})

@@ -34,13 +34,15 @@ def field_docs(cls: type = CRLConfig) -> dict[str, str]:
     return docs
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--field`` flag per CRLConfig field, typed from its annotation; a
-    flag not given leaves no attribute, so the file or preset decides."""
+def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """One ``--field`` flag per CRLConfig field (but those in ``exclude``), typed from its
+    annotation; a flag not given leaves no attribute, so the file or preset decides."""
     group = parser.add_argument_group("CRLConfig fields (default: the paper's, or the --preset's)")
     docs = field_docs()
     hints = typing.get_type_hints(CRLConfig)
     for field in dataclasses.fields(CRLConfig):
+        if field.name in exclude:
+            continue
         kind = _scalar_type(hints[field.name])
         parse = _parse_bool if kind is bool else _optional(kind) if _is_optional(hints[field.name]) else kind
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=parse, default=argparse.SUPPRESS,

@@ -201,6 +201,12 @@ class DeepCRL:
         else:
             self._learner = {**self._learner, **updates}
 
+    def set_logger(self, logger: Logger) -> None:
+        """Log to ``logger`` from now on (stable-baselines3's API), closing the one before it."""
+        if logger is not self.logger:
+            self.logger.close()
+        self.logger = logger
+
     def learner(self) -> dict[str, Any]:
         """Current parameters, temperature and optimizer states (device arrays)."""
         if self._state is not None:
@@ -374,14 +380,17 @@ class DeepCRL:
         self.logger.record("time/eval_s", elapsed)
         return result
 
-    def evaluate(self, seed: int = 0) -> EvaluationResult:
+    def evaluate(self, seed: int = 0, env: gym.vector.VectorEnv | None = None) -> EvaluationResult:
         """One evaluation of the deterministic policy on the evaluation env (``eval_episodes``
-        episodes, or the vector ``eval_env``'s ``num_envs``).
+        episodes, or the vector ``eval_env``'s ``num_envs``), or on ``env``, another vector
+        env of the same sizes (one episode per copy: e.g. other goals of the task).
 
         On gcrl_depth's envs it is one jitted rollout on the device; with the same ``seed`` it
         matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``, the host evaluator, on a
         vector env of the same task. On other envs it is that host evaluator.
         """
+        if env is not None:
+            return self._evaluate_on(env, seed)
         if self.host is not None:
             if self._eval_envs is None:
                 self.eval_env = check_eval_env(self.eval_env, self.sizes, self._env)
@@ -392,6 +401,18 @@ class DeepCRL:
         episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
         evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.trainer.act, episodes)
         return evaluator(self.learner()["actor_params"], seed)
+
+    def _evaluate_on(self, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+        if not isinstance(env, gym.vector.VectorEnv):
+            raise TypeError(f"evaluate(env=...) takes a vector env (gym.make_vec), got {type(env).__name__}")
+        if self.host is None and isinstance(env.unwrapped, GcrlVectorEnv):
+            sizes = EnvSizes.of(env.unwrapped.core)
+            if sizes != self.sizes:
+                raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
+            evaluator = device_evaluator(env.unwrapped.core, self.trainer.act, env.unwrapped.num_envs)
+            return evaluator(self.learner()["actor_params"], seed)
+        check_eval_env(env, self.sizes, self._env)
+        return evaluate(self, env, seed=seed, max_steps=evaluation_length(env))
 
     def _host_eval_envs(self) -> gym.vector.VectorEnv:
         """The host path's evaluation vector env: ``eval_env`` as given or built, else copies of the training env."""

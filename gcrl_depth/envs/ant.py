@@ -78,12 +78,15 @@ class Ant(GoalEnv):
 
 
 class AntMaze(Ant):
-    """Ant in a maze of cell size 4: start in an R cell, goal in a G cell."""
+    """Ant in a maze of cell size 4: start in an R cell, goal in a G cell (``min_pair_cells`` /
+    ``max_pair_cells``: a pair of cells by maze distance, :mod:`~gcrl_depth.envs.mazes`)."""
 
     cell_size = 4.0
 
-    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000):
-        super().__init__(episode_length=episode_length, maze=task_maze(layout, self.cell_size, eval_goals))
+    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+        maze = task_maze(layout, self.cell_size, eval_goals, min_pair_cells=min_pair_cells, max_pair_cells=max_pair_cells)
+        super().__init__(episode_length=episode_length, maze=maze)
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.maze.sample_start_and_goal(key)

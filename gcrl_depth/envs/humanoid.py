@@ -88,13 +88,15 @@ class Humanoid(GoalEnv):
 
 
 class HumanoidMaze(Humanoid):
-    """Humanoid in a maze of cell size 2: start in an R cell, goal at a G cell centre (z 1.25)."""
+    """Humanoid in a maze of cell size 2: start in an R cell, goal at a G cell centre (z 1.25)
+    (``min_pair_cells`` / ``max_pair_cells``: a pair of cells by maze distance, :mod:`~gcrl_depth.envs.mazes`)."""
 
     cell_size = 2.0
     frames_per_step = 3  # 0.015 s per control step, as the paper's humanoid mazes
 
-    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000):
-        maze = task_maze(layout, self.cell_size, eval_goals, HUMANOID_EVAL_LAYOUTS)
+    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+        maze = task_maze(layout, self.cell_size, eval_goals, HUMANOID_EVAL_LAYOUTS, min_pair_cells, max_pair_cells)
         super().__init__(episode_length=episode_length, maze=maze)
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -12,10 +12,15 @@ LARGE_MAZE walls; the ``*_EVAL`` layouts keep only the farthest goal cells and a
 for evaluation (HARDEST has no separate evaluation layout: it evaluates on its own). As in
 the paper's code, the big maze's evaluation goals differ per robot: 9 cells for the ant
 (``BIG_EVAL``), 10 for the humanoid (``BIG_EVAL_HUMANOID``).
+
+For the paper's stitching test a maze can instead draw start and goal as one pair of free
+cells whose shortest-path (BFS) distance lies in a range: ``max_pair_cells=3`` trains on
+nearby pairs, ``min_pair_cells=4`` evaluates on the farther ones (:meth:`Maze.with_pairs`).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Sequence
 
@@ -171,6 +176,52 @@ def merge_walls(grid: np.ndarray) -> list[tuple[int, int, int, int]]:
     return rects
 
 
+def cell_distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
+    """Shortest-path steps from ``source`` to every cell through non-wall cells (4-connected
+    moves); -1 for walls and unreachable cells.
+
+    Raises:
+        ValueError: if ``source`` is outside the grid or a wall.
+    """
+    n_rows, n_cols = grid.shape
+    i, j = source
+    if not (0 <= i < n_rows and 0 <= j < n_cols) or grid[i, j] == WALL:
+        raise ValueError(f"cell {tuple(source)} is not a free cell of the {n_rows}x{n_cols} maze")
+    distance = np.full(grid.shape, -1, dtype=np.int64)
+    distance[i, j] = 0
+    queue = collections.deque([(i, j)])
+    while queue:
+        i, j = queue.popleft()
+        for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+            if 0 <= a < n_rows and 0 <= b < n_cols and grid[a, b] != WALL and distance[a, b] < 0:
+                distance[a, b] = distance[i, j] + 1
+                queue.append((a, b))
+    return distance
+
+
+def cell_pairs(grid: np.ndarray, min_cells: int | None, max_cells: int | None) -> np.ndarray:
+    """Every ordered pair of free cells whose BFS distance is in ``[min_cells, max_cells]``
+    (defaults 1 and unbounded), as ``(start_row, start_col, goal_row, goal_col)`` rows.
+
+    Raises:
+        ValueError: on a bound that is not a positive integer, ``min_cells > max_cells``, or
+            a range no pair of the maze falls in.
+    """
+    for name, bound in (("min_pair_cells", min_cells), ("max_pair_cells", max_cells)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, np.integer)) or bound < 1):
+            raise ValueError(f"{name} must be a positive integer (maze cells) or None, got {bound!r}")
+    low, high = min_cells or 1, max_cells if max_cells is not None else grid.size
+    if low > high:
+        raise ValueError(f"min_pair_cells={low} is greater than max_pair_cells={high}")
+    rows = []
+    for start in map(tuple, np.argwhere(grid != WALL)):
+        distance = cell_distances(grid, start)
+        rows += [(*start, *goal) for goal in map(tuple, np.argwhere((distance >= low) & (distance <= high)))]
+    if not rows:
+        raise ValueError(f"no two free cells of this maze are {low} to {high} cells apart")
+    return np.array(rows, dtype=np.int64)
+
+
 @dataclasses.dataclass(frozen=True)
 class Maze:
     """A parsed maze in world coordinates.
@@ -180,12 +231,16 @@ class Maze:
         cell_size: world length of one cell (4 for ant and point, 2 for humanoid).
         start_cells: world xy of the R cell centres, shape (n_start, 2).
         goal_cells: world xy of the G cell centres, shape (n_goal, 2).
+        pairs: None (start from an R cell, goal at a G cell, drawn independently), or the
+            start and goal cell centres drawn together, shape (n_pairs, 2, 2): see
+            :meth:`with_pairs`.
     """
 
     grid: np.ndarray
     cell_size: float
     start_cells: np.ndarray
     goal_cells: np.ndarray
+    pairs: np.ndarray | None = None
 
     @classmethod
     def from_layout(cls, layout: str | Sequence[str], cell_size: float) -> "Maze":
@@ -203,6 +258,16 @@ class Maze:
             start_cells=cls._centres(grid, START, cell_size),
             goal_cells=cls._centres(grid, GOAL, cell_size),
         )
+
+    def with_pairs(self, min_cells: int | None = None, max_cells: int | None = None) -> "Maze":
+        """This maze drawing start and goal as one pair of free cells (``R``, ``G`` or ``0``)
+        whose BFS distance is ``min_cells`` to ``max_cells`` cells (the stitching test);
+        with both None, the maze itself."""
+        if min_cells is None and max_cells is None:
+            return self
+        cells = cell_pairs(self.grid, min_cells, max_cells)
+        pairs = (cells.reshape(-1, 2, 2) * self.cell_size).astype(np.float32)
+        return dataclasses.replace(self, pairs=pairs)
 
     @staticmethod
     def _centres(grid: np.ndarray, cell: str, cell_size: float) -> np.ndarray:
@@ -245,10 +310,17 @@ class Maze:
         """World xy of a uniformly drawn G cell centre, shape (2,)."""
         return _uniform_row(key, self.goal_cells)
 
-    def sample_start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """World xy of an R cell centre and of an independently drawn G cell centre."""
-        start_key, goal_key = jax.random.split(key)
+    def draw_start_and_goal(self, start_key: jax.Array, goal_key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """World xy of an R cell centre and of an independently drawn G cell centre, or,
+        with :attr:`pairs`, of one uniformly drawn pair (from ``start_key`` alone)."""
+        if self.pairs is not None:
+            pair = _uniform_row(start_key, self.pairs)
+            return pair[0], pair[1]
         return self.sample_start(start_key), self.sample_goal(goal_key)
+
+    def sample_start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """:meth:`draw_start_and_goal` with two keys split from ``key``."""
+        return self.draw_start_and_goal(*jax.random.split(key))
 
 
 def _uniform_row(key: jax.Array, table: np.ndarray) -> jax.Array:
@@ -257,11 +329,16 @@ def _uniform_row(key: jax.Array, table: np.ndarray) -> jax.Array:
 
 
 def task_maze(layout: str | Sequence[str], cell_size: float, eval_goals: bool,
-              eval_layouts: dict[str, str] = EVAL_LAYOUTS) -> Maze:
+              eval_layouts: dict[str, str] = EVAL_LAYOUTS, min_pair_cells: int | None = None,
+              max_pair_cells: int | None = None) -> Maze:
     """The maze a task trains on, or, with ``eval_goals``, its evaluation goal set
-    (``eval_layouts`` maps training layouts to the robot family's evaluation layouts)."""
+    (``eval_layouts`` maps training layouts to the robot family's evaluation layouts), or,
+    with ``min_pair_cells`` / ``max_pair_cells``, start-goal pairs by maze distance."""
+    if eval_goals and (min_pair_cells is not None or max_pair_cells is not None):
+        raise ValueError("eval_goals and min_pair_cells / max_pair_cells both choose the goals; pass one of them "
+                         "(evaluate a stitching run on min_pair_cells=max_pair_cells + 1)")
     if eval_goals:
         if not isinstance(layout, str) or layout not in eval_layouts:
             raise ValueError(f"eval_goals needs a named layout with an evaluation set, one of {sorted(eval_layouts)}")
         layout = eval_layouts[layout]
-    return Maze.from_layout(layout, cell_size)
+    return Maze.from_layout(layout, cell_size).with_pairs(min_pair_cells, max_pair_cells)

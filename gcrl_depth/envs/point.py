@@ -21,12 +21,15 @@ START_JITTER = 0.1  # half-width of the uniform noise added to the start positio
 
 
 class PointMaze(GoalEnv):
-    """A ball pushed by two motors through a maze to a goal cell."""
+    """A ball pushed by two motors through a maze to a goal cell (``min_pair_cells`` /
+    ``max_pair_cells``: start and goal as a pair of cells by maze distance, :mod:`~gcrl_depth.envs.mazes`)."""
 
     cell_size = 4.0
 
-    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000):
-        self.maze = task_maze(layout, self.cell_size, eval_goals)
+    def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+        self.maze = task_maze(layout, self.cell_size, eval_goals, min_pair_cells=min_pair_cells,
+                              max_pair_cells=max_pair_cells)
         super().__init__(
             compile_model("point.xml", self.maze),
             n_frames=2,
@@ -37,9 +40,8 @@ class PointMaze(GoalEnv):
 
     def _initial_physics(self, key: jax.Array, blank: mjx.Data) -> tuple[mjx.Data, jax.Array]:
         start_key, jitter_key, goal_key = jax.random.split(key, 3)
-        start = self.maze.sample_start(start_key)
+        start, goal = self.maze.draw_start_and_goal(start_key, goal_key)
         start = start + jax.random.uniform(jitter_key, (2,), minval=-START_JITTER, maxval=START_JITTER)
-        goal = self.maze.sample_goal(goal_key)
         physics = blank.replace(
             qpos=start,
             qvel=jnp.zeros_like(blank.qvel),

@@ -1,0 +1,1 @@
+"""The paper's analyses beyond learning curves: Q-value maps (:mod:`.qmap`) and stitching (:mod:`.stitching`)."""

@@ -1,0 +1,116 @@
+"""The paper's stitching test: train on nearby start-goal pairs, evaluate on far ones.
+
+Training draws start and goal as a pair of free cells at most ``max_cells`` maze (BFS) cells
+apart (the maze envs' ``max_pair_cells`` option); evaluation draws pairs at least
+``max_cells + 1`` apart (``min_pair_cells``), which the agent never saw as a task. Reaching
+them means stitching learned pieces together. Every evaluation also measures the training
+distribution (``near/...``) so a far-pair failure can be told apart from not learning at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from gcrl_depth import experiments
+
+STITCHING_CELLS = 3  # the paper's bound on training pairs
+NEAR_METRICS = ("near/time_at_goal", "near/success_rate")
+
+
+def stitching_options(max_cells: int = STITCHING_CELLS) -> tuple[dict[str, int], dict[str, int]]:
+    """Task options of the training env (near pairs) and of the evaluation env (far pairs)."""
+    return {"max_pair_cells": max_cells}, {"min_pair_cells": max_cells + 1}
+
+
+def stitching_run(env: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
+                  max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
+                  **config: Any) -> list[dict[str, Any]]:
+    """Train DeepCRL on near pairs of a gcrl_depth maze task; returns one row per evaluation with
+    the far pairs' metrics (the protocol's measure) and the near pairs' (``near/...``)."""
+    from gcrl_depth.envs import env_id, make_core, task_name
+    from gcrl_depth.goal_envs import vector_goal_env
+
+    task = task_name(env)
+    if getattr(make_core(task), "maze", None) is None:
+        raise ValueError(f"the stitching test needs a maze task (PointBigMaze, AntBigMaze, ...); {task} has no maze")
+    length = {} if episode_length is None else {"episode_length": episode_length}
+    near, far = ({**options, **length} for options in stitching_options(max_cells))
+    near_envs = vector_goal_env(env_id(task), eval_episodes, **near)
+
+    def near_pairs(model: Any) -> dict[str, float]:
+        result = model.evaluate(seed=seed + 10_000 * model.num_timesteps, env=near_envs)
+        return {"near/time_at_goal": result.time_at_goal, "near/success_rate": result.success_rate}
+
+    try:
+        rows = experiments.run_deep_crl(env_id(task), depth, seed, timesteps, eval_every, eval_episodes, env_id(task),
+                                        near, progress_bar=progress_bar, eval_env_kwargs=far, probe=near_pairs, **config)
+    finally:
+        near_envs.close()
+    return [{**row, "max_pair_cells": max_cells} for row in rows]
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per depth: far-pair headline metrics as :func:`experiments.summarize` gives them, and the
+    near-pair metrics of the final evaluation (mean and s.e. over seeds)."""
+    summary = experiments.summarize(rows, ("depth",))
+    for entry in summary:
+        finals: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            if row["depth"] == entry["depth"] and row["env_steps"] >= finals.get(row["seed"], {}).get("env_steps", -1):
+                finals[row["seed"]] = row
+        for name in NEAR_METRICS:
+            entry[name], entry[f"{name}_se"] = experiments.mean_and_se([r[name] for r in finals.values()])
+    return sorted(summary, key=lambda s: s["depth"])
+
+
+def markdown_table(summary: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of a markdown table: per depth, far pairs (headline and final) and near pairs (final)."""
+    lines = ["| depth | seeds | params | train wall s | far: time at goal (last 5) | far: success rate | "
+             "near: time at goal (final) | near: success rate (final) |", "|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['depth']} | {s['seeds']} | {s['params']:,.0f} | {s['wall_s']:,.0f} | "
+                     f"{s['time_at_goal']:.1f} ± {s['time_at_goal_se']:.1f} | "
+                     f"{s['success_rate']:.2f} ± {s['success_rate_se']:.2f} | "
+                     f"{s['near/time_at_goal']:.1f} ± {s['near/time_at_goal_se']:.1f} | "
+                     f"{s['near/success_rate']:.2f} ± {s['near/success_rate_se']:.2f} |")
+    return lines
+
+
+def plot_stitching(summary: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> str:
+    """Bars per depth: success rate on the near (training) pairs and on the far (stitched) pairs."""
+    from gcrl_depth.files import atomic_open
+    from gcrl_depth.plotting import plt
+
+    depths = [str(s["depth"]) for s in summary]
+    x = range(len(depths))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
+    for offset, (name, label) in zip((-0.2, 0.2), (("near/success_rate", "near pairs (trained on)"),
+                                                    ("final_success_rate", "far pairs (stitching)"))):
+        ax.bar([i + offset for i in x], [s[name] for s in summary], width=0.4, label=label,
+               yerr=[s[f"{name}_se"] for s in summary], capsize=4)
+    ax.set_xticks(list(x), depths)
+    ax.set_xlabel("depth")
+    ax.set_ylabel("success rate (final evaluation)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title or "stitching: mean ± s.e. over seeds")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    with atomic_open(path, "wb", suffix=".png") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+    return os.fspath(path)
+
+
+def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header: Sequence[str] = ()) -> Path:
+    """``curves.csv``, ``summary.md`` (``header`` lines, then the table) and ``stitching.png`` into ``out``."""
+    from gcrl_depth.files import atomic_write_text
+
+    out = Path(out)
+    experiments.write_csv(rows, out / "curves.csv")
+    summary = summarize(rows)
+    plot_stitching(summary, out / "stitching.png", title=f"{experiments.short_name(rows[0]['env_id'])}: stitching")
+    atomic_write_text(out / "summary.md", "\n".join([*header, "", *markdown_table(summary)]) + "\n")
+    return out

@@ -1,0 +1,68 @@
+"""``gcrl-depth eval``: evaluate a saved model with the shared evaluator."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("eval", help="evaluate a saved model with the shared evaluator",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("model", help="a checkpoint zip written by DeepCRL.save or gcrl-depth train")
+    parser.add_argument("--episodes", type=int, default=128, help="evaluation episodes")
+    add_goal_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+
+
+def add_goal_flags(parser: argparse.ArgumentParser) -> None:
+    """``--eval-goals`` and ``--seed``: which goals (and starts) a saved model is run on."""
+    parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
+                        help="the training goal distribution, or a gcrl_depth maze's farthest goals (...Eval)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the starts and goals")
+
+
+def model_env(path: str, eval_goals: str) -> tuple[str | None, dict[str, Any]]:
+    """The env id (with the ``--eval-goals`` choice) and task options a saved model runs on."""
+    from gcrl_depth.crl.checkpoint import read_checkpoint
+    from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
+
+    _, meta, *_ = read_checkpoint(path)
+    saved_env = meta.get("env_id")
+    gcrl = bool(saved_env) and is_gcrl_id(saved_env)
+    if eval_goals == "eval" and not gcrl:
+        raise ValueError(f"--eval-goals eval needs a gcrl_depth maze (its ...Eval twin); {path} was trained on {saved_env}")
+    if not gcrl:
+        return saved_env, {}
+    task = task_name(saved_env)
+    options = dict(meta.get("task_kwargs") or {})
+    if eval_goals == "eval":
+        from gcrl_depth.crl.env_source import eval_options
+
+        return eval_env_id(task), eval_options(options)
+    return env_id(task), options
+
+
+def run(args: argparse.Namespace) -> int:
+    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.envs import is_gcrl_id
+
+    env, options = model_env(args.model, args.eval_goals)
+    gcrl = env is not None and is_gcrl_id(env)
+    model = DeepCRL.load(args.model, verbose=0, eval_episodes=args.episodes, **({"eval_env": env} if gcrl else {}))
+    try:
+        result = model.evaluate(seed=args.seed)
+    finally:
+        model.close()
+    report = {"model": args.model, "env": env, "seed": args.seed, **dataclasses.asdict(result)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['env']}, {result.episodes} episodes of {result.episode_length} steps (seed {args.seed}):")
+        print(f"  time at goal    {result.time_at_goal:.1f} steps")
+        print(f"  success rate    {result.success_rate:.2f}")
+        print(f"  final distance  {result.final_distance:.3f}")
+    return 0

@@ -1,0 +1,50 @@
+"""``gcrl-depth qmap``: Q-value maps of saved models over their maze, side by side in one PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("qmap", help="Q-value heatmaps over the maze for a fixed goal, several models side by side",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("models", nargs="+", help="checkpoint zips trained on the same gcrl_depth maze")
+    parser.add_argument("--labels", nargs="+", default=None, help="one label per model (default: 'depth N')")
+    parser.add_argument("--goal-cell", nargs=2, type=int, default=None, metavar=("ROW", "COL"),
+                        help="goal cell (default: the free cell farthest along the maze from the start)")
+    parser.add_argument("--per-cell", type=int, default=5, help="points per cell along each axis")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the reset state whose non-position features are kept")
+    parser.add_argument("--out", default="qmap.png", help="PNG file")
+    parser.add_argument("--json", action="store_true", help="print the correlations as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gcrl_depth.analysis.qmap import model_q_map, plot_q_maps
+    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.experiments import short_name
+
+    if args.labels is not None and len(args.labels) != len(args.models):
+        raise ValueError(f"--labels needs one label per model: {len(args.models)} models, {len(args.labels)} labels")
+    maps, envs = [], set()
+    for i, path in enumerate(args.models):
+        model = DeepCRL.load(path, verbose=0, eval_episodes=0)
+        try:
+            envs.add(model.env_id)
+            maps.append(model_q_map(model, args.goal_cell, args.per_cell, args.seed,
+                                    label=args.labels[i] if args.labels else None))
+        finally:
+            model.close()
+    if len(envs) > 1:
+        raise ValueError(f"the models were trained on different envs {sorted(map(str, envs))}; compare models of one maze")
+    plot_q_maps(maps, args.out, title=f"{short_name(envs.pop())}: Q(s, a*, g) with the goal at cell {maps[0].goal_cell}")
+    rows = [{"model": path, **qmap.summary()} for path, qmap in zip(args.models, maps)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print("| model | label | Spearman(-Q, geodesic) | Spearman(-Q, straight line) |\n|---|---|---:|---:|")
+        for r in rows:
+            print(f"| {r['model']} | {r['label']} | {r['spearman_geodesic']:.3f} | {r['spearman_euclidean']:.3f} |")
+    print(f"saved {args.out}")
+    return 0

@@ -1,0 +1,58 @@
+"""``gcrl-depth stitching``: the paper's stitching test over depths (train on near pairs, evaluate on far ones)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from gcrl_depth.cli.config_flags import add_config_flags, config_values
+from gcrl_depth.cli.train import add_preset_flags
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("stitching", help="train on start-goal pairs at most N cells apart, evaluate on farther pairs",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("env", help="a gcrl_depth maze task or id (PointBigMaze, AntBigMaze, ...)")
+    parser.add_argument("--depths", nargs="+", type=int, default=[4, 16], help="depths of actor and critic")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per depth")
+    parser.add_argument("--max-cells", type=int, default=3, help="training pairs are at most this many maze cells apart")
+    parser.add_argument("--timesteps", type=int, default=200_000, help="env steps per run")
+    parser.add_argument("--eval-every", type=int, default=50_000, help="env steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation (far and near pairs each)")
+    parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>)")
+    add_preset_flags(parser, default="cpu")
+    add_config_flags(parser, exclude=("depth",))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import gcrl_depth
+    from gcrl_depth.analysis import stitching
+    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.envs import task_name
+    from gcrl_depth.machine import results_header
+
+    config = config_values(args, args.config, PRESETS[args.preset])
+    if "depth" in config:
+        raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
+    task = task_name(args.env)
+    rows = []
+    for depth in args.depths:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            run_rows = stitching.stitching_run(task, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
+                                               args.max_cells, args.episode_length, **config)
+            rows += run_rows
+            last = run_rows[-1]
+            print(f"depth {depth} seed {seed}: far pairs success {last['success_rate']:.2f}, near pairs success "
+                  f"{last['near/success_rate']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    header = [*results_header("Stitching test", "", gcrl_depth.__version__,
+                                             command="gcrl-depth " + " ".join(sys.argv[1:])),
+              f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
+              f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
+              f"{args.timesteps:,} env steps per run, preset `{args.preset}` with {config}; seeds {args.seeds}."]
+    out = stitching.write_results(rows, args.out or f"runs/stitching-{task}", header)
+    print(f"wrote {out}")
+    return 0

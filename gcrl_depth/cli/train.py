@@ -1,0 +1,84 @@
+"""``gcrl-depth train``: train DeepCRL; checkpoints, the best model by evaluation, the final model and logs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from gcrl_depth.cli.config_flags import add_config_flags, config_values
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("train", help="train DeepCRL on an env and save checkpoints, the best and the final model",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
+    add_preset_flags(parser)
+    parser.add_argument("--timesteps", type=int, default=1_000_000, help="env steps to train (prefill included)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
+    parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
+                        help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
+    parser.add_argument("--log-dir", default=None, help="output folder (default runs/<env>-d<depth>-s<seed>)")
+    parser.add_argument("--save-every", type=int, default=0, metavar="N", help="checkpoint every N env steps (0: none)")
+    parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
+    parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
+    parser.add_argument("--wandb", default=None, metavar="PROJECT",
+                        help="also log to this Weights & Biases project (needs the wandb extra; WANDB_MODE=offline works "
+                             "without a network)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    add_config_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def add_preset_flags(parser: argparse.ArgumentParser, default: str = "paper") -> None:
+    """``--preset`` and ``--config FILE``, which :func:`config_values` composes with the field flags."""
+    parser.add_argument("--preset", choices=["cpu", "paper"], default=default, help="named overrides of the paper's defaults")
+    parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object from the command line."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}': {error}")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}', got {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from gcrl_depth.callbacks import CheckpointCallback, SaveBestModel
+    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.envs import env_id, is_gcrl_id, task_name
+    from gcrl_depth.goal_envs import vector_goal_env
+    from gcrl_depth.logger import Logger
+
+    config = config_values(args, args.config, PRESETS[args.preset])
+    depth = config.pop("depth", 4)
+    env: Any = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
+    log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{args.seed}")
+    if args.env_kwargs:
+        from gcrl_depth.crl.config import CRLConfig
+
+        env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **args.env_kwargs)
+    model = DeepCRL(env, depth=depth, seed=args.seed, eval_episodes=args.eval_episodes,
+                    epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir), **config)
+    try:
+        if args.wandb:
+            model.set_logger(Logger(log_dir, (*model.logger.formats, "wandb"), wandb_init={
+                "project": args.wandb, "name": log_dir.name, "config": {"env": args.env, "depth": depth, "seed": args.seed,
+                                                                        "env_kwargs": args.env_kwargs, **model.config.to_dict()}}))
+        callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
+        if args.save_every > 0:
+            callbacks.append(CheckpointCallback(args.save_every, log_dir / "checkpoints", verbose=1))
+        model.learn(args.timesteps, callback=callbacks, progress_bar=args.progress)
+    finally:
+        final = model.save(log_dir / "final_model.zip")
+        model.close()
+        if not isinstance(env, str):
+            env.close()
+    print(f"saved {final}")
+    return 0
