@@ -82,7 +82,7 @@ def test_qmap_draws_the_models_side_by_side_with_finite_correlations(trained_run
     model = str(trained_run / "final_model.zip")
     done = gcrl_depth("qmap", model, str(trained_run / "best" / "best_model.zip"), "--labels", "final", "best",
                       "--per-cell", "3", "--out", str(tmp_path / "qmap.png"), "--json")
-    rows = json.loads(done.stdout[: done.stdout.rindex("]") + 1])
+    rows = json.loads(done.stdout)
     assert [r["label"] for r in rows] == ["final", "best"] and all(r["goal_cell"] == [3, 1] for r in rows)
     assert all(-1 <= r["spearman_geodesic"] <= 1 and -1 <= r["spearman_euclidean"] <= 1 for r in rows)
     assert rows[0]["points"] == 7 * 9  # 7 free cells of 3 x 3 points

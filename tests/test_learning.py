@@ -12,6 +12,7 @@ ENV = "gcrl_depth/PointUMaze-v0"
 
 
 @pytest.mark.slow
+@pytest.mark.xla_optimized  # minutes of training: optimized programs pay back their compile
 def test_time_at_goal_rises_well_above_random():
     rng = np.random.default_rng(0)
     random = evaluate(lambda obs: rng.uniform(-1, 1, (len(obs["observation"]), 2)), ENV, num_envs=32, seed=123)

@@ -51,6 +51,7 @@ def test_geodesic_distance_goes_around_the_wall():
 def test_a_critic_that_knows_the_maze_correlates_one_with_geodesic_distance():
     result = q_map(MAZE, geodesic_critic, GOAL, TEMPLATE, per_cell=PER_CELL, label="geodesic")
     assert result.spearman_geodesic == pytest.approx(1.0)
+    assert result.spearman_euclidean == pytest.approx(result.spearman_distances)  # the maze's own overlap
     assert result.spearman_euclidean < 0.8
     assert np.isnan(result.values[~point_positions(MAZE, PER_CELL)[1]]).all()
 

@@ -38,6 +38,8 @@ class QMap:
         per_cell: points per cell along each axis.
         spearman_geodesic: rank correlation of -Q with ``geodesic`` over the free points.
         spearman_euclidean: rank correlation of -Q with ``euclidean`` over the free points.
+        spearman_distances: rank correlation of ``geodesic`` with ``euclidean``: what a critic
+            that follows one distance exactly scores on the other (the maze's own overlap).
     """
 
     label: str
@@ -49,11 +51,13 @@ class QMap:
     per_cell: int
     spearman_geodesic: float
     spearman_euclidean: float
+    spearman_distances: float
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready numbers: label, goal cell, points and both correlations."""
         return {"label": self.label, "goal_cell": list(self.goal_cell), "points": int(np.isfinite(self.values).sum()),
-                "spearman_geodesic": self.spearman_geodesic, "spearman_euclidean": self.spearman_euclidean}
+                "spearman_geodesic": self.spearman_geodesic, "spearman_euclidean": self.spearman_euclidean,
+                "spearman_distances": self.spearman_distances}
 
 
 def point_positions(maze: Maze, per_cell: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +112,8 @@ def q_map(maze: Maze, q_function: QFunction, goal_cell: tuple[int, int], templat
     euclidean = np.where(free, np.linalg.norm(positions - goal, axis=-1), np.nan)
     return QMap(label=label, values=values, geodesic=geodesic, euclidean=euclidean, maze=maze, goal_cell=goal_cell,
                 per_cell=per_cell, spearman_geodesic=_spearman(-values[free], geodesic[free]),
-                spearman_euclidean=_spearman(-values[free], euclidean[free]))
+                spearman_euclidean=_spearman(-values[free], euclidean[free]),
+                spearman_distances=_spearman(geodesic[free], euclidean[free]))
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -170,8 +175,9 @@ def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") 
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Q(s, a*, g)")
-    if title:
-        fig.suptitle(title, fontsize=10)
+    title = f"{title}\n" if title else ""
+    fig.suptitle(f"{title}(geodesic and straight-line distance themselves correlate {maps[0].spearman_distances:.2f})",
+                 fontsize=10)
     fig.tight_layout()
     with atomic_open(path, "wb", suffix=".png") as f:
         fig.savefig(f, format="png")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -46,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         print("| model | label | Spearman(-Q, geodesic) | Spearman(-Q, straight line) |\n|---|---|---:|---:|")
         for r in rows:
             print(f"| {r['model']} | {r['label']} | {r['spearman_geodesic']:.3f} | {r['spearman_euclidean']:.3f} |")
-    print(f"saved {args.out}")
+        print(f"(the two distances correlate {maps[0].spearman_distances:.3f} with each other over these points)")
+    print(f"saved {args.out}", file=sys.stderr if args.json else sys.stdout)  # --json: stdout is only JSON
     return 0
