@@ -12,7 +12,7 @@ Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series a
 value), ``summary.md`` (each run's headline, the mean of its last 5 evaluations, and its final
 evaluation, mean ± s.e. over seeds), ``depth.png`` (time at
 goal vs depth with s.e. bars) and, when widths are swept, ``width_vs_depth.png`` (time at
-goal vs parameter count for both). With ``--behaviour`` every evaluation also records the
+goal vs parameter count for both). With ``--behaviour`` every evaluation of the depth series also records the
 policy's behaviour (:mod:`gcrl_depth.analysis.behaviour`: survival, torso height, passages over
 maze walls) into ``curves.csv``, a table in ``summary.md`` and ``behaviour.png`` (final value
 vs depth), where a task's critical depth shows as a jump. Defaults fit a 2-core CPU in about
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> Path:
             start = time.perf_counter()
             config = {**base_config, **overrides}
             depth = config.pop("depth")
-            probe = behaviour_probe(args.eval_episodes) if args.behaviour else None
+            probe = behaviour_probe(args.eval_episodes) if args.behaviour and series == "depth" else None
             run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
                                            eval_id, env_kwargs, probe=probe, **config)
             rows += [{**row, "series": series, "value": value} for row in run]

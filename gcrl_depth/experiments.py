@@ -78,11 +78,18 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
     params = sum(int(np.size(x)) for x in _leaves((model.learner()["actor_params"], model.learner()["critic_params"])))
     run = {"algo": "crl", "depth": depth, "width": model.config.width, "env_id": env_id, "seed": seed, "params": params}
     rows: list[dict[str, Any]] = []
-    start = time.perf_counter()
+    start, probe_seconds = time.perf_counter(), 0.0
 
     def record(locals_: dict, globals_: dict) -> bool:
-        wall = time.perf_counter() - start - model.eval_seconds
-        rows.append({**_row(run, model.num_timesteps, wall, locals_["evaluation"]), **(probe(model) if probe else {})})
+        nonlocal probe_seconds
+        wall = time.perf_counter() - start - model.eval_seconds - probe_seconds  # training time only
+        probed = time.perf_counter()
+        measured = probe(model) if probe else {}
+        probe_seconds += time.perf_counter() - probed
+        unnamed = sorted(k for k in measured if "/" not in k)
+        if unnamed:
+            raise ValueError(f"probe measurements need 'name/metric' keys (e.g. 'near/time_at_goal'), got {unnamed}")
+        rows.append({**_row(run, model.num_timesteps, wall, locals_["evaluation"]), **measured})
         return True
 
     model.learn(timesteps, callback=record, progress_bar=progress_bar)

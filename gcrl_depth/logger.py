@@ -45,17 +45,13 @@ class Logger:
         self._tb_writer: Any = None
         if self.folder is not None:
             os.makedirs(self.folder, exist_ok=True)
+        self._wandb_run: Any = None
+        if "wandb" in self.formats:
+            self._wandb_run = _start_wandb({"dir": self.folder, **(wandb_init or {})})
         if "tensorboard" in self.formats:
             from tensorboardX import SummaryWriter
 
             self._tb_writer = SummaryWriter(self.folder)
-        self._wandb_run: Any = None
-        if "wandb" in self.formats:
-            try:
-                import wandb
-            except ImportError as error:
-                raise ImportError(WANDB_MISSING) from error
-            self._wandb_run = wandb.init(**{"dir": self.folder, **(wandb_init or {})})
 
     @property
     def csv_path(self) -> str | None:
@@ -117,6 +113,20 @@ class Logger:
         else:
             with open(path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self._csv_keys).writerow(row)
+
+
+def _start_wandb(settings: dict[str, Any]) -> Any:
+    """``wandb.init(**settings)``; a missing package or a failed start (no API key, no network)
+    is an ImportError / ValueError that says what to do."""
+    try:
+        import wandb
+    except ImportError as error:
+        raise ImportError(WANDB_MISSING) from error
+    try:
+        return wandb.init(**settings)
+    except Exception as error:  # wandb's own errors (UsageError, CommError, ...) derive from Exception
+        raise ValueError(f"Weights & Biases did not start ({type(error).__name__}: {error}); log in with `wandb login`, "
+                         "or set WANDB_MODE=offline to log without a network") from error
 
 
 def _format(value: float) -> str:

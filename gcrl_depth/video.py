@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
+
+from gcrl_depth.goal_envs import episode_length
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
@@ -33,13 +36,17 @@ def record_video(
     """
     if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
-    for name, value in (("episodes", episodes), ("frame_every", frame_every), ("size", size)):
+    for name, value in (("episodes", episodes), ("frame_every", frame_every), ("size", size), ("steps", steps)):
+        if value is None and name == "steps":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, **env_kwargs)
     frames, stats = [], []
     try:
-        length = steps or _episode_length(env)
+        length = steps or episode_length(env)
+        if length is None:
+            raise ValueError(f"{env_id} registers no episode length: pass steps=")
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             frames.append(env.render())
@@ -68,23 +75,17 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    fd, partial = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)  # ffmpeg writes to a name
+    os.close(fd)
     try:
         if suffix == ".gif":
             imageio.mimsave(partial, list(frames), duration=1000 / fps, loop=0)
-        else:
-            imageio.mimsave(partial, list(frames), fps=fps, codec="libx264", quality=7)
+        else:  # H.264 needs even sizes: pad to a multiple of 2, not of imageio's default 16
+            imageio.mimsave(partial, list(frames), fps=fps, codec="libx264", quality=7, macro_block_size=2)
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(partial, path)
     finally:
-        if partial.exists():
-            partial.unlink()
+        if os.path.exists(partial):
+            os.unlink(partial)
     return os.fspath(path)
-
-
-def _episode_length(env: gym.Env) -> int:
-    core = getattr(env.unwrapped, "core", None)
-    if core is not None:
-        return int(core.episode_length)
-    if env.spec is not None and env.spec.max_episode_steps:
-        return int(env.spec.max_episode_steps)
-    raise ValueError(f"{env.spec.id if env.spec else env} registers no episode length: pass steps=")

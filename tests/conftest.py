@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import os
 
-CALLER_XLA_FLAGS = os.environ.get("XLA_FLAGS")
-if "xla_backend_optimization_level" not in (CALLER_XLA_FLAGS or ""):  # before JAX starts its backend
-    os.environ["XLA_FLAGS"] = f"{CALLER_XLA_FLAGS or ''} --xla_backend_optimization_level=0".strip()
+CALLER_XLA_FLAGS = "GCRL_DEPTH_CALLER_XLA_FLAGS"  # the XLA_FLAGS the suite was started with, kept for its children
+XLA_DEFAULT_LEVEL = "GCRL_DEPTH_TEST_XLA_DEFAULT"  # set in an xla_optimized child: leave XLA's level alone
+TEST_XLA_LEVEL = "--xla_backend_optimization_level=0"
+os.environ.setdefault(CALLER_XLA_FLAGS, os.environ.get("XLA_FLAGS", ""))  # xdist workers inherit the first value
+if not os.environ.get(XLA_DEFAULT_LEVEL) and "xla_backend_optimization_level" not in os.environ[CALLER_XLA_FLAGS]:
+    os.environ["XLA_FLAGS"] = f"{os.environ[CALLER_XLA_FLAGS]} {TEST_XLA_LEVEL}".strip()  # before JAX starts its backend
 
 import signal
 import subprocess
@@ -98,8 +101,7 @@ def _run_child(config, targets, *options, optimized=False):
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0", *options, *targets]
     env = {**os.environ, IN_ISOLATION: "1"}
     if optimized:
-        env.pop("XLA_FLAGS")
-        env.update({} if CALLER_XLA_FLAGS is None else {"XLA_FLAGS": CALLER_XLA_FLAGS})
+        env.update({"XLA_FLAGS": os.environ[CALLER_XLA_FLAGS], XLA_DEFAULT_LEVEL: "1"})
     return subprocess.run(command, cwd=config.rootpath, env=env, capture_output=True, text=True)
 
 

@@ -143,7 +143,8 @@ def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| depth | 4 | 2 |" in summary and "| width | 16 | 2 |" in summary
     # behaviour of the point mass in its maze: it never falls, and walls stop it
-    assert all(float(r["behaviour/alive_fraction"]) == 1 and float(r["behaviour/over_wall_steps"]) == 0 for r in rows)
+    depth_rows = [r for r in rows if r["series"] == "depth"]
+    assert all(float(r["behaviour/alive_fraction"]) == 1 and float(r["behaviour/over_wall_steps"]) == 0 for r in depth_rows)
     assert "| alive_fraction | 1.000 ± 0.000 |" in summary and "| over_wall_episodes | 0.000 ± 0.000 |" in summary
     for name in ("depth.png", "width_vs_depth.png", "behaviour.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

@@ -76,6 +76,11 @@ def test_train_then_eval_end_to_end(trained_run):
     report = json.loads(done.stdout)
     assert report["env"] == "gcrl_depth/PointUMazeEval-v0" and report["episodes"] == 2 and report["episode_length"] == 1000
     assert 0 <= report["time_at_goal"] <= 1000 and 0 <= report["success_rate"] <= 1
+    # env options over the saved ones (the depth-sweep test's evaluation program: 2 episodes of 20 steps)
+    done = gcrl_depth("eval", str(out / "final_model.zip"), "--episodes", "2", "--env-kwargs", '{"episode_length": 20}',
+                      "--json")
+    report = json.loads(done.stdout)
+    assert report["env_kwargs"] == {"episode_length": 20} and report["episode_length"] == 20
 
 
 def test_qmap_draws_the_models_side_by_side_with_finite_correlations(trained_run, tmp_path):
@@ -131,6 +136,22 @@ def test_wandb_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
     with pytest.raises(ImportError, match=r"pip install 'gcrl_depth\[wandb\]'"):
         Logger(None, ("wandb",))
+
+
+def test_a_failed_wandb_start_is_a_clear_error_and_saves_no_model(monkeypatch, tmp_path, capsys):
+    import types
+
+    from gcrl_depth.cli.main import main
+
+    def refuse(**settings):
+        raise RuntimeError("api key not configured (no-tty)")
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=refuse))
+    code = main(["train", "PointUMaze", "--timesteps", "100", "--log-dir", str(tmp_path / "run"), "--no-progress",
+                 "--wandb", "p", *TINY])
+    error = capsys.readouterr().err
+    assert code == 2 and "Weights & Biases did not start" in error and "WANDB_MODE=offline" in error
+    assert not (tmp_path / "run" / "final_model.zip").exists()
 
 
 def test_envs_lists_every_task_and_bad_input_is_a_clear_message():

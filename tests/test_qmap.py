@@ -83,3 +83,22 @@ def test_bad_input_is_a_clear_error():
         q_map(MAZE, euclidean_critic, GOAL, TEMPLATE, per_cell=0)
     with pytest.raises(ValueError, match="at least one map"):
         plot_q_maps([], "unused.png")
+
+
+def test_a_three_dimensional_goal_keeps_its_height():
+    """The humanoid's goal is (x, y, z): the map moves x, y to the goal cell and keeps z."""
+    seen = []
+
+    def critic(observations, goal):
+        seen.append(goal)
+        return euclidean_critic(observations, goal[:2])
+
+    result = q_map(MAZE, critic, GOAL, TEMPLATE, per_cell=PER_CELL, goal_template=np.array([9.0, 9.0, 1.25]))
+    np.testing.assert_allclose(seen[0], [12.0, 4.0, 1.25])  # cell (3, 1) at cell size 4, the template's height
+    assert result.spearman_euclidean == pytest.approx(1.0, abs=1e-3)
+
+
+def test_free_cells_the_goal_cannot_reach_are_left_out():
+    maze = Maze.from_layout(["11111", "1R1G1", "11111"], cell_size=4.0)  # two cells, a wall between them
+    result = q_map(maze, euclidean_critic, (1, 3), TEMPLATE[:4], per_cell=3)
+    assert np.isfinite(result.values).sum() == 9 and np.isnan(result.values[3:6, 3:6]).all()  # only the goal's cell

@@ -86,7 +86,8 @@ def geodesic_distances(maze: Maze, goal_cell: tuple[int, int], per_cell: int) ->
 
 
 def q_map(maze: Maze, q_function: QFunction, goal_cell: tuple[int, int], template: np.ndarray,
-          position_indices: Sequence[int] = (0, 1), per_cell: int = 5, label: str = "") -> QMap:
+          position_indices: Sequence[int] = (0, 1), per_cell: int = 5, label: str = "",
+          goal_template: np.ndarray | None = None) -> QMap:
     """Evaluate ``q_function`` with the robot at every point of the maze and the goal at the
     centre of ``goal_cell``.
 
@@ -98,18 +99,24 @@ def q_map(maze: Maze, q_function: QFunction, goal_cell: tuple[int, int], templat
         position_indices: where x and y sit in the observation.
         per_cell: points per cell along each axis.
         label: the map's name in plots.
+        goal_template: a goal whose first two entries are replaced by the cell centre (e.g. the
+            humanoid's x, y, z goal keeps its z); default the 2-D goal (x, y).
     """
     goal_cell = (int(goal_cell[0]), int(goal_cell[1]))
     positions, free = point_positions(maze, per_cell)  # also checks per_cell
     geodesic = geodesic_distances(maze, goal_cell, per_cell)  # also checks goal_cell is free
-    goal = np.asarray(goal_cell, np.float32) * maze.cell_size
+    free &= np.isfinite(geodesic)  # free cells the goal cannot be reached from (a maze in pieces) are left out
+    goal_xy = np.asarray(goal_cell, np.float32) * maze.cell_size
+    goal = np.array(goal_xy if goal_template is None else goal_template, np.float32)
+    goal[:2] = goal_xy
     observations = np.repeat(np.asarray(template, np.float32)[None], free.sum(), axis=0)
     observations[:, list(position_indices)] = positions[free]
     values = np.full(free.shape, np.nan)
     values[free] = np.asarray(q_function(observations, goal), dtype=float).reshape(-1)
     if not np.isfinite(values[free]).all():
         raise ValueError("the critic returned NaN or infinite Q values")
-    euclidean = np.where(free, np.linalg.norm(positions - goal, axis=-1), np.nan)
+    euclidean = np.where(free, np.linalg.norm(positions - goal_xy, axis=-1), np.nan)
+    geodesic = np.where(free, geodesic, np.nan)
     return QMap(label=label, values=values, geodesic=geodesic, euclidean=euclidean, maze=maze, goal_cell=goal_cell,
                 per_cell=per_cell, spearman_geodesic=_spearman(-values[free], geodesic[free]),
                 spearman_euclidean=_spearman(-values[free], euclidean[free]),
@@ -119,7 +126,7 @@ def q_map(maze: Maze, q_function: QFunction, goal_cell: tuple[int, int], templat
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")  # a constant map ranks nothing
-    return float(stats.spearmanr(a, b).statistic)
+    return float(stats.spearmanr(a, b)[0])
 
 
 def farthest_cell(maze: Maze) -> tuple[int, int]:
@@ -133,32 +140,42 @@ def model_q_map(model: Any, goal_cell: tuple[int, int] | None = None, per_cell: 
                 label: str | None = None) -> QMap:
     """The Q-value map of a :class:`~gcrl_depth.crl.agent.DeepCRL` trained on a gcrl_depth maze:
     Q(s, a*, g) with the non-position features of a reset state (drawn with ``seed``) and the
-    goal at ``goal_cell`` (default: :func:`farthest_cell`)."""
+    goal at ``goal_cell`` (default: :func:`farthest_cell`; a 3-D goal keeps the reset's height)."""
     core = getattr(model, "core", None)
     maze = getattr(core, "maze", None)
-    if maze is None or len(getattr(core, "goal_indices", ())) != 2:
-        raise ValueError(f"Q-value maps need a model trained on a gcrl_depth maze task; this one trained on {model.env_id}")
-    template = np.asarray(jax.jit(core.reset)(jax.random.key(seed)).obs)
-    trainer, learner = model.trainer, model.learner()
+    if maze is None:
+        raise ValueError(f"Q-value maps need a model trained on a gcrl_depth maze task (PointUMaze, AntBigMaze, ...); "
+                         f"this one trained on {model.env_id}")
+    reset = jax.jit(core.reset)(jax.random.key(seed))
+    learner = model.learner()
+    q_values = _q_program(model.trainer)
+    return q_map(maze, lambda obs, goal: np.asarray(q_values(learner["actor_params"], learner["critic_params"], obs, goal)),
+                 goal_cell or farthest_cell(maze), np.asarray(reset.obs), position_indices=tuple(core.goal_indices[:2]),
+                 per_cell=per_cell, goal_template=np.asarray(reset.goal),
+                 label=label if label is not None else _depth_label(model.config))
+
+
+def _depth_label(config: Any) -> str:
+    actor, critic = config.resolved_actor_depth, config.resolved_critic_depth
+    return f"depth {critic}" if actor == critic else f"critic depth {critic}, actor depth {actor}"
+
+
+def _q_program(trainer: Any) -> Callable[..., jax.Array]:
+    """Jitted Q(s, a*, g) for a batch of states and one goal, with the parameters as arguments."""
 
     @jax.jit
-    def q_values(observations: jax.Array, goal: jax.Array) -> jax.Array:
+    def q_values(actor_params: Any, critic_params: Any, observations: jax.Array, goal: jax.Array) -> jax.Array:
         goals = jnp.broadcast_to(goal, (observations.shape[0], goal.shape[-1]))
-        actions = trainer.act(learner["actor_params"], observations, goals)
-        return trainer.q_value(learner["critic_params"], observations, actions, goals)
+        actions = trainer.act(actor_params, observations, goals)
+        return trainer.q_value(critic_params, observations, actions, goals)
 
-    return q_map(maze, lambda obs, goal: np.asarray(q_values(obs, goal)), goal_cell or farthest_cell(maze), template,
-                 position_indices=tuple(core.goal_indices), per_cell=per_cell,
-                 label=label if label is not None else f"depth {model.config.depth}")
+    return q_values
 
 
 def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") -> str:
     """Draw the maps side by side (walls dark, goal starred, each map's own colour scale,
     correlations in the panel titles) into one PNG, written atomically; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gcrl_depth.plotting import plt
 
     if not maps:
         raise ValueError("plot_q_maps needs at least one map")

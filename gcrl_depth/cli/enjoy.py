@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.video import record_video
 
-    env, options = model_env(args.model, args.eval_goals)
+    env, options = model_env(args.model, args.eval_goals, args.env_kwargs)
     if env is None:
         raise ValueError(f"{args.model} was trained on an env without an id: render it from Python with gcrl_depth.video")
     model = DeepCRL.load(args.model, verbose=0, eval_episodes=0)

@@ -19,14 +19,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def add_goal_flags(parser: argparse.ArgumentParser) -> None:
-    """``--eval-goals`` and ``--seed``: which goals (and starts) a saved model is run on."""
+    """``--eval-goals``, ``--env-kwargs`` and ``--seed``: which goals (and starts) a saved model is run on."""
+    from gcrl_depth.cli.train import json_object
+
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
                         help="the training goal distribution, or a gcrl_depth maze's farthest goals (...Eval)")
+    parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
+                        help="env options over the saved ones, e.g. far pairs for a stitching model: "
+                             "'{\"max_pair_cells\": null, \"min_pair_cells\": 4}'")
     parser.add_argument("--seed", type=int, default=0, help="seed of the starts and goals")
 
 
-def model_env(path: str, eval_goals: str) -> tuple[str | None, dict[str, Any]]:
-    """The env id (with the ``--eval-goals`` choice) and task options a saved model runs on."""
+def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The env id (with the ``--eval-goals`` choice) and options (the saved ones, then
+    ``env_kwargs``) a saved model runs on."""
     from gcrl_depth.crl.checkpoint import read_checkpoint
     from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 
@@ -36,28 +42,34 @@ def model_env(path: str, eval_goals: str) -> tuple[str | None, dict[str, Any]]:
     if eval_goals == "eval" and not gcrl:
         raise ValueError(f"--eval-goals eval needs a gcrl_depth maze (its ...Eval twin); {path} was trained on {saved_env}")
     if not gcrl:
-        return saved_env, {}
+        return saved_env, dict(env_kwargs)
     task = task_name(saved_env)
     options = dict(meta.get("task_kwargs") or {})
     if eval_goals == "eval":
         from gcrl_depth.crl.env_source import eval_options
 
-        return eval_env_id(task), eval_options(options)
-    return env_id(task), options
+        return eval_env_id(task), {**eval_options(options), **env_kwargs}
+    return env_id(task), {**options, **env_kwargs}
 
 
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.envs import is_gcrl_id
+    from gcrl_depth.goal_envs import vector_goal_env
 
-    env, options = model_env(args.model, args.eval_goals)
-    gcrl = env is not None and is_gcrl_id(env)
-    model = DeepCRL.load(args.model, verbose=0, eval_episodes=args.episodes, **({"eval_env": env} if gcrl else {}))
+    env, options = model_env(args.model, args.eval_goals, args.env_kwargs)
+    own_envs = env is not None and (is_gcrl_id(env) or bool(args.env_kwargs))  # else the saved evaluation settings
+    model = DeepCRL.load(args.model, verbose=0, eval_episodes=0 if own_envs else args.episodes)
+    envs = None
     try:
-        result = model.evaluate(seed=args.seed)
+        if own_envs:
+            envs = vector_goal_env(env, args.episodes, **options)
+        result = model.evaluate(seed=args.seed, env=envs)
     finally:
         model.close()
-    report = {"model": args.model, "env": env, "seed": args.seed, **dataclasses.asdict(result)}
+        if envs is not None:
+            envs.close()
+    report = {"model": args.model, "env": env, "env_kwargs": options, "seed": args.seed, **dataclasses.asdict(result)}
     if args.json:
         print(json.dumps(report, indent=2))
     else:

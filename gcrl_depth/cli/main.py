@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command line, for the results files that record it
     try:
         return args.run(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:  # clear errors, without a traceback

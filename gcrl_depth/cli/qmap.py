@@ -28,18 +28,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.labels is not None and len(args.labels) != len(args.models):
         raise ValueError(f"--labels needs one label per model: {len(args.models)} models, {len(args.labels)} labels")
-    maps, envs = [], set()
+    maps, env = [], None
     for i, path in enumerate(args.models):
         model = DeepCRL.load(path, verbose=0, eval_episodes=0)
         try:
-            envs.add(model.env_id)
+            trained_on = (model.env_id, json.dumps(model.task_kwargs, sort_keys=True, default=repr))
+            if env is not None and trained_on != env:
+                raise ValueError(f"{path} was trained on {trained_on[0]} {trained_on[1]}, {args.models[0]} on "
+                                 f"{env[0]} {env[1]}: compare models of one maze")
+            env = trained_on
             maps.append(model_q_map(model, args.goal_cell, args.per_cell, args.seed,
                                     label=args.labels[i] if args.labels else None))
         finally:
             model.close()
-    if len(envs) > 1:
-        raise ValueError(f"the models were trained on different envs {sorted(map(str, envs))}; compare models of one maze")
-    plot_q_maps(maps, args.out, title=f"{short_name(envs.pop())}: Q(s, a*, g) with the goal at cell {maps[0].goal_cell}")
+    plot_q_maps(maps, args.out, title=f"{short_name(env[0])}: Q(s, a*, g) with the goal at cell {maps[0].goal_cell}")
     rows = [{"model": path, **qmap.summary()} for path, qmap in zip(args.models, maps)]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import shlex
 import time
 
 from gcrl_depth.cli.config_flags import add_config_flags, config_values
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
             last = run_rows[-1]
             print(f"depth {depth} seed {seed}: far pairs success {last['success_rate']:.2f}, near pairs success "
                   f"{last['near/success_rate']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    header = [*results_header("Stitching test", "", gcrl_depth.__version__,
-                                             command="gcrl-depth " + " ".join(sys.argv[1:])),
+    header = [*results_header("Stitching test", "", gcrl_depth.__version__, command=shlex.join(["gcrl-depth", *args.argv])),
               f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
               f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
               f"{args.timesteps:,} env steps per run, preset `{args.preset}` with {config}; seeds {args.seeds}."]

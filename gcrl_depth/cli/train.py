@@ -19,6 +19,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
+    parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
+                        help="evaluate on the training env's id with these options instead of the default evaluation env "
+                             "(e.g. '{\"min_pair_cells\": 4}' for a stitching run)")
     parser.add_argument("--log-dir", default=None, help="output folder (default runs/<env>-d<depth>-s<seed>)")
     parser.add_argument("--save-every", type=int, default=0, metavar="N", help="checkpoint every N env steps (0: none)")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
@@ -49,36 +52,55 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcrl_depth.callbacks import CheckpointCallback, SaveBestModel
     from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.crl.config import PRESETS, CRLConfig
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
     from gcrl_depth.logger import Logger
 
     config = config_values(args, args.config, PRESETS[args.preset])
     depth = config.pop("depth", 4)
-    env: Any = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
+    train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
+    env: Any = train_id
     log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{args.seed}")
-    if args.env_kwargs:
-        from gcrl_depth.crl.config import CRLConfig
-
-        env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **args.env_kwargs)
-    model = DeepCRL(env, depth=depth, seed=args.seed, eval_episodes=args.eval_episodes,
-                    epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir), **config)
+    built: list[Any] = []  # the envs built here, closed at the end
     try:
-        if args.wandb:
-            model.set_logger(Logger(log_dir, (*model.logger.formats, "wandb"), wandb_init={
-                "project": args.wandb, "name": log_dir.name, "config": {"env": args.env, "depth": depth, "seed": args.seed,
-                                                                        "env_kwargs": args.env_kwargs, **model.config.to_dict()}}))
-        callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
-        if args.save_every > 0:
-            callbacks.append(CheckpointCallback(args.save_every, log_dir / "checkpoints", verbose=1))
+        if args.env_kwargs:
+            env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **args.env_kwargs)
+            built.append(env)
+        eval_env = None
+        if args.eval_env_kwargs is not None and args.eval_episodes > 0:
+            eval_env = vector_goal_env(train_id, args.eval_episodes, **args.eval_env_kwargs)
+            built.append(eval_env)
+        model = DeepCRL(env, depth=depth, seed=args.seed, eval_episodes=args.eval_episodes, eval_env=eval_env,
+                        epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir), **config)
+        try:
+            if args.wandb:  # before training: a failed start must not leave an untrained final_model.zip
+                model.set_logger(Logger(log_dir, (*model.logger.formats, "wandb"), wandb_init={
+                    "project": args.wandb, "name": log_dir.name,
+                    "config": {"env": args.env, "depth": depth, "seed": args.seed, "env_kwargs": args.env_kwargs,
+                               "eval_env_kwargs": args.eval_env_kwargs, **model.config.to_dict()}}))
+        except BaseException:
+            model.close()
+            raise
+        final = train_and_save(model, args, log_dir)
+    finally:
+        for opened in built:
+            opened.close()
+    print(f"saved {final}")
+    return 0
+
+
+def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path) -> str:
+    """Learn with the best-model and checkpoint callbacks; the final model is saved even after an error."""
+    from gcrl_depth.callbacks import CheckpointCallback, SaveBestModel
+
+    callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
+    if args.save_every > 0:
+        callbacks.append(CheckpointCallback(args.save_every, log_dir / "checkpoints", verbose=1))
+    try:
         model.learn(args.timesteps, callback=callbacks, progress_bar=args.progress)
     finally:
         final = model.save(log_dir / "final_model.zip")
         model.close()
-        if not isinstance(env, str):
-            env.close()
-    print(f"saved {final}")
-    return 0
+    return final

@@ -213,12 +213,14 @@ def cell_pairs(grid: np.ndarray, min_cells: int | None, max_cells: int | None) -
     low, high = min_cells or 1, max_cells if max_cells is not None else grid.size
     if low > high:
         raise ValueError(f"min_pair_cells={low} is greater than max_pair_cells={high}")
-    rows = []
+    rows, farthest = [], 0
     for start in map(tuple, np.argwhere(grid != WALL)):
         distance = cell_distances(grid, start)
+        farthest = max(farthest, int(distance.max()))
         rows += [(*start, *goal) for goal in map(tuple, np.argwhere((distance >= low) & (distance <= high)))]
     if not rows:
-        raise ValueError(f"no two free cells of this maze are {low} to {high} cells apart")
+        wanted = f"at least {low}" if max_cells is None else f"{low} to {high}"
+        raise ValueError(f"no two free cells of this maze are {wanted} cells apart (the farthest pair is {farthest})")
     return np.array(rows, dtype=np.int64)
 
 
