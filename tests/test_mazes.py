@@ -153,7 +153,7 @@ def test_point_maze_resets_on_far_pairs_with_the_option():
     ({"min_pair_cells": 5, "max_pair_cells": 3}, "greater than"),
     ({"max_pair_cells": 0}, "positive integer"),
     ({"min_pair_cells": 2.5}, "positive integer"),
-    ({"min_pair_cells": 50}, r"no two free cells of this maze are at least 50 cells apart \(the farthest pair is 10\)"),
+    ({"min_pair_cells": 50}, r"no two free cells of this maze are at least 50 cells apart \(the farthest pair is 11\)"),
 ])
 def test_bad_pair_options_are_rejected_with_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
