@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gcrl_depth.cli.evaluate import add_goal_flags, model_env
 
@@ -22,8 +23,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.video import record_video
+    from gcrl_depth.video import VIDEO_SUFFIXES, record_video
 
+    if Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:  # before loading anything
+        raise ValueError(f"--out must end in one of {list(VIDEO_SUFFIXES)}, got {args.out!r}")
     env, options = model_env(args.model, args.eval_goals, args.env_kwargs)
     if env is None:
         raise ValueError(f"{args.model} was trained on an env without an id: render it from Python with gcrl_depth.video")
