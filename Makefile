@@ -19,12 +19,11 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP_INSTALL) -e ".[baselines,dev]"
 	touch $(STAMP)
 
-# Test files run in parallel workers (pytest-xdist), each file whole on one worker, the
-# longest files first (the order tests/conftest.py gives them).
+# Test files run in parallel workers (pytest-xdist), each file whole on one worker.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: $(STAMP)
 	$(PY) -m gcrl_depth.demo

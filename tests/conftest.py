@@ -62,20 +62,6 @@ def sigint_raises():
     signal.signal(signal.SIGINT, previous)
 
 
-# The longest files first (cold CI minutes, most first): `make test` runs pytest-xdist with
-# --dist loadfile --no-loadscope-reorder, which hands whole files to the two workers in this
-# order, so the short files fill in at the end and both workers finish together (xdist's
-# default order, by number of tests, left the one-test learning run for last).
-LONGEST_FILES_FIRST = ("test_benchmarks.py", "test_gym_api.py", "test_learning.py", "test_cli.py",
-                       "test_training_families.py", "test_bad_inputs.py", "test_agent.py", "test_arm.py",
-                       "test_core.py", "test_humanoid.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
-
-
 IN_ISOLATION = "GCRL_DEPTH_ISOLATED_TEST"
 
 

@@ -113,8 +113,8 @@ def test_enjoy_writes_mp4_and_gif(trained_run, tmp_path):
 
 def test_stitching_trains_on_near_pairs_and_reports_far_and_near(tmp_path):
     out = tmp_path / "stitch"
-    gcrl_depth("stitching", "PointBigMaze", "--depths", "4", "--seeds", "0", "--timesteps", "100", "--eval-every", "50",
-               "--eval-episodes", "2", "--episode-length", "20", "--out", str(out), *TINY)
+    gcrl_depth("stitching", "PointUMaze", "--depths", "4", "--seeds", "0", "--timesteps", "80", "--eval-every", "40",
+               "--eval-episodes", "2", "--episode-length", "20", "--out", str(out), *TINY, "--prefill-steps", "0")
     from gcrl_depth.experiments import read_csv
 
     rows = read_csv(out / "curves.csv")
