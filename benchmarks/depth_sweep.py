@@ -138,17 +138,13 @@ def plot_depth(summary: list[dict], path: Path, task: str) -> None:
 def final_behaviour(rows: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
     """``{statistic: {depth: (mean, s.e.)}}`` over seeds of the depth series' final evaluations."""
     from gcrl_depth.analysis.behaviour import PREFIX
-    from gcrl_depth.experiments import mean_and_se
+    from gcrl_depth.experiments import mean_and_se, run_results
 
-    finals: dict[tuple[int, int], dict] = {}
-    for row in rows:
-        if row["series"] == "depth":
-            key = (int(row["value"]), row["seed"])
-            if row["env_steps"] >= finals.get(key, {}).get("env_steps", -1):
-                finals[key] = row
-    names = sorted({k for row in finals.values() for k in row if k.startswith(PREFIX)})
-    return {name[len(PREFIX):]: {depth: mean_and_se([r[name] for (d, _), r in finals.items() if d == depth])
-                                 for depth in sorted({d for d, _ in finals})} for name in names}
+    finals = [run for run in run_results(rows) if run["series"] == "depth"]  # each run's last row
+    depths = sorted({int(run["value"]) for run in finals})
+    names = sorted({k for run in finals for k in run if k.startswith(PREFIX)})
+    return {name[len(PREFIX):]: {d: mean_and_se([run[name] for run in finals if int(run["value"]) == d]) for d in depths}
+            for name in names}
 
 
 def behaviour_table(behaviour: dict[str, dict[int, tuple[float, float]]]) -> list[str]:

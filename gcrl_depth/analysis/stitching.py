@@ -55,13 +55,11 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per depth: far-pair headline metrics as :func:`experiments.summarize` gives them, and the
     near-pair metrics of the final evaluation (mean and s.e. over seeds)."""
     summary = experiments.summarize(rows, ("depth",))
+    finals = experiments.run_results(rows)  # each run's last row, its near-pair measurements included
     for entry in summary:
-        finals: dict[int, dict[str, Any]] = {}
-        for row in rows:
-            if row["depth"] == entry["depth"] and row["env_steps"] >= finals.get(row["seed"], {}).get("env_steps", -1):
-                finals[row["seed"]] = row
         for name in NEAR_METRICS:
-            entry[name], entry[f"{name}_se"] = experiments.mean_and_se([r[name] for r in finals.values()])
+            entry[name], entry[f"{name}_se"] = experiments.mean_and_se(
+                [run[name] for run in finals if run["depth"] == entry["depth"]])
     return sorted(summary, key=lambda s: s["depth"])
 
 
