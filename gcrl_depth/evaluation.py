@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gcrl_depth.crl import programs
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import reset_key_seed
 from gcrl_depth.goal_envs import (check_goal_space, episode_length, reward_function, step_distance, step_success,
@@ -127,7 +128,7 @@ JaxPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs bat
 
 
 class DeviceEvaluator:
-    """:func:`evaluate`'s metrics from one jitted rollout of ``num_envs`` episodes on the device.
+    """:func:`evaluate`'s metrics from one compiled rollout of ``num_envs`` episodes on the device.
 
     Args:
         core: the evaluation env's pure-JAX core.
@@ -139,47 +140,51 @@ class DeviceEvaluator:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self.core, self.policy, self.num_envs = core, policy, int(num_envs)
-        self._rollout = jax.jit(self._episode_sums)
 
     def __call__(self, params: Any, seed: int = 0) -> EvaluationResult:
         """Evaluate ``params``; ``seed`` draws starts and goals as ``evaluate(..., seed=seed)`` does."""
-        keys = jax.random.split(jax.random.key(reset_key_seed(seed)), self.num_envs)
-        at_goal, final_distance = jax.device_get(self._rollout(params, keys))
-        return EvaluationResult(
-            time_at_goal=float(np.mean(at_goal)),
-            success_rate=float(np.mean(at_goal > 0)),
-            final_distance=float(np.mean(final_distance)),
-            episodes=self.num_envs,
-            episode_length=self.core.episode_length,
-        )
-
-    def _episode_sums(self, params: Any, keys: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Per episode: steps at the goal while alive, and the goal distance where it ended."""
-        core = self.core
-
-        def one_step(carry, _):
-            state, alive, at_goal, final_distance = carry
-            state = jax.vmap(core.transition)(state, self.policy(params, state.obs, state.goal))
-            at_goal = at_goal + alive * state.metrics["success"]
-            ended = alive & (state.terminated | state.truncated)
-            final_distance = jnp.where(ended, state.metrics["distance"], final_distance)
-            return (state, alive & ~ended, at_goal, final_distance), None
-
-        state = jax.vmap(core.reset)(keys)
-        n = keys.shape[0]
-        start = (state, jnp.ones(n, bool), jnp.zeros(n, jnp.float32), jnp.full(n, jnp.nan, jnp.float32))
-        (state, alive, at_goal, final_distance), _ = jax.lax.scan(one_step, start, None, length=core.episode_length)
-        return at_goal, jnp.where(alive, state.metrics["distance"], final_distance)
+        at_goal, final_distance = jax.device_get(
+            programs.run(episode_sums, params, evaluation_keys(seed, self.num_envs), static=(self.core, self.policy)))
+        return summarise(at_goal, final_distance, self.core.episode_length)
 
 
-_EVALUATORS: dict[tuple[GoalEnv, Any, int], DeviceEvaluator] = {}
+def evaluation_keys(seed: int, num_envs: int) -> jax.Array:
+    """The reset keys of ``num_envs`` evaluation episodes, as :func:`evaluate` draws them for ``seed``."""
+    return jax.random.split(jax.random.key(reset_key_seed(seed)), num_envs)
+
+
+def summarise(at_goal: np.ndarray, final_distance: np.ndarray, episode_length: int) -> EvaluationResult:
+    """An :class:`EvaluationResult` from per-episode steps at the goal and final distances."""
+    return EvaluationResult(
+        time_at_goal=float(np.mean(at_goal)),
+        success_rate=float(np.mean(at_goal > 0)),
+        final_distance=float(np.mean(final_distance)),
+        episodes=int(np.size(at_goal)),
+        episode_length=int(episode_length),
+    )
+
+
+def episode_sums(params: Any, keys: jax.Array, core: GoalEnv, policy: JaxPolicy) -> tuple[jax.Array, jax.Array]:
+    """Per episode (one per key): steps at the goal while alive, and the goal distance where it ended (pure)."""
+
+    def one_step(carry, _):
+        state, alive, at_goal, final_distance = carry
+        state = jax.vmap(core.transition)(state, policy(params, state.obs, state.goal))
+        at_goal = at_goal + alive * state.metrics["success"]
+        ended = alive & (state.terminated | state.truncated)
+        final_distance = jnp.where(ended, state.metrics["distance"], final_distance)
+        return (state, alive & ~ended, at_goal, final_distance), None
+
+    state = jax.vmap(core.reset)(keys)
+    n = keys.shape[0]
+    start = (state, jnp.ones(n, bool), jnp.zeros(n, jnp.float32), jnp.full(n, jnp.nan, jnp.float32))
+    (state, alive, at_goal, final_distance), _ = jax.lax.scan(one_step, start, None, length=core.episode_length)
+    return at_goal, jnp.where(alive, state.metrics["distance"], final_distance)
 
 
 def device_evaluator(core: GoalEnv, policy: JaxPolicy, num_envs: int) -> DeviceEvaluator:
-    """The :class:`DeviceEvaluator` of ``(core, policy, num_envs)``; equal settings share its compiled rollout."""
-    if (core, policy, num_envs) not in _EVALUATORS:
-        _EVALUATORS[core, policy, num_envs] = DeviceEvaluator(core, policy, num_envs)
-    return _EVALUATORS[core, policy, num_envs]
+    """A :class:`DeviceEvaluator`; equal settings share its compiled rollout (:mod:`gcrl_depth.crl.programs`)."""
+    return DeviceEvaluator(core, policy, num_envs)
 
 
 @dataclasses.dataclass

@@ -75,7 +75,7 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
     eval_envs = vector_goal_env(eval_env, eval_episodes, **(env_kwargs if eval_env_kwargs is None else eval_env_kwargs))
     model = DeepCRL(env, depth=depth, seed=seed, eval_env=eval_envs, eval_episodes=eval_episodes,
                     epoch_timesteps=eval_every, verbose=0, **config)
-    params = sum(int(np.size(x)) for x in _leaves((model.learner()["actor_params"], model.learner()["critic_params"])))
+    params = sum(int(np.size(x)) for x in _leaves((model.learner.params.actor, model.learner.params.critic)))
     run = {"algo": "crl", "depth": depth, "width": model.config.width, "env_id": env_id, "seed": seed, "params": params}
     rows: list[dict[str, Any]] = []
     start, probe_seconds = time.perf_counter(), 0.0

@@ -94,8 +94,8 @@ def behaviour_probe(episodes: int) -> Callable[[Any], dict[str, float]]:
 
     def probe(model: Any) -> dict[str, float]:
         core = model.eval_env.unwrapped.core
-        if (core, model.trainer) not in probes:
-            probes[core, model.trainer] = BehaviourProbe(core, model.trainer.act, episodes)
-        return probes[core, model.trainer](model.learner()["actor_params"], seed=model.seed + model.num_timesteps)
+        if (core, model.engine) not in probes:
+            probes[core, model.engine] = BehaviourProbe(core, model.engine.act, episodes)
+        return probes[core, model.engine](model.learner.params.actor, seed=model.seed + model.num_timesteps)
 
     return probe

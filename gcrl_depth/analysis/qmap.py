@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from gcrl_depth.crl import programs
 from gcrl_depth.envs.mazes import WALL, Maze, cell_distances
 from gcrl_depth.files import atomic_open
 
@@ -147,9 +148,9 @@ def model_q_map(model: Any, goal_cell: tuple[int, int] | None = None, per_cell: 
         raise ValueError(f"Q-value maps need a model trained on a gcrl_depth maze task (PointUMaze, AntBigMaze, ...); "
                          f"this one trained on {model.env_id}")
     reset = jax.jit(core.reset)(jax.random.key(seed))
-    learner = model.learner()
-    q_values = _q_program(model.trainer)
-    return q_map(maze, lambda obs, goal: np.asarray(q_values(learner["actor_params"], learner["critic_params"], obs, goal)),
+    params = model.learner.params
+    return q_map(maze, lambda obs, goal: np.asarray(programs.run(q_values, params.actor, params.critic, jnp.asarray(obs),
+                                                                 jnp.asarray(goal), static=(model.engine,))),
                  goal_cell or farthest_cell(maze), np.asarray(reset.obs), position_indices=tuple(core.goal_indices[:2]),
                  per_cell=per_cell, goal_template=np.asarray(reset.goal),
                  label=label if label is not None else _depth_label(model.config))
@@ -160,16 +161,10 @@ def _depth_label(config: Any) -> str:
     return f"depth {critic}" if actor == critic else f"critic depth {critic}, actor depth {actor}"
 
 
-def _q_program(trainer: Any) -> Callable[..., jax.Array]:
-    """Jitted Q(s, a*, g) for a batch of states and one goal, with the parameters as arguments."""
-
-    @jax.jit
-    def q_values(actor_params: Any, critic_params: Any, observations: jax.Array, goal: jax.Array) -> jax.Array:
-        goals = jnp.broadcast_to(goal, (observations.shape[0], goal.shape[-1]))
-        actions = trainer.act(actor_params, observations, goals)
-        return trainer.q_value(critic_params, observations, actions, goals)
-
-    return q_values
+def q_values(actor: Any, critic: Any, observations: jax.Array, goal: jax.Array, engine: Any) -> jax.Array:
+    """Q(s, a*, g) for a batch of states and one goal (a* the deterministic actor's action)."""
+    goals = jnp.broadcast_to(goal, (observations.shape[0], goal.shape[-1]))
+    return engine.q_value(critic, observations, engine.act(actor, observations, goals), goals)
 
 
 def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") -> str:

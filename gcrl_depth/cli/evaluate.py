@@ -36,7 +36,7 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any]) -> tuple[s
     from gcrl_depth.crl.checkpoint import read_checkpoint
     from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 
-    _, meta, *_ = read_checkpoint(path)
+    meta = read_checkpoint(path).meta
     saved_env = meta.get("env_id")
     gcrl = bool(saved_env) and is_gcrl_id(saved_env)
     if eval_goals == "eval" and not gcrl:

@@ -9,7 +9,8 @@ unroll_length`` steps, then the gradient steps), after which the host evaluates,
 updates the progress bar and calls the callbacks. gcrl_depth's own envs run an epoch as
 one compiled program on the device; any other Gymnasium goal env is stepped on the host
 and feeds the same buffer and update program (:mod:`gcrl_depth.crl.collectors`). The
-networks, losses, buffer and jitted programs live in :mod:`gcrl_depth.crl.training`.
+networks, losses and buffer are pure functions of the engine (:mod:`gcrl_depth.crl.engine`);
+compiled programs come from :mod:`gcrl_depth.crl.programs`.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth.callbacks import as_callback
-from gcrl_depth.crl import checkpoint
+from gcrl_depth.crl import checkpoint, programs
 from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
 from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env
 from gcrl_depth.crl.env_stepper import goal_env_sizes
 from gcrl_depth.crl.host_env import check_eval_env, close_built, evaluation_length, host_env, rebuild
-from gcrl_depth.crl.training import LEARNER_FIELDS, EnvSizes, TrainState, shared_trainer
+from gcrl_depth.crl.engine import EnvSizes, TrainState, make_train
+from gcrl_depth.crl.learner import Learner
 from gcrl_depth.envs import env_id
 from gcrl_depth.envs.gym_api import GcrlVectorEnv
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator, evaluate
@@ -47,8 +49,7 @@ from gcrl_depth.logger import Logger
 DEFAULT_EPOCH_TIMESTEPS = 1_000_000  # env steps between evaluations (the paper's ~1M)
 DEFAULT_EVAL_EPISODES = 128  # the paper's evaluation envs
 MAX_SEED = 2**63 - 2  # seed and seed + 1 must fit jax.random.key
-PARAMETER_FIELDS = ("actor_params", "critic_params", "log_alpha")
-OPTIMIZER_FIELDS = ("actor_opt", "critic_opt", "alpha_opt")
+LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(Learner))  # get_parameters' keys: params, opt_state
 
 
 class DeepCRL:
@@ -116,8 +117,8 @@ class DeepCRL:
         if self.host is None:
             self.sizes = EnvSizes.of(self.core)
             self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
-            self.trainer = shared_trainer(self.core, self.config)
-            self.collector = DeviceCollector(self.trainer)
+            self.engine = make_train(self.config, self.sizes, self.core)
+            self.collector = DeviceCollector(self.engine)
         else:
             self._env = self.host.training_envs(self.config.num_envs)
             self._closers.append(functools.partial(close_built, self._env, self.host))
@@ -128,11 +129,9 @@ class DeepCRL:
             except BaseException:
                 self._close_envs()
                 raise
-            self.trainer = shared_trainer(self.sizes, self.config)
-            self.collector = HostCollector(self.trainer, self._env)
-        learner_key, self._collection_key = jax.random.split(jax.random.key(self.seed))
-        self._learner = self.trainer.init_learner(learner_key)
-        self._state: TrainState | None = None
+            self.engine = make_train(self.config, self.sizes)
+            self.collector = HostCollector(self.engine, self._env)
+        self._state: TrainState = programs.run(self.engine.init, jax.random.key(self.seed))  # no buffer until learn()
         self._predict_key = jax.random.key(self.seed + 1)
         self.num_timesteps = 0
         self.num_updates = 0
@@ -166,20 +165,21 @@ class DeepCRL:
         return None
 
     def get_parameters(self) -> dict[str, Any]:
-        """Host (numpy) copies of the parameters, temperature and optimizer states, keyed by
-        :data:`~gcrl_depth.crl.training.LEARNER_FIELDS` (stable-baselines3's ``get_parameters``)."""
-        return jax.device_get(self.learner())
+        """Host (numpy) copies of the learner, stable-baselines3's ``get_parameters``:
+        ``{"params": Params (actor, critic, log_alpha), "opt_state": the Adam state}``."""
+        learner = jax.device_get(self.learner)
+        return {name: getattr(learner, name) for name in LEARNER_FIELDS}
 
     def set_parameters(self, load_path_or_dict: str | os.PathLike | Mapping[str, Any], exact_match: bool = True) -> None:
         """Replace parameters from :meth:`get_parameters`'s dict or a checkpoint zip.
 
-        With ``exact_match`` every learner field must be given; otherwise a subset (e.g. only
-        ``actor_params``) is replaced. Shapes must match this agent's architecture.
+        With ``exact_match`` both ``params`` and ``opt_state`` must be given; otherwise either
+        one. Shapes must match this agent's architecture; values are cast to its dtypes.
         """
+        current = self.learner
         if isinstance(load_path_or_dict, (str, os.PathLike)):
-            _, _, params_bytes, optimizer_bytes, _ = checkpoint.read_checkpoint(load_path_or_dict)
-            values = self._restore_learner(params_bytes, optimizer_bytes)
-            values.pop("key")
+            stored = checkpoint.read_checkpoint(load_path_or_dict).learner(jax.device_get(current))
+            values = {name: getattr(stored, name) for name in LEARNER_FIELDS}
         elif isinstance(load_path_or_dict, Mapping):
             values = dict(load_path_or_dict)
         else:
@@ -191,15 +191,13 @@ class DeepCRL:
             raise ValueError(f"set_parameters expects the keys {list(LEARNER_FIELDS)}"
                              + (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if exact_match and missing else "")
                              + ("" if unknown else " (pass exact_match=False to set a subset)"))
-        current = self.learner()
         for name, value in values.items():
-            checkpoint.check_same_shapes(current[name], value, f"set_parameters: {name} does not match the agent's architecture")
-        updates = {name: jax.device_put(jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), value, current[name]))
+            checkpoint.check_same_shapes(getattr(current, name), value,
+                                         f"set_parameters: {name} does not match the agent's architecture")
+        updates = {name: jax.device_put(jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), value,
+                                                               getattr(current, name)))
                    for name, value in values.items()}
-        if self._state is not None:
-            self._state = self._state.replace(**updates)
-        else:
-            self._learner = {**self._learner, **updates}
+        self._state = self._state.replace(learner=current.replace(**updates))
 
     def set_logger(self, logger: Logger) -> None:
         """Log to ``logger`` from now on (stable-baselines3's API), closing the one before it."""
@@ -207,11 +205,10 @@ class DeepCRL:
             self.logger.close()
         self.logger = logger
 
-    def learner(self) -> dict[str, Any]:
-        """Current parameters, temperature and optimizer states (device arrays)."""
-        if self._state is not None:
-            return {name: getattr(self._state, name) for name in LEARNER_FIELDS}
-        return self._learner
+    @property
+    def learner(self) -> Learner:
+        """Current parameters, temperature and Adam state (device arrays)."""
+        return self._state.learner
 
     # ----------------------------------------------------------------- learning
     def learn(
@@ -259,7 +256,7 @@ class DeepCRL:
             callback.init_callback(self)
             callback.on_training_start(locals(), globals())
         try:
-            if self._state is None:
+            if not self._state.started:
                 self._start_collection(bar)
             epoch = 0
             while self.num_timesteps < target:
@@ -301,7 +298,7 @@ class DeepCRL:
     @property
     def _prefill_due(self) -> int:
         """Env steps the next learn() spends refilling the buffer first (0 while one is running)."""
-        return self.config.prefill_env_steps if self._state is None else 0
+        return 0 if self._state.started else self.config.prefill_env_steps
 
     def _planned_timesteps(self, target: int) -> int:
         """The step count a run to ``target`` ends at: prefill (if due) plus whole iterations."""
@@ -311,8 +308,7 @@ class DeepCRL:
 
     def _start_collection(self, bar: tqdm) -> None:
         """Fresh training envs and replay buffer around the current parameters; then the prefill."""
-        self._collection_key, key = jax.random.split(self._collection_key)
-        state = self.collector.start(self._learner, key)
+        state = self.collector.start(self._state)
         start = time.perf_counter()
         prefill = self.config.prefill_env_steps
         with deferred_interrupts():  # the state and the step count change together
@@ -324,7 +320,7 @@ class DeepCRL:
 
     def _run_epoch(self, iterations: int, epoch: int) -> dict[str, float]:
         compile_s = self.collector.compile(self._state, iterations)
-        last_good = jax.tree_util.tree_map(jnp.copy, self.learner())  # the program donates the state
+        last_good = self._unstarted_copy()  # the program donates the state
         env_steps = iterations * self.config.env_steps_per_iteration
         updates = iterations * self.config.updates_per_iteration
         start = time.perf_counter()
@@ -332,7 +328,7 @@ class DeepCRL:
             try:
                 self._state, metrics = self.collector.train(self._state, iterations)
             except BaseException:  # e.g. the env's step raised: the donated state may be gone
-                self._learner, self._state = last_good, None  # the next learn refills the buffer
+                self._state = last_good  # the next learn refills the buffer
                 raise
             self.num_timesteps += env_steps
             self.num_updates += updates
@@ -350,15 +346,21 @@ class DeepCRL:
             self.logger.record(key, value)
         return metrics
 
-    def _check_finite(self, metrics: dict[str, float], last_good: dict[str, Any], epoch: int, env_steps: int,
+    def _unstarted_copy(self) -> TrainState:
+        """A copy of the learner, key and counters without buffer or envs: what a failed epoch falls back to."""
+        state = self._state
+        kept = TrainState(learner=state.learner, key=state.key, iterations=state.iterations)
+        return jax.tree_util.tree_map(jnp.copy, kept)
+
+    def _check_finite(self, metrics: dict[str, float], last_good: TrainState, epoch: int, env_steps: int,
                       updates: int) -> None:
         """After a non-finite epoch: restore ``last_good`` and its step counts, then raise."""
         bad_metric = first_non_finite_metric(metrics)
-        if bad_metric is None and bool(all_finite(self.learner())):
+        if bad_metric is None and bool(all_finite(self.learner)):
             return
-        what = f"{bad_metric[0]} = {bad_metric[1]}" if bad_metric else f"parameter {first_non_finite_leaf(self.learner())} is not finite"
+        what = f"{bad_metric[0]} = {bad_metric[1]}" if bad_metric else f"parameter {first_non_finite_leaf(self.learner)} is not finite"
         with deferred_interrupts():
-            self._learner, self._state = last_good, None  # the envs and buffer may hold NaN: the next learn refills
+            self._state = last_good  # the envs and buffer may hold NaN: the next learn refills
             self.num_timesteps -= env_steps
             self.num_updates -= updates
         raise TrainingDivergedError(
@@ -399,8 +401,8 @@ class DeepCRL:
         if self.eval_env is None:
             self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
         episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
-        evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.trainer.act, episodes)
-        return evaluator(self.learner()["actor_params"], seed)
+        evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.engine.act, episodes)
+        return evaluator(self.learner.params.actor, seed)
 
     def _evaluate_on(self, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
         if not isinstance(env, gym.vector.VectorEnv):
@@ -409,8 +411,8 @@ class DeepCRL:
             sizes = EnvSizes.of(env.unwrapped.core)
             if sizes != self.sizes:
                 raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
-            evaluator = device_evaluator(env.unwrapped.core, self.trainer.act, env.unwrapped.num_envs)
-            return evaluator(self.learner()["actor_params"], seed)
+            evaluator = device_evaluator(env.unwrapped.core, self.engine.act, env.unwrapped.num_envs)
+            return evaluator(self.learner.params.actor, seed)
         check_eval_env(env, self.sizes, self._env)
         return evaluate(self, env, seed=seed, max_steps=evaluation_length(env))
 
@@ -456,7 +458,7 @@ class DeepCRL:
         key = None
         if not deterministic:
             self._predict_key, key = jax.random.split(self._predict_key)
-        action = np.asarray(self.trainer.policy(self.learner()["actor_params"], obs, goal, key))
+        action = np.asarray(programs.run(self.engine.act, self.learner.params.actor, obs, goal, key))
         return (action[0] if single else action), None
 
     # ----------------------------------------------------------------- persistence
@@ -474,10 +476,8 @@ class DeepCRL:
         """
         if not isinstance(include_buffer, bool):
             raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
-        if include_buffer and self._state is None:
+        if include_buffer and not self._state.started:
             raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
-        learner = jax.device_get(self.learner())
-        key = self._state.key if self._state is not None else self._collection_key
         meta = {
             "algorithm": "DeepCRL",
             "env_id": self.env_id,
@@ -487,18 +487,17 @@ class DeepCRL:
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
+            "iterations": int(self._state.iterations),
             "agent": {"eval_episodes": self.eval_episodes, "epoch_timesteps": self.epoch_timesteps,
                       "eval_env": self.eval_env if isinstance(self.eval_env, str) else None},
             "evaluations": [{"env_steps": s, **dataclasses.asdict(r)} for s, r in zip(self.evaluations.env_steps, self.evaluations.results)],
         }
-        params = {name: learner[name] for name in PARAMETER_FIELDS}
-        optimizer = {name: learner[name] for name in OPTIMIZER_FIELDS}
-        optimizer["key"] = np.asarray(jax.random.key_data(key))
+        learner = jax.device_get(self.learner)
         training = None
         if include_buffer:
-            training = {"buffer": self._state.buffer, "env_state": self._state.env_state, "episode": self._state.episode,
-                        "collection_key": self._collection_key}
-        return checkpoint.write_checkpoint(path, self.config.to_dict(), meta, params, optimizer, training)
+            training = {"buffer": self._state.buffer, "env": self._state.env, "episode": self._state.episode}
+        return checkpoint.write_checkpoint(path, self.config.to_dict(), meta, learner.params, learner.opt_state,
+                                           self._state.key, training)
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> "DeepCRL":
@@ -510,13 +509,14 @@ class DeepCRL:
         checkpoint saved with its buffer resumes exactly; its buffer also fixes
         ``num_envs`` and ``buffer_size``.
         """
-        config, meta, params_bytes, optimizer_bytes, training_bytes = checkpoint.read_checkpoint(path)
+        stored = checkpoint.read_checkpoint(path)
+        config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
         fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
         if fixed:
             raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
                              f"({', '.join(f'{k}={config.get(k)!r}' for k in fixed)}); build a new DeepCRL to train another")
         config_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config}
-        if training_bytes is not None:
+        if has_buffer:
             changed = sorted(k for k in ("num_envs", "buffer_size") if k in config_overrides and config_overrides[k] != config[k])
             if changed:
                 raise ValueError(f"load cannot change {changed}: the checkpoint holds a replay buffer of that size")
@@ -532,7 +532,7 @@ class DeepCRL:
         if settings.get("eval_env") is None:
             settings.pop("eval_env", None)
         if isinstance(env, gym.vector.VectorEnv) and config["num_envs"] != env.unwrapped.num_envs:
-            if training_bytes is not None:
+            if has_buffer:
                 raise ValueError(f"the checkpoint's replay buffer holds {config['num_envs']} envs; env= has {env.unwrapped.num_envs}")
             config = {**config, "num_envs": env.unwrapped.num_envs}
         depth = config.pop("depth")
@@ -547,34 +547,26 @@ class DeepCRL:
         if model.sizes.as_dict() != meta["sizes"]:
             model.close()
             raise ValueError(f"env sizes {model.sizes.as_dict()} differ from the checkpoint's {meta['sizes']}")
-        learner = model._restore_learner(params_bytes, optimizer_bytes)
-        model._collection_key = jax.random.wrap_key_data(learner.pop("key"))
-        model._learner = jax.device_put(learner)
-        if training_bytes is not None:
-            model._restore_training_state(training_bytes)
+        try:
+            model._restore(stored)
+        except BaseException:
+            model.close()
+            raise
         model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
         for record in meta["evaluations"]:
             steps = record.pop("env_steps")
             model.evaluations.add(steps, EvaluationResult(**record))
         return model
 
-    def _restore_learner(self, params_bytes: bytes, optimizer_bytes: bytes) -> dict[str, Any]:
-        """Learner fields (numpy) and the saved PRNG key data from a checkpoint's members."""
-        learner = jax.device_get(self._learner)
-        params = checkpoint.restore({k: learner[k] for k in PARAMETER_FIELDS}, params_bytes, "parameters")
-        optimizer_target = {k: learner[k] for k in OPTIMIZER_FIELDS}
-        optimizer_target["key"] = np.asarray(jax.random.key_data(self._collection_key))
-        return {**params, **checkpoint.restore(optimizer_target, optimizer_bytes, "optimizer states")}
-
-    def _restore_training_state(self, data: bytes) -> None:
-        """Rebuild the running state (buffer, envs, keys) around the restored learner."""
-        template = jax.eval_shape(self.trainer.start, self._learner, self._collection_key)
-        like = {"buffer": template.buffer, "env_state": template.env_state, "episode": template.episode,
-                "collection_key": template.key}
-        stored = jax.device_put(checkpoint.tree_from_bytes(like, data, "training state"))
-        key = self._collection_key  # the saved running key (see save)
-        self._collection_key = stored.pop("collection_key")
-        self._state = TrainState(**self._learner, **stored, key=key)
+    def _restore(self, stored: checkpoint.Checkpoint) -> None:
+        """The saved learner, key and counters, and (if saved) the buffer and envs, as this agent's state."""
+        learner = jax.device_put(stored.learner(jax.device_get(self.learner)))
+        state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
+        if stored.has_training_state:
+            template = jax.eval_shape(self.engine.start, state)
+            like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
+            state = state.replace(**jax.device_put(stored.training(like)))
+        self._state = state
 
     def close(self) -> None:
         """Close the log files and the envs this agent built (never an env it was given)."""

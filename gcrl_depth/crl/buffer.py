@@ -11,8 +11,9 @@ steps in time order, the steps of one episode are contiguous in that slot's logi
 after. Sampling:
 
 1. draw an env slot and a logical time t uniformly; find L, the number of later steps of
-   the same episode still in the buffer, by binary search; redraw the (rare) samples with
-   L = 0 (the last stored step of an episode, or the newest step of the slot);
+   the same episode still in the buffer, by binary search; (rare) draws with L = 0 (the
+   last stored step of an episode, or the newest step of the slot) are replaced by the
+   next of several candidates drawn at once;
 2. draw the offset k in {1, ..., L} with P(k) proportional to gamma^k (a truncated
    geometric distribution, by its inverse CDF);
 3. the goal is the achieved goal stored with step t + k (stored explicitly, so a goal need
@@ -25,12 +26,11 @@ episode counter: a future step is only ever taken from the same episode.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-MAX_REDRAWS = 16  # redraw rounds for samples without a future step in their episode
+CANDIDATES = 4  # (env slot, time) draws per sample; the first with a future step in its episode is kept
 
 
 @jax.tree_util.register_dataclass
@@ -113,53 +113,40 @@ class ReplayBuffer:
         low, _ = jax.lax.fori_loop(0, n_rounds, halve, (low, high))
         return low
 
-    def sample(self, key: jax.Array, batch_size: int, gamma: float) -> dict[str, Any]:
+    def sample(self, key: jax.Array, batch_size: int, gamma: float) -> Transition:
         """Sample transitions with hindsight goals from the future of the same episode.
 
-        Returns a dict of ``obs`` (B, obs_size), ``action`` (B, action_size), ``goal``
-        (B, goal_size), ``offset`` (B,) = t' - t, and ``valid`` (B,), False only for the
-        samples that found no future step after ``MAX_REDRAWS`` redraws (e.g. a buffer
-        holding a single step).
+        Each sample draws :data:`CANDIDATES` (env slot, time) pairs at once and keeps the
+        first that has a later step in its episode: uniform over such steps, with no
+        data-dependent loop (a ``while_loop`` would cost a device-to-host sync per gradient
+        step on GPUs). ``valid`` is False only where no candidate had one (e.g. a buffer
+        holding a single step); such a sample takes the next stored step as its goal.
         """
         draw_key, offset_key = jax.random.split(key)
-
-        def draw(key):
-            env_key, time_key = jax.random.split(key)
-            env = jax.random.randint(env_key, (batch_size,), 0, self.num_envs)
-            logical = jax.random.randint(time_key, (batch_size,), 0, jnp.maximum(self.size - 1, 1))
-            return env, logical, self._future_steps(env, logical)
-
-        def redraw(carry):
-            round_index, key, env, logical, future = carry
-            key, sub = jax.random.split(key)
-            new_env, new_logical, new_future = draw(sub)
-            keep = future > 0
-            return (
-                round_index + 1,
-                key,
-                jnp.where(keep, env, new_env),
-                jnp.where(keep, logical, new_logical),
-                jnp.where(keep, future, new_future),
-            )
-
-        def needs_redraw(carry):
-            round_index, _, _, _, future = carry
-            return jnp.logical_and(round_index < MAX_REDRAWS, jnp.any(future == 0))
-
-        first_key, loop_key = jax.random.split(draw_key)
-        env, logical, future = draw(first_key)
-        _, _, env, logical, future = jax.lax.while_loop(needs_redraw, redraw, (0, loop_key, env, logical, future))
-
+        env_key, time_key = jax.random.split(draw_key)
+        shape = (CANDIDATES, batch_size)
+        envs = jax.random.randint(env_key, shape, 0, self.num_envs)
+        times = jax.random.randint(time_key, shape, 0, jnp.maximum(self.size - 1, 1))
+        futures = self._future_steps(envs, times)  # (CANDIDATES, B)
+        pick = jnp.argmax(futures > 0, axis=0)  # the first candidate with a future step (0 if none)
+        env, logical, future = (jnp.take_along_axis(x, pick[None], axis=0)[0] for x in (envs, times, futures))
         valid = future > 0
         offset = truncated_geometric(offset_key, jnp.maximum(future, 1), gamma)
         rows, goal_rows = self._row(logical), self._row(logical + offset)
-        return {
-            "obs": self.obs[rows, env],
-            "action": self.actions[rows, env],
-            "goal": self.goals[goal_rows, env],
-            "offset": offset,
-            "valid": valid,
-        }
+        return Transition(obs=self.obs[rows, env], action=self.actions[rows, env], goal=self.goals[goal_rows, env],
+                          offset=offset, valid=valid)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """A minibatch of hindsight-relabelled transitions (B rows)."""
+
+    obs: jax.Array  # (B, obs_size)
+    action: jax.Array  # (B, action_size)
+    goal: jax.Array  # (B, goal_size): the achieved goal of a later step of the same episode
+    offset: jax.Array  # (B,) int32: t' - t
+    valid: jax.Array  # (B,) bool: False where no later step of the episode was found
 
 
 def truncated_geometric(key: jax.Array, max_offset: jax.Array, gamma: float) -> jax.Array:

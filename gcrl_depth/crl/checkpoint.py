@@ -1,13 +1,18 @@
 """Transparent, atomic checkpoints: a zip of JSON and msgpack, no pickled code.
 
-Members:
+Members (format 2):
     ``config.json``     the agent's CRLConfig as a dict;
-    ``metadata.json``   format version, env id and options, step count, seed, versions;
-    ``params.msgpack``  actor and critic parameters and the log temperature;
-    ``optimizer.msgpack`` the three Adam states and the PRNG key data;
+    ``metadata.json``   format version, env id and options, step count, seed, the run's
+                        PRNG key data, versions;
+    ``params.msgpack``  the :class:`~gcrl_depth.crl.learner.Params` (actor, critic with phi
+                        and psi stacked, log temperature), leaves keyed by their paths;
+    ``optimizer.msgpack`` the Adam state over those parameters, keyed the same way;
     ``training_state.msgpack`` (only with ``save(..., include_buffer=True)``) the replay
-    buffer, the training envs' state, their episode counters and the collection key:
-    everything a resumed run needs to continue exactly (stored uncompressed).
+    buffer, the training envs' state and their episode counters: everything a resumed
+    run needs to continue exactly (stored uncompressed).
+
+Format 1 (flax module parameters, three Adam states, the key inside
+``optimizer.msgpack``) is still read: :mod:`gcrl_depth.crl.checkpoint_v1` converts it.
 
 The zip is written to a temporary file in the target folder and moved into place with
 ``os.replace``, so a crash never leaves a half-written checkpoint under the final name.
@@ -15,6 +20,7 @@ The zip is written to a temporary file in the target folder and moved into place
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -29,7 +35,8 @@ from flax import serialization
 
 from gcrl_depth.files import atomic_open
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MEMBERS = ("config.json", "metadata.json", "params.msgpack", "optimizer.msgpack")
 TRAINING_MEMBER = "training_state.msgpack"
 VERSIONED_PACKAGES = ("gcrl_depth", "jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "numpy")
@@ -51,16 +58,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, optimizer: Any,
-                     training_state: Any = None) -> str:
+def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, opt_state: Any,
+                     key: jax.Array, training_state: Any = None) -> str:
     """Atomically write a checkpoint zip (with the training state if given); returns the path written."""
     path = checkpoint_path(path)
-    meta = {"format_version": FORMAT_VERSION, **meta, "versions": package_versions()}
+    meta = {"format_version": FORMAT_VERSION, **meta, "key": np.asarray(jax.random.key_data(key)).tolist(),
+            "versions": package_versions()}
     members = {
         "config.json": json.dumps(config, indent=2, sort_keys=True).encode(),
         "metadata.json": json.dumps(meta, indent=2, sort_keys=True).encode(),
-        "params.msgpack": serialization.to_bytes(params),
-        "optimizer.msgpack": serialization.to_bytes(optimizer),
+        "params.msgpack": tree_to_bytes(params),
+        "optimizer.msgpack": tree_to_bytes(opt_state),
     }
     with atomic_open(path, "wb", suffix=".zip") as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -71,8 +79,58 @@ def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict
     return path
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes, bytes | None]:
-    """(config, metadata, params bytes, optimizer bytes, training-state bytes or None) of a checkpoint zip."""
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint's contents; :meth:`learner`, :meth:`key` and :meth:`training` restore them into templates."""
+
+    path: str
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    members: dict[str, bytes]
+
+    @property
+    def format_version(self) -> int:
+        return self.meta["format_version"]
+
+    @property
+    def has_training_state(self) -> bool:
+        return TRAINING_MEMBER in self.members
+
+    def learner(self, like: Any) -> Any:
+        """The saved :class:`~gcrl_depth.crl.learner.Learner`, in the structure of ``like`` (arrays or shape structs)."""
+        from gcrl_depth.crl.learner import Learner
+
+        if self.format_version == 1:
+            from gcrl_depth.crl.checkpoint_v1 import learner_from_v1
+
+            return learner_from_v1(self.members, like, self.path)
+        params = tree_from_bytes(like.params, self.members["params.msgpack"], f"{self.path}: parameters")
+        opt_state = tree_from_bytes(like.opt_state, self.members["optimizer.msgpack"], f"{self.path}: optimizer state")
+        return Learner(params, opt_state)
+
+    def key(self) -> jax.Array:
+        """The run's PRNG key when it was saved."""
+        if self.format_version == 1:
+            data = serialization.msgpack_restore(self.members["optimizer.msgpack"])["key"]
+        else:
+            data = self.meta["key"]
+        return jax.random.wrap_key_data(np.asarray(data, np.uint32))
+
+    def training(self, like: dict[str, Any]) -> dict[str, Any] | None:
+        """``{"buffer", "env", "episode"}`` saved with ``include_buffer=True`` (None if absent), shaped like ``like``."""
+        if not self.has_training_state:
+            return None
+        data = self.members[TRAINING_MEMBER]
+        if self.format_version == 1:
+            v1_like = {"buffer": like["buffer"], "env_state": like["env"], "episode": like["episode"],
+                       "collection_key": jax.eval_shape(lambda: jax.random.key(0))}
+            stored = tree_from_bytes(v1_like, data, f"{self.path}: training state")
+            return {"buffer": stored["buffer"], "env": stored["env_state"], "episode": stored["episode"]}
+        return tree_from_bytes(like, data, f"{self.path}: training state")
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """The contents of a checkpoint zip of a readable format (clear errors for anything else)."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(checkpoint_path(path)):
         path = checkpoint_path(path)
@@ -87,18 +145,17 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             missing = sorted(set(MEMBERS) - set(names))
             if missing:
                 raise ValueError(f"{path!r} is not a DeepCRL checkpoint: it lacks {missing}")
-            members = {name: archive.read(name) for name in MEMBERS}
-            training = archive.read(TRAINING_MEMBER) if TRAINING_MEMBER in names else None
+            members = {name: archive.read(name) for name in (*MEMBERS, TRAINING_MEMBER) if name in names}
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (damaged zip member: {error})") from error
     try:
         config, meta = json.loads(members["config.json"]), json.loads(members["metadata.json"])
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (config.json / metadata.json are not JSON: {error})") from error
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format_version") not in READABLE_VERSIONS:
         version = meta.get("format_version") if isinstance(meta, dict) else None
-        raise ValueError(f"{path!r} has checkpoint format {version!r}; this gcrl_depth reads {FORMAT_VERSION}")
-    return config, meta, members["params.msgpack"], members["optimizer.msgpack"], training
+        raise ValueError(f"{path!r} has checkpoint format {version!r}; this gcrl_depth reads formats {list(READABLE_VERSIONS)}")
+    return Checkpoint(path, config, meta, members)
 
 
 def restore(target: Any, data: bytes, what: str) -> Any:
@@ -149,7 +206,7 @@ def tree_from_bytes(template: Any, data: bytes, what: str) -> Any:
         value = stored.get(name)
         if value is None or np.shape(value) != tuple(expected.shape) or np.asarray(value).dtype != expected.dtype:
             found = "missing" if value is None else f"{np.asarray(value).dtype}{list(np.shape(value))}"
-            raise ValueError(f"checkpoint {what} do not match this agent at {name}: expected "
+            raise ValueError(f"checkpoint {what} do not match the agent's architecture at {name}: expected "
                              f"{expected.dtype}{list(expected.shape)}, found {found}")
         leaves.append(jax.random.wrap_key_data(value) if is_key else value)  # keys use the default PRNG impl
     return jax.tree_util.tree_unflatten(treedef, leaves)

@@ -1,15 +1,16 @@
 """Where training steps come from: one interface, a device and a host implementation.
 
-A :class:`Collector` gives DeepCRL its running :class:`~gcrl_depth.crl.training.TrainState`
-and advances it: ``start`` (an empty buffer around the learner), ``prefill`` (the buffer's
-first steps, initial policy) and ``train`` (iterations of collection and gradient steps).
-Both implementations share one trainer: its networks, replay buffer and update program.
+A :class:`Collector` advances DeepCRL's :class:`~gcrl_depth.crl.engine.TrainState`:
+``start`` (an empty buffer around the learner), ``prefill`` (the buffer's first steps,
+initial policy) and ``train`` (iterations of collection and gradient steps). Both
+implementations run the same :class:`~gcrl_depth.crl.engine.Engine` through programs
+compiled by :mod:`gcrl_depth.crl.programs`.
 
 * :class:`DeviceCollector`, for gcrl_depth's MJX tasks: collection is a ``lax.scan`` over
-  the env's pure-JAX core inside the jitted training program, one call per epoch.
+  the env's pure-JAX core inside the compiled epoch program, one call per epoch.
 * :class:`HostCollector`, for any Gymnasium goal env: the env steps on the host
   (:class:`~gcrl_depth.crl.env_stepper.EnvStepper`, one batched policy call per step), and
-  each iteration's rows go to the device buffer with its gradient steps in one jitted call.
+  each iteration's rows go to the device buffer with its gradient steps in one compiled call.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gcrl_depth.crl import programs
+from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_stepper import EnvStepper, Rows
-from gcrl_depth.crl.training import CRLTrainer, TrainState
 
 
 class Collector(Protocol):
     """How training states are started and advanced (see the module docstring)."""
 
-    def start(self, learner: dict[str, Any], key: jax.Array) -> TrainState:
-        """A training state around ``learner`` with an empty replay buffer."""
+    def start(self, state: TrainState) -> TrainState:
+        """``state`` with an empty replay buffer (and fresh envs)."""
 
     def prefill(self, state: TrainState) -> TrainState:
         """``prefill_steps`` steps per env with the current policy, into the buffer (``state`` is donated)."""
@@ -42,22 +44,22 @@ class Collector(Protocol):
 
 
 class DeviceCollector:
-    """Collection inside the jitted training program (envs with a pure-JAX core)."""
+    """Collection inside the compiled training program (envs with a pure-JAX core)."""
 
-    def __init__(self, trainer: CRLTrainer) -> None:
-        self.trainer = trainer
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
-    def start(self, learner: dict[str, Any], key: jax.Array) -> TrainState:
-        return self.trainer.start(learner, key)
+    def start(self, state: TrainState) -> TrainState:
+        return programs.run(self.engine.start, state)
 
     def prefill(self, state: TrainState) -> TrainState:
-        return self.trainer.prefill(state)
+        return programs.run(self.engine.prefill, state, donate=(0,))
 
     def compile(self, state: TrainState, iterations: int) -> float:
-        return self.trainer.compiled_train(state, iterations)[1]
+        return programs.compiled(self.engine.epoch, state, static=(iterations,), donate=(0,))[1]
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
-        state, metrics = self.trainer.compiled_train(state, iterations)[0](state)
+        state, metrics = programs.run(self.engine.epoch, state, static=(iterations,), donate=(0,))
         return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 
@@ -70,36 +72,37 @@ class HostCollector:
     resumed run starts new episodes.
     """
 
-    def __init__(self, trainer: CRLTrainer, envs: gym.vector.VectorEnv) -> None:
-        self.trainer, self.envs = trainer, envs
+    def __init__(self, engine: Engine, envs: gym.vector.VectorEnv) -> None:
+        self.engine, self.envs = engine, envs
         self.stepper: EnvStepper | None = None
 
-    def start(self, learner: dict[str, Any], key: jax.Array) -> TrainState:
+    def start(self, state: TrainState) -> TrainState:
         self.stepper = None
-        return self.trainer.start(learner, key)
+        return programs.run(self.engine.start, state)
 
     def prefill(self, state: TrainState) -> TrainState:
         state = self._ready(state)
-        if self.trainer.config.prefill_steps == 0:
+        if self.engine.config.prefill_steps == 0:
             return state
-        rows, _, state = self._collect(state, self.trainer.config.prefill_steps)
-        return self.trainer.insert(state, rows)
+        rows, _, state = self._collect(state, self.engine.config.prefill_steps)
+        return programs.run(self.engine.insert, state, rows, donate=(0,))
 
-    def compile(self, state: TrainState, iterations: int) -> float:
-        cfg, sizes = self.trainer.config, self.trainer.env
+    def _rows_like(self) -> Rows:
+        cfg, sizes = self.engine.config, self.engine.sizes
         shape = (cfg.unroll_length, cfg.num_envs)
-        rows = Rows(*(jax.ShapeDtypeStruct(shape + tail, dtype) for tail, dtype in (
+        return Rows(*(jax.ShapeDtypeStruct(shape + tail, dtype) for tail, dtype in (
             ((sizes.observation_size,), jnp.float32), ((sizes.action_size,), jnp.float32),
             ((sizes.goal_size,), jnp.float32), ((), jnp.int32))))
-        return self.trainer.compiled_learn_from(state, rows)[1]
+
+    def compile(self, state: TrainState, iterations: int) -> float:
+        return programs.compiled(self.engine.learn_from, state, self._rows_like(), donate=(0,))[1]
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
         state = self._ready(state)
         collected, updated = [], []
         for _ in range(iterations):
-            rows, collect_metrics, state = self._collect(state, self.trainer.config.unroll_length)
-            program, _ = self.trainer.compiled_learn_from(state, rows)
-            state, update_metrics = program(state, rows)
+            rows, collect_metrics, state = self._collect(state, self.engine.config.unroll_length)
+            state, update_metrics = programs.run(self.engine.learn_from, state, rows, donate=(0,))
             collected.append(collect_metrics)
             updated.append(update_metrics)
         metrics = {k: float(np.mean([m[k] for m in collected if k in m])) for k in dict.fromkeys(k for m in collected for k in m)}
@@ -119,19 +122,19 @@ class HostCollector:
 
     def _collect(self, state: TrainState, steps: int) -> tuple[Rows, dict[str, float], TrainState]:
         """``steps`` rows per env with the stochastic actor; the state's key and episode ids move on."""
-        explorer = _Explorer(self.trainer, state.actor_params, state.key)
+        explorer = _Explorer(self.engine, state.learner.params.actor, state.key)
         rows, metrics = self.stepper.collect(explorer, steps)
         return rows, metrics, state.replace(key=explorer.key, episode=jnp.asarray(self.stepper.episode))
 
 
 class _Explorer:
-    """The stochastic actor as a host policy: one jitted call per step, the key carried along."""
+    """The stochastic actor as a host policy: one compiled call per step, the key carried along."""
 
-    def __init__(self, trainer: CRLTrainer, actor_params: Any, key: jax.Array) -> None:
-        self.trainer, self.actor_params, self.key = trainer, actor_params, key
+    def __init__(self, engine: Engine, actor: Any, key: jax.Array) -> None:
+        self.engine, self.actor, self.key = engine, actor, key
 
     def __call__(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        actions, self.key = self.trainer.explore(self.actor_params, self.key, obs, goal)
+        actions, self.key = programs.run(self.engine.explore, self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal))
         return np.asarray(actions)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from gcrl_depth.crl.training import EnvSizes
+from gcrl_depth.crl.engine import EnvSizes
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core

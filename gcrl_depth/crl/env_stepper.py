@@ -1,6 +1,6 @@
 """Replay-buffer rows from any Gymnasium goal env, stepped on the host.
 
-The MJX tasks are collected inside the jitted training program (``CRLTrainer``'s device
+The MJX tasks are collected inside the jitted training program (the engine's device
 path). Any other goal env (gymnasium-robotics' mazes, a user's own) steps here: one
 batched policy call and one ``envs.step`` per step, and the steps come out as the replay
 buffer's rows, one per env per step, ``(observation, action, achieved goal, episode id)``.
@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from gcrl_depth.crl.training import EnvSizes
+from gcrl_depth.crl.engine import EnvSizes
 from gcrl_depth.goal_envs import check_goal_space, reward_function, step_success, terminal_view
 
 HostPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (observations (N, O), goals (N, G)) -> actions (N, A)

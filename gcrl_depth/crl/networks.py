@@ -1,34 +1,41 @@
-"""The three CRL networks: phi(s, a), psi(g) and the actor pi(a | s, g).
+"""The three CRL networks as pure functions of stacked parameters: phi(s, a), psi(g), pi(a | s, g).
 
-Each is a residual tower followed by a head. A tower is an input projection
+Each network is a residual tower and a head. A tower is an input projection
 ``Dense(W) -> LayerNorm -> swish`` and ``depth // 4`` residual blocks; a block is
 4 x (``Dense(W) -> LayerNorm -> swish``) with the block input added after the 4th swish
 (no norm after the add). "Depth" counts the Dense layers inside the blocks.
 
-The blocks are identical, so they are stacked (parameters get a leading block axis)
-and applied with ``nn.scan``: program size and compile time do not grow with depth.
-``remat=True`` recomputes each block's activations in the backward pass instead of
-storing them, trading compute for memory at large depth. ``unroll`` blocks run per scan
-iteration (more compile time, less loop overhead). ``dtype`` is the matmul dtype: with
-``bfloat16`` the Dense layers multiply in bfloat16 while parameters, LayerNorm statistics,
-activations between layers, the residual sums and the heads stay float32 (mixed precision).
+Parameters are pytrees of arrays, not modules. A tower's blocks are ONE array per kind:
+kernels ``(n_blocks, 4, W, W)``, biases, LayerNorm scales and offsets ``(n_blocks, 4, W)``;
+the blocks run as a ``lax.scan`` (``unroll`` blocks per loop iteration; ``remat``
+recomputes a block's activations in the backward pass). The critic's two encoders
+always share depth and width, so their towers are stacked once more along a leading
+tower axis (index :data:`PHI`, :data:`PSI`) and run as one batched tower: one loop over
+the blocks, each matmul doing the work of both. The update adds a third member, phi with
+its parameters frozen, for the actor's Q(s, a_pi, g) (:func:`encode_with_policy`).
+
+``TowerSpec.dtype`` is the matmul dtype: with bfloat16 the Dense layers of the towers
+multiply in bfloat16 (float32 accumulation) while parameters, LayerNorm statistics,
+activations between layers, the residual sums and the heads stay float32.
 
 Initialisation: kernels uniform in +-1/sqrt(fan_in), biases zero, LayerNorm scale 1 and
-bias 0 (learnable).
+offset 0 (learnable).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 BLOCK_SIZE = 4  # Dense layers per residual block
-
-fan_in_uniform = jax.nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")  # U(+-1/sqrt(fan_in))
+LAYER_NORM_EPS = 1e-6
+PHI, PSI = 0, 1  # the critic's tower axis: phi(s, a), psi(g)
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def check_depth(depth: int, name: str = "depth") -> int:
@@ -38,100 +45,198 @@ def check_depth(depth: int, name: str = "depth") -> int:
     return depth
 
 
-COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+def _pytree(cls: type) -> type:
+    return jax.tree_util.register_dataclass(dataclasses.dataclass(frozen=True)(cls))
 
 
-def dense(features: int, name: str | None = None, dtype: Any = jnp.float32) -> nn.Dense:
-    return nn.Dense(features, kernel_init=fan_in_uniform, bias_init=nn.initializers.zeros, name=name, dtype=dtype,
-                    param_dtype=jnp.float32)
+@_pytree
+class Dense:
+    """kernel (..., in, out), bias (..., out)."""
+
+    kernel: jax.Array
+    bias: jax.Array
 
 
-class ResidualBlock(nn.Module):
-    """4 x (Dense -> LayerNorm -> swish), plus the block input. Scan-compatible (carry, None)."""
+@_pytree
+class Norm:
+    """LayerNorm scale and offset, (..., W)."""
 
-    width: int
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, _: None) -> tuple[jax.Array, None]:
-        y = x
-        for _layer in range(BLOCK_SIZE):
-            y = nn.swish(nn.LayerNorm(dtype=jnp.float32)(dense(self.width, dtype=self.dtype)(y)))
-        return x + y, None
+    scale: jax.Array
+    offset: jax.Array
 
 
-class ResidualTower(nn.Module):
-    """Input projection then ``depth // 4`` scanned residual blocks; output width ``width``."""
+@_pytree
+class Blocks:
+    """A tower's residual blocks: kernel (n_blocks, 4, W, W); bias, scale, offset (n_blocks, 4, W)."""
 
-    depth: int
-    width: int
-    remat: bool = False
-    unroll: int = 1
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.swish(nn.LayerNorm(dtype=jnp.float32)(dense(self.width, name="projection", dtype=self.dtype)(x)))
-        block = nn.remat(ResidualBlock, prevent_cse=False) if self.remat else ResidualBlock
-        blocks = nn.scan(
-            block,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            length=self.depth // BLOCK_SIZE,
-            unroll=self.unroll,
-        )
-        x, _ = blocks(self.width, self.dtype, name="blocks")(x, None)
-        return x
+    kernel: jax.Array
+    bias: jax.Array
+    scale: jax.Array
+    offset: jax.Array
 
 
-class StateActionEncoder(nn.Module):
-    """phi(s, a): concat(state, action) -> tower -> Dense(repr_dim)."""
+@_pytree
+class ActorParams:
+    """pi(a | s, g): input projection and norm, blocks, mean and log-std heads."""
 
-    depth: int
-    width: int
-    repr_dim: int
-    remat: bool = False
-    unroll: int = 1
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, state: jax.Array, action: jax.Array) -> jax.Array:
-        x = ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(jnp.concatenate([state, action], axis=-1))
-        return dense(self.repr_dim, name="head")(x)
+    input: Dense
+    input_norm: Norm
+    blocks: Blocks
+    mean: Dense
+    log_std: Dense
 
 
-class GoalEncoder(nn.Module):
-    """psi(g): goal -> tower -> Dense(repr_dim)."""
+@_pytree
+class CriticParams:
+    """phi and psi, stacked on a leading tower axis (PHI, PSI) except their input projections."""
+
+    sa_input: Dense  # (obs + action, W)
+    goal_input: Dense  # (goal, W)
+    input_norms: Norm  # (2, W)
+    blocks: Blocks  # (2, n_blocks, 4, W, W) ...
+    heads: Dense  # (2, W, repr_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerSpec:
+    """How a tower is shaped and run (hashable: part of what shapes a compiled program)."""
 
     depth: int
     width: int
-    repr_dim: int
-    remat: bool = False
+    dtype: str = "float32"
     unroll: int = 1
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, goal: jax.Array) -> jax.Array:
-        return dense(self.repr_dim, name="head")(ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(goal))
-
-
-class Actor(nn.Module):
-    """pi(a | s, g): concat(state, goal) -> tower -> (mean, log_std), log_std squashed into [-5, 2]."""
-
-    depth: int
-    width: int
-    action_size: int
     remat: bool = False
-    unroll: int = 1
-    dtype: Any = jnp.float32
 
-    @nn.compact
-    def __call__(self, state: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = ResidualTower(self.depth, self.width, self.remat, self.unroll, self.dtype)(jnp.concatenate([state, goal], axis=-1))
-        mean = dense(self.action_size, name="mean")(x)
-        raw_log_std = dense(self.action_size, name="log_std")(x)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw_log_std) + 1.0)
-        return mean, log_std
+    @property
+    def n_blocks(self) -> int:
+        return self.depth // BLOCK_SIZE
+
+
+# ----------------------------------------------------------------- initialisation
+def init_dense(key: jax.Array, n_in: int, n_out: int, lead: tuple[int, ...] = ()) -> Dense:
+    """Kernel uniform in +-1/sqrt(n_in), zero bias; ``lead`` stacks independent layers."""
+    bound = 1.0 / jnp.sqrt(n_in)
+    kernel = jax.random.uniform(key, (*lead, n_in, n_out), jnp.float32, -bound, bound)
+    return Dense(kernel, jnp.zeros((*lead, n_out), jnp.float32))
+
+
+def init_norm(width: int, lead: tuple[int, ...] = ()) -> Norm:
+    return Norm(jnp.ones((*lead, width), jnp.float32), jnp.zeros((*lead, width), jnp.float32))
+
+
+def init_blocks(key: jax.Array, spec: TowerSpec, lead: tuple[int, ...] = ()) -> Blocks:
+    shape = (*lead, spec.n_blocks, BLOCK_SIZE)
+    dense = init_dense(key, spec.width, spec.width, shape)
+    norm = init_norm(spec.width, shape)
+    return Blocks(dense.kernel, dense.bias, norm.scale, norm.offset)
+
+
+def init_actor(key: jax.Array, spec: TowerSpec, obs_size: int, goal_size: int, action_size: int) -> ActorParams:
+    k_input, k_blocks, k_mean, k_std = jax.random.split(key, 4)
+    return ActorParams(
+        input=init_dense(k_input, obs_size + goal_size, spec.width),
+        input_norm=init_norm(spec.width),
+        blocks=init_blocks(k_blocks, spec),
+        mean=init_dense(k_mean, spec.width, action_size),
+        log_std=init_dense(k_std, spec.width, action_size),
+    )
+
+
+def init_critic(key: jax.Array, spec: TowerSpec, obs_size: int, goal_size: int, action_size: int,
+                repr_dim: int) -> CriticParams:
+    k_sa, k_goal, k_blocks, k_heads = jax.random.split(key, 4)
+    return CriticParams(
+        sa_input=init_dense(k_sa, obs_size + action_size, spec.width),
+        goal_input=init_dense(k_goal, goal_size, spec.width),
+        input_norms=init_norm(spec.width, (2,)),
+        blocks=init_blocks(k_blocks, spec, (2,)),
+        heads=init_dense(k_heads, spec.width, repr_dim, (2,)),
+    )
+
+
+# ----------------------------------------------------------------- layers
+def _matmul(x: jax.Array, kernel: jax.Array, dtype: str) -> jax.Array:
+    compute = COMPUTE_DTYPES[dtype]
+    return jnp.matmul(x.astype(compute), kernel.astype(compute), preferred_element_type=jnp.float32)
+
+
+def dense(p: Dense, x: jax.Array, dtype: str = "float32") -> jax.Array:
+    return _matmul(x, p.kernel, dtype) + p.bias
+
+
+def layer_norm(x: jax.Array, scale: jax.Array, offset: jax.Array) -> jax.Array:
+    """LayerNorm over the last axis, statistics in float32."""
+    x = x.astype(jnp.float32)
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.maximum(jnp.mean(jnp.square(x), axis=-1, keepdims=True) - jnp.square(mean), 0.0)
+    return (x - mean) * jax.lax.rsqrt(var + LAYER_NORM_EPS) * scale + offset
+
+
+def _block(x: jax.Array, block: Blocks, dtype: str) -> jax.Array:
+    """One residual block; ``block`` holds one block's (4, ...) parameters."""
+    y = x
+    for layer in range(BLOCK_SIZE):
+        y = _matmul(y, block.kernel[layer], dtype) + block.bias[layer]
+        y = jax.nn.swish(layer_norm(y, block.scale[layer], block.offset[layer]))
+    return x + y
+
+
+def run_blocks(blocks: Blocks, x: jax.Array, spec: TowerSpec) -> jax.Array:
+    """The residual blocks of one tower on x (B, W): a scan over the stacked blocks."""
+
+    def step(h, block):
+        return _block(h, block, spec.dtype), None
+
+    if spec.remat:
+        step = jax.checkpoint(step, prevent_cse=False)
+    return jax.lax.scan(step, x, blocks, unroll=max(1, min(spec.unroll, spec.n_blocks)))[0]
+
+
+def _stacked_towers(norms: Norm, blocks: Blocks, heads: Dense, h: jax.Array, spec: TowerSpec) -> jax.Array:
+    """Towers stacked on axis 0 applied to their input projections h (T, B, W): (T, B, repr_dim)."""
+    h = jax.nn.swish(layer_norm(h, norms.scale[:, None], norms.offset[:, None]))
+    h = jax.vmap(functools.partial(run_blocks, spec=spec))(blocks, h)
+    return jnp.einsum("tbw,twr->tbr", h, heads.kernel) + heads.bias[:, None]
+
+
+# ----------------------------------------------------------------- networks
+def actor_forward(p: ActorParams, obs: jax.Array, goal: jax.Array, spec: TowerSpec) -> tuple[jax.Array, jax.Array]:
+    """(mean, log_std) of pi(. | s, g) for a batch; log_std squashed into [-5, 2]."""
+    x = jnp.concatenate([obs, goal], axis=-1)
+    h = jax.nn.swish(layer_norm(dense(p.input, x, spec.dtype), p.input_norm.scale, p.input_norm.offset))
+    h = run_blocks(p.blocks, h, spec)
+    mean = dense(p.mean, h)
+    log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(dense(p.log_std, h)) + 1.0)
+    return mean, log_std
+
+
+def encode(p: CriticParams, obs: jax.Array, action: jax.Array, goal: jax.Array, spec: TowerSpec) -> tuple[jax.Array, jax.Array]:
+    """(phi(s, a), psi(g)) for paired batches (B, ...), as one stacked tower."""
+    h = jnp.stack([dense(p.sa_input, jnp.concatenate([obs, action], axis=-1), spec.dtype),
+                   dense(p.goal_input, goal, spec.dtype)])
+    out = _stacked_towers(p.input_norms, p.blocks, p.heads, h, spec)
+    return out[PHI], out[PSI]
+
+
+def encode_with_policy(p: CriticParams, obs: jax.Array, action: jax.Array, policy_action: jax.Array, goal: jax.Array,
+                       spec: TowerSpec) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(phi(s, a), psi(g), phi_frozen(s, a_pi)) as one stacked tower of three members.
+
+    The third member runs phi with its parameters behind ``stop_gradient``: gradients reach
+    the policy's actions through it, never the critic's parameters.
+    """
+    frozen = jax.lax.stop_gradient(p)
+
+    def with_frozen_phi(live: jax.Array, fixed: jax.Array) -> jax.Array:
+        return jnp.concatenate([live, fixed[PHI:PHI + 1]])
+
+    stack = functools.partial(jax.tree_util.tree_map, with_frozen_phi)
+    h = jnp.stack([dense(p.sa_input, jnp.concatenate([obs, action], axis=-1), spec.dtype),
+                   dense(p.goal_input, goal, spec.dtype),
+                   dense(frozen.sa_input, jnp.concatenate([obs, policy_action], axis=-1), spec.dtype)])
+    out = _stacked_towers(stack(p.input_norms, frozen.input_norms), stack(p.blocks, frozen.blocks),
+                          stack(p.heads, frozen.heads), h, spec)
+    return out[PHI], out[PSI], out[2]
 
 
 def sample_action(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -147,3 +252,7 @@ def sample_action(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> tuple[
 def deterministic_action(mean: jax.Array) -> jax.Array:
     """The deterministic policy: tanh(mean)."""
     return jnp.tanh(mean)
+
+
+def parameter_count(tree: Any) -> int:
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))

@@ -1,0 +1,209 @@
+"""The CRL training engine: pure functions over one training-state pytree.
+
+``make_train(config, sizes, core=None)`` returns an :class:`Engine`, whose methods are
+pure functions of a :class:`TrainState` (and arrays); nothing inside is jitted, so the
+caller chooses ``jit``, ``vmap`` over a leading run axis (several seeds in one program,
+:mod:`gcrl_depth.crl.run_set`) or sharding. An Engine is a frozen, hashable value (its
+config, sizes and env core), so it can be a static argument of ``jax.jit``.
+
+One training *iteration* collects ``unroll_length`` steps in every env with the
+stochastic actor, inserts them into the replay buffer, and takes
+``updates_per_iteration`` gradient steps (:func:`~gcrl_depth.crl.learner.gradient_step`).
+An *epoch* is several iterations as one ``lax.scan``.
+
+Device path (``core`` given): the env is stepped inside :meth:`Engine.epoch`. Host path
+(``core`` None, any Gymnasium goal env): the host steps the env with :meth:`Engine.explore`'s
+actions, and :meth:`Engine.learn_from` inserts its rows and takes the iteration's
+gradient steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gcrl_depth.crl.buffer import ReplayBuffer
+from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.learner import Learner, LearnerSpec, gradient_step, init_learner
+from gcrl_depth.crl.losses import l2_distance
+from gcrl_depth.crl.networks import (ActorParams, CriticParams, TowerSpec, actor_forward, deterministic_action, encode,
+                                     sample_action)
+from gcrl_depth.envs.core import EnvState, GoalEnv
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSizes:
+    """What the networks and buffer need to know of an env."""
+
+    observation_size: int
+    goal_size: int
+    action_size: int
+
+    @classmethod
+    def of(cls, core: GoalEnv) -> EnvSizes:
+        return cls(core.observation_size, core.goal_size, core.action_size)
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"observation": ..., "goal": ..., "action": ...}``, as checkpoints record them."""
+        return {"observation": self.observation_size, "goal": self.goal_size, "action": self.action_size}
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """Everything training carries from one step to the next (a pytree).
+
+    Attributes:
+        learner: parameters, temperature and Adam state.
+        key: the run's one PRNG key.
+        iterations: training iterations done, () int32.
+        buffer: the replay buffer; None until :meth:`Engine.start`.
+        env: batched state of the training envs (device path; None on the host path or before start).
+        episode: per-env episode counter (tags buffer steps with their episode), (num_envs,); None before start.
+    """
+
+    learner: Learner
+    key: jax.Array
+    iterations: jax.Array
+    buffer: ReplayBuffer | None = None
+    env: EnvState | None = None
+    episode: jax.Array | None = None
+
+    def replace(self, **changes: Any) -> "TrainState":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def started(self) -> bool:
+        return self.buffer is not None
+
+
+def _mean_tree(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """Pure training functions for one config, env sizes and (device path) env core."""
+
+    config: CRLConfig
+    sizes: EnvSizes
+    core: GoalEnv | None = None
+
+    # ----------------------------------------------------------------- specs
+    @property
+    def learner_spec(self) -> LearnerSpec:
+        cfg, sizes = self.config, self.sizes
+        tower = {"dtype": cfg.compute_dtype, "unroll": cfg.scan_unroll, "remat": cfg.remat}
+        return LearnerSpec(
+            obs_size=sizes.observation_size, goal_size=sizes.goal_size, action_size=sizes.action_size,
+            actor=TowerSpec(cfg.resolved_actor_depth, cfg.resolved_actor_width, **tower),
+            critic=TowerSpec(cfg.resolved_critic_depth, cfg.resolved_critic_width, **tower),
+            repr_dim=cfg.repr_dim, learning_rate=cfg.learning_rate,
+            target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty)
+
+    # ----------------------------------------------------------------- state
+    def init(self, key: jax.Array) -> TrainState:
+        """A fresh learner and the run's key; no buffer or envs yet (see :meth:`start`)."""
+        learner_key, key = jax.random.split(key)
+        return TrainState(learner=init_learner(self.learner_spec, learner_key), key=key,
+                          iterations=jnp.zeros((), jnp.int32))
+
+    def start(self, state: TrainState) -> TrainState:
+        """An empty replay buffer and (device path) freshly reset envs around ``state``'s learner."""
+        cfg, sizes = self.config, self.sizes
+        key, env_key = jax.random.split(state.key)
+        env = jax.vmap(self.core.reset)(jax.random.split(env_key, cfg.num_envs)) if self.core is not None else None
+        buffer = ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, sizes.observation_size, sizes.action_size, sizes.goal_size)
+        return state.replace(key=key, buffer=buffer, env=env, episode=jnp.zeros((cfg.num_envs,), jnp.int32))
+
+    # ----------------------------------------------------------------- acting
+    def act(self, actor: ActorParams, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        """Actions for batches of states and goals: stochastic with a key, else tanh(mean)."""
+        mean, log_std = actor_forward(actor, obs, goal, self.learner_spec.actor)
+        return deterministic_action(mean) if key is None else sample_action(mean, log_std, key)[0]
+
+    def explore(self, actor: ActorParams, key: jax.Array, obs: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Host path: stochastic actions for a batch, and the next key."""
+        key, action_key = jax.random.split(key)
+        return self.act(actor, obs, goal, action_key), key
+
+    def q_value(self, critic: CriticParams, obs: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
+        """Q(s, a, g) = -||phi(s, a) - psi(g)|| for paired batches."""
+        return -l2_distance(*encode(critic, obs, action, goal, self.learner_spec.critic))
+
+    # ----------------------------------------------------------------- collection (device path)
+    def collect(self, state: TrainState, steps: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        """Step every env ``steps`` times with the stochastic actor and store the steps."""
+        key, collect_key = jax.random.split(state.key)
+        actor = state.learner.params.actor
+
+        def one_step(carry, step_key):
+            env_state, episode = carry
+            action = self.act(actor, env_state.obs, env_state.goal, step_key)
+            next_state = jax.vmap(self.core.step)(env_state, action)
+            record = (env_state.obs, action, env_state.achieved_goal, episode)
+            episode = episode + next_state.done.astype(jnp.int32)
+            return (next_state, episode), (record, next_state.metrics["success"], next_state.done)
+
+        (env_state, episode), (records, success, done) = jax.lax.scan(
+            one_step, (state.env, state.episode), jax.random.split(collect_key, steps))
+        metrics = {"collect/success": jnp.mean(success), "collect/episodes_ended": jnp.sum(done).astype(jnp.float32)}
+        return state.replace(env=env_state, episode=episode, buffer=state.buffer.insert(*records), key=key), metrics
+
+    def prefill(self, state: TrainState) -> TrainState:
+        """``prefill_steps`` steps per env with the initial policy, into the buffer."""
+        return state if self.config.prefill_steps == 0 else self.collect(state, self.config.prefill_steps)[0]
+
+    # ----------------------------------------------------------------- learning
+    def update(self, learner: Learner, buffer: ReplayBuffer, key: jax.Array) -> tuple[Learner, dict[str, jax.Array]]:
+        """One gradient step on a freshly sampled, relabelled minibatch."""
+        sample_key, action_key = jax.random.split(key)
+        batch = buffer.sample(sample_key, self.config.batch_size, self.config.gamma)
+        return gradient_step(learner, batch, action_key, self.learner_spec)
+
+    def updates(self, state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One iteration's gradient steps; metrics averaged over them."""
+        key, update_key = jax.random.split(state.key)
+
+        def one_update(learner, step_key):
+            return self.update(learner, state.buffer, step_key)
+
+        learner, metrics = jax.lax.scan(one_update, state.learner,
+                                        jax.random.split(update_key, self.config.updates_per_iteration))
+        return state.replace(learner=learner, key=key, iterations=state.iterations + 1), _mean_tree(metrics)
+
+    def iteration(self, state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        """Device path: collect ``unroll_length`` steps per env, then the gradient steps."""
+        state, collect_metrics = self.collect(state, self.config.unroll_length)
+        state, update_metrics = self.updates(state)
+        return state, {**update_metrics, **collect_metrics}
+
+    def epoch(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        """``iterations`` training iterations as one scan; metrics averaged over them."""
+        state, metrics = jax.lax.scan(lambda s, _: self.iteration(s), state, None, length=iterations)
+        return state, _mean_tree(metrics)
+
+    # ----------------------------------------------------------------- host path
+    def insert(self, state: TrainState, rows: tuple[jax.Array, ...]) -> TrainState:
+        """Store host rows ``(obs, actions, achieved goals, episode)``, each (steps, num_envs, ...)."""
+        return state.replace(buffer=state.buffer.insert(*rows))
+
+    def learn_from(self, state: TrainState, rows: tuple[jax.Array, ...]) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One iteration on rows collected on the host: insert them, then the gradient steps."""
+        return self.updates(self.insert(state, rows))
+
+
+@functools.lru_cache(maxsize=None)
+def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None) -> Engine:
+    """The pure training functions of ``config`` on an env of ``sizes`` (stepped on the device if ``core``).
+
+    Equal arguments give the same Engine object, so its bound methods (``engine.act``)
+    compare equal and compiled programs keyed by them are shared.
+    """
+    if core is not None and EnvSizes.of(core) != sizes:
+        raise ValueError(f"core sizes {EnvSizes.of(core).as_dict()} differ from {sizes.as_dict()}")
+    return Engine(config, sizes, core)

@@ -1,0 +1,61 @@
+"""Compiled programs, cached by everything that shapes them.
+
+The engine jits nothing; its callers (the agent, run sets, benchmarks) get compiled
+programs here. A program is keyed by the function (an :class:`~gcrl_depth.crl.engine.Engine`
+method is keyed by the engine's config, sizes and core), its static arguments, which
+arguments are donated, and the abstract value of every argument leaf: shape, dtype,
+weak type and sharding. Two agents with equal settings share a program; an agent whose
+state differs in any dtype or shape (a float16 checkpoint, another batch) gets its own.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+_PROGRAMS: dict[Any, Any] = {}
+
+
+def _leaf_signature(leaf: Any) -> Any:
+    if isinstance(leaf, (jax.Array, jax.ShapeDtypeStruct)):
+        sharding = getattr(leaf, "sharding", None)
+        return leaf.shape, leaf.dtype, getattr(leaf, "weak_type", False), sharding
+    return np.shape(leaf), np.result_type(leaf), isinstance(leaf, (int, float, bool)), None  # numpy arrays, Python scalars
+
+
+def signature(args: tuple[Any, ...]) -> Any:
+    """The abstract signature of ``args``: their tree structure and every leaf's shape, dtype, weak type, sharding."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    return treedef, tuple(_leaf_signature(leaf) for leaf in leaves)
+
+
+def _function_key(fn: Callable[..., Any]) -> Any:
+    """Bound methods compare their object by identity; key them by the object's value (an equal Engine)."""
+    return (fn.__func__, fn.__self__) if inspect.ismethod(fn) else fn
+
+
+def compiled(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), donate: tuple[int, ...] = ()
+             ) -> tuple[Any, float]:
+    """``(program, compile seconds)`` for ``fn(*args, *static)``; 0 seconds when it was cached.
+
+    ``static`` arguments follow ``args`` and must be hashable; ``donate`` lists the
+    positions in ``args`` whose buffers the program may reuse.
+    """
+    key = (_function_key(fn), static, donate, signature(args))
+    if key in _PROGRAMS:
+        return _PROGRAMS[key], 0.0
+    n = len(args)
+    jitted = jax.jit(fn, static_argnums=tuple(range(n, n + len(static))), donate_argnums=donate)
+    start = time.perf_counter()
+    program = jitted.lower(*args, *static).compile()
+    _PROGRAMS[key] = program
+    return program, time.perf_counter() - start
+
+
+def run(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), donate: tuple[int, ...] = ()) -> Any:
+    """Run ``fn(*args, *static)`` through its cached compiled program."""
+    return compiled(fn, *args, static=static, donate=donate)[0](*args)
