@@ -121,18 +121,18 @@ class CountsDisagree(AssertionError):
 
 def adam_steps(agent: DeepCRL) -> int:
     """Gradient steps the actor's Adam state has taken (its ``count``)."""
-    opt = jax.device_get(agent.learner()["actor_opt"])
+    opt = jax.device_get(agent.learner.opt_state)
     counts = [int(np.max(leaf)) for path, leaf in jax.tree_util.tree_leaves_with_path(opt) if "count" in jax.tree_util.keystr(path)]
     return max(counts)
 
 
 def finite_parameters(agent: DeepCRL) -> bool:
-    return all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(jax.device_get(agent.learner())))
+    return all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(jax.device_get(agent.learner)))
 
 
 def same_parameters(a: DeepCRL, b: DeepCRL) -> bool:
-    leaves_a = jax.tree_util.tree_leaves(jax.device_get(a.learner()))
-    leaves_b = jax.tree_util.tree_leaves(jax.device_get(b.learner()))
+    leaves_a = jax.tree_util.tree_leaves(jax.device_get(a.learner))
+    leaves_b = jax.tree_util.tree_leaves(jax.device_get(b.learner))
     return all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
 
 
@@ -411,10 +411,11 @@ def _file_cases() -> list[Case]:
         Case("save(include_buffer=True) before learn", "argument", lambda m: m.save(tmp("a.zip"), include_buffer=True),
              Raises((ValueError,), ("include_buffer", "learn")), setup=model),
         Case("set_parameters(wrong shapes)", "argument",
-             lambda m: m.set_parameters({**m.get_parameters(), "log_alpha": np.zeros(3)}),
+             lambda m: m.set_parameters({**m.get_parameters(), "params": dataclasses.replace(
+                 m.get_parameters()["params"], log_alpha=np.zeros(3))}),
              Raises((ValueError,), ("log_alpha", "shape")), setup=model),
         Case("set_parameters(unknown key)", "argument", lambda m: m.set_parameters({"policy": {}}, exact_match=False),
-             Raises((ValueError,), ("policy", "actor_params")), setup=model),
+             Raises((ValueError,), ("policy", "params", "opt_state")), setup=model),
         Case("get_parameters -> set_parameters round trip", "interop", _parameters_round_trip, Works(lambda _, same: same)),
     ]
 

@@ -89,6 +89,7 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "optimizer.msgpack", "params.msgpack"]
         meta = json.loads(archive.read("metadata.json"))
+    assert meta["format_version"] == 2 and len(meta["key"]) == 2  # the run's one key
         config = json.loads(archive.read("config.json"))
     assert meta["env_id"] == "gcrl_depth/PointUMaze-v0" and meta["task_kwargs"] == {"episode_length": 12}
     assert meta["num_timesteps"] == 140 and meta["versions"]["jax"] == jax.__version__
@@ -99,9 +100,8 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
     assert loaded.core.episode_length == 12
     for batch in (sample_obs(7, seed=1), sample_obs(None, seed=2)):
         np.testing.assert_array_equal(loaded.predict(batch)[0], model.predict(batch)[0])
-    for name in ("actor_opt", "critic_opt", "alpha_opt", "log_alpha"):
-        for a, b in zip(leaves(loaded.learner()[name]), leaves(model.learner()[name])):
-            np.testing.assert_array_equal(a, b)
+    for a, b in zip(leaves(loaded.learner), leaves(model.learner)):
+        np.testing.assert_array_equal(a, b)
     assert loaded.evaluations.results == model.evaluations.results
 
 
@@ -128,7 +128,7 @@ def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
     resumed = DeepCRL.load(path, verbose=0, eval_episodes=0)
     resumed.learn(2 * PER_ITERATION, reset_num_timesteps=False)  # no refill: the buffer came back
     assert (resumed.num_timesteps, resumed.num_updates) == (straight.num_timesteps, straight.num_updates)
-    for x, y in zip(leaves(resumed.learner()), leaves(straight.learner())):
+    for x, y in zip(leaves(resumed.learner), leaves(straight.learner)):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="num_envs"):
         DeepCRL.load(path, verbose=0, eval_episodes=0, num_envs=8)
@@ -137,19 +137,14 @@ def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
 def test_an_interrupt_as_the_epoch_returns_keeps_the_model(monkeypatch, sigint_raises):
     """SIGINT delivered right after the training program returns (the donated old state is gone)."""
     model = tiny_model(seed=4, eval_episodes=0).learn(PREFILL + PER_ITERATION)
-    compiled = model.trainer.compiled_train
+    train = model.collector.train
 
     def interrupted(state, iterations):
-        program, seconds = compiled(state, iterations)
+        out = train(state, iterations)
+        signal.raise_signal(signal.SIGINT)  # Python runs the handler at the next bytecode, here
+        return out
 
-        def run(s):
-            out = program(s)
-            signal.raise_signal(signal.SIGINT)  # Python runs the handler at the next bytecode, here
-            return out
-
-        return run, seconds
-
-    monkeypatch.setattr(model.trainer, "compiled_train", interrupted)
+    monkeypatch.setattr(model.collector, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.learn(10 * PER_ITERATION, reset_num_timesteps=False)
     monkeypatch.undo()
@@ -164,9 +159,9 @@ def test_same_seed_gives_identical_training():
     a, b, c = tiny_model(seed=5, eval_episodes=0), tiny_model(seed=5, eval_episodes=0), tiny_model(seed=6, eval_episodes=0)
     for model in (a, b, c):
         model.learn(80)
-    for x, y in zip(leaves(a.learner()), leaves(b.learner())):
+    for x, y in zip(leaves(a.learner), leaves(b.learner)):
         np.testing.assert_array_equal(x, y)
-    assert not all(np.array_equal(x, y) for x, y in zip(leaves(a.learner()), leaves(c.learner())))
+    assert not all(np.array_equal(x, y) for x, y in zip(leaves(a.learner), leaves(c.learner)))
 
 
 class Recorder(BaseCallback):

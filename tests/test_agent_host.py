@@ -14,7 +14,7 @@ from line_goal_env import LineGoalEnv
 
 from gcrl_depth.crl.agent import DeepCRL
 from gcrl_depth.crl.host_env import rebuild
-from gcrl_depth.crl.training import EnvSizes
+from gcrl_depth.crl.engine import EnvSizes
 
 gym.register_envs(gymnasium_robotics)
 NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
@@ -165,15 +165,15 @@ def test_an_env_error_mid_epoch_keeps_the_model_usable():
     envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(BreakingLine(), 5)] * NUM_ENVS)
     model = DeepCRL(envs, eval_episodes=0, epoch_timesteps=2 * ITERATION, verbose=0, **TINY)
     model.learn(PREFILL * NUM_ENVS + 2 * ITERATION)
-    before = model.get_parameters()["actor_params"]
+    before = model.get_parameters()["params"].actor
     BreakingLine.steps_left = NUM_ENVS * UNROLL + 6  # breaks in the epoch's second iteration, after one learned
     try:
         with pytest.raises(RuntimeError, match="the env broke"):
             model.learn(2 * ITERATION, reset_num_timesteps=False)
     finally:
         BreakingLine.steps_left = None
-    assert model.num_timesteps == 60 and model._state is None
-    after = model.get_parameters()["actor_params"]
+    assert model.num_timesteps == 60 and not model._state.started
+    after = model.get_parameters()["params"].actor
     assert all(np.array_equal(a, b) for a, b in zip(jax_leaves(before), jax_leaves(after)))  # the epoch is undone
     assert model.predict({"observation": np.zeros(1), "desired_goal": np.ones(1)})[0].shape == (1,)
     model.learn(PREFILL * NUM_ENVS + ITERATION, reset_num_timesteps=False)  # refills the buffer, trains on
@@ -191,16 +191,16 @@ def test_episode_ids_continue_after_a_prefill_and_a_restart():
 
     from gcrl_depth.crl.collectors import HostCollector
     from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.training import CRLTrainer
+    from gcrl_depth.crl.engine import make_train
 
     config = CRLConfig(**TINY)
     envs = line_envs()
-    trainer = CRLTrainer(EnvSizes(1, 1, 1), config)
-    collector = HostCollector(trainer, envs)
-    state = collector.prefill(collector.start(trainer.init_learner(jax.random.key(0)), jax.random.key(1)))
+    engine = make_train(config, EnvSizes(1, 1, 1))
+    collector = HostCollector(engine, envs)
+    state = collector.prefill(collector.start(jax.jit(engine.init)(jax.random.key(0))))
     stored = np.asarray(state.buffer.episode)[:PREFILL]
     np.testing.assert_array_equal(np.asarray(state.episode), stored[-1])  # the state knows the ids in use
-    resumed = HostCollector(trainer, envs)  # as after load(include_buffer=True): fresh episodes
+    resumed = HostCollector(engine, envs)  # as after load(include_buffer=True): fresh episodes
     state, _ = resumed.train(state.replace(episode=jax.numpy.zeros(NUM_ENVS, jax.numpy.int32)), 1)  # even if the state lost them
     new = np.asarray(state.buffer.episode)[PREFILL:PREFILL + UNROLL]
     assert np.all(new.min(axis=0) > stored.max(axis=0))

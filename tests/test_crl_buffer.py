@@ -41,12 +41,12 @@ def test_insert_wraps_the_ring_and_keeps_the_newest_steps():
 def test_samples_only_same_episode_future_goals():
     buffer = fill(ReplayBuffer.create(capacity=64, num_envs=3, obs_size=2, action_size=1, goal_size=2), 10, 9, 0.08, 1)
     batch = jax.jit(lambda k: buffer.sample(k, 4096, 0.9))(jax.random.key(0))
-    assert bool(batch["valid"].all())
-    time, episode = np.asarray(batch["obs"][:, 0]), np.asarray(batch["obs"][:, 1])
-    goal_time, goal_episode = np.asarray(batch["goal"][:, 0]), np.asarray(batch["goal"][:, 1])
+    assert bool(batch.valid.all())
+    time, episode = np.asarray(batch.obs[:, 0]), np.asarray(batch.obs[:, 1])
+    goal_time, goal_episode = np.asarray(batch.goal[:, 0]), np.asarray(batch.goal[:, 1])
     np.testing.assert_array_equal(goal_episode, episode)
     assert (goal_time > time).all()
-    np.testing.assert_array_equal(goal_time - time, np.asarray(batch["offset"]))
+    np.testing.assert_array_equal(goal_time - time, np.asarray(batch.offset))
     assert time.min() >= 90 - 64  # only steps still in the ring
 
 
@@ -54,8 +54,8 @@ def test_goals_are_the_stored_achieved_goals_not_a_slice_of_the_observation():
     buffer = ReplayBuffer.create(capacity=32, num_envs=2, obs_size=2, action_size=1, goal_size=3)
     buffer = fill(buffer, 8, 4, 0.1, 3, goal_of=lambda obs: np.concatenate([-obs, obs[..., :1] + 0.5], axis=-1))
     batch = jax.jit(lambda k: buffer.sample(k, 512, 0.9))(jax.random.key(2))
-    time, goal = np.asarray(batch["obs"][:, 0]), np.asarray(batch["goal"])
-    np.testing.assert_array_equal(-goal[:, 0], time + np.asarray(batch["offset"]))  # the goal of step t + k
+    time, goal = np.asarray(batch.obs[:, 0]), np.asarray(batch.goal)
+    np.testing.assert_array_equal(-goal[:, 0], time + np.asarray(batch.offset))  # the goal of step t + k
     np.testing.assert_array_equal(goal[:, 2], -goal[:, 0] + 0.5)
 
 
@@ -73,7 +73,7 @@ def test_buffer_offsets_follow_the_discounted_law():
     """One long episode: P(k) = mean_t gamma^k / sum_{j<=L_t} gamma^j over the t with L_t >= k."""
     capacity, gamma, n = 200, 0.95, 100_000
     buffer = fill(ReplayBuffer.create(capacity=capacity, num_envs=1, obs_size=2, action_size=1, goal_size=2), 50, 4, 0.0, 2)
-    offsets = np.asarray(jax.jit(lambda key: buffer.sample(key, n, gamma)["offset"])(jax.random.key(1)))
+    offsets = np.asarray(jax.jit(lambda key: buffer.sample(key, n, gamma).offset)(jax.random.key(1)))
     expected = np.zeros(capacity)
     for t in range(capacity - 1):
         horizon = capacity - 1 - t
@@ -92,3 +92,9 @@ def test_too_small_buffer_and_oversized_chunk_are_errors():
     buffer = ReplayBuffer.create(capacity=4, num_envs=1, obs_size=1, action_size=1, goal_size=1)
     with pytest.raises(ValueError, match="cannot insert 5 steps"):
         buffer.insert(jnp.zeros((5, 1, 1)), jnp.zeros((5, 1, 1)), jnp.zeros((5, 1, 1)), jnp.zeros((5, 1)))
+
+
+def test_sampling_has_no_data_dependent_loop():
+    buffer = ReplayBuffer.create(16, 4, 2, 1, 2)
+    jaxpr = str(jax.make_jaxpr(lambda b, k: b.sample(k, 32, 0.9))(buffer, jax.random.key(0)))
+    assert "while[" not in jaxpr  # a while_loop would sync device and host on every gradient step

@@ -1,4 +1,4 @@
-"""CRL networks: depth validation, stacked/scanned residual blocks, heads, init, action squashing."""
+"""CRL networks: depth validation, stacked residual blocks, the stacked phi/psi tower, init, squashing."""
 
 from __future__ import annotations
 
@@ -9,20 +9,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gcrl_depth.crl.networks import (
-    LOG_STD_MAX,
-    LOG_STD_MIN,
-    Actor,
-    GoalEncoder,
-    StateActionEncoder,
-    check_depth,
-    deterministic_action,
-    sample_action,
-)
+from gcrl_depth.crl.networks import (LOG_STD_MAX, LOG_STD_MIN, PHI, PSI, TowerSpec, actor_forward, check_depth,
+                                     deterministic_action, encode, encode_with_policy, init_actor, init_critic,
+                                     parameter_count, run_blocks, sample_action)
+
+OBS, GOAL, ACTION, REPR = 5, 3, 2, 8
 
 
-def n_params(params) -> int:
-    return sum(x.size for x in jax.tree_util.tree_leaves(params))
+def critic(depth, width=16, seed=0, **spec):
+    spec = TowerSpec(depth, width, **spec)
+    return init_critic(jax.random.key(seed), spec, OBS, GOAL, ACTION, REPR), spec
+
+
+def batch(n=6, seed=1):
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    return jax.random.normal(k1, (n, OBS)), jax.random.normal(k2, (n, ACTION)), jax.random.normal(k3, (n, GOAL))
 
 
 @pytest.mark.parametrize("bad", [0, 2, 6, -4, 4.0, True, "8"])
@@ -32,55 +33,87 @@ def test_depth_must_be_a_positive_multiple_of_four(bad):
 
 
 def test_parameter_count_is_linear_in_depth_and_matches_the_architecture():
-    state, action, width, repr_dim = jnp.zeros((1, 5)), jnp.zeros((1, 2)), 16, 8
-    counts = {}
-    for depth in (4, 8, 16, 32):
-        params = StateActionEncoder(depth, width, repr_dim).init(jax.random.key(0), state, action)
-        counts[depth] = n_params(params)
+    width = 16
     per_block = 4 * (width * width + width + 2 * width)  # 4 x (Dense + LayerNorm)
-    fixed = (7 * width + width + 2 * width) + (width * repr_dim + repr_dim)  # projection + LN, head
-    for depth, count in counts.items():
-        assert count == fixed + depth // 4 * per_block
+    inputs = ((OBS + ACTION) * width + width) + (GOAL * width + width) + 2 * 2 * width  # projections + their norms
+    heads = 2 * (width * REPR + REPR)
+    for depth in (4, 8, 16, 32):
+        params, _ = critic(depth, width)
+        assert parameter_count(params) == inputs + heads + 2 * (depth // 4) * per_block
 
 
-def test_blocks_are_stacked_on_a_leading_axis():
-    params = GoalEncoder(12, 16, 8).init(jax.random.key(0), jnp.zeros((1, 3)))["params"]
-    kernel = params["ResidualTower_0"]["blocks"]["Dense_0"]["kernel"]
-    assert kernel.shape == (3, 16, 16)  # 12 // 4 blocks
+def test_blocks_are_one_array_per_kind_and_phi_psi_are_stacked():
+    params, _ = critic(12)
+    assert params.blocks.kernel.shape == (2, 3, 4, 16, 16)  # (towers, 12 // 4 blocks, 4 layers, W, W)
+    assert params.blocks.bias.shape == params.blocks.scale.shape == params.blocks.offset.shape == (2, 3, 4, 16)
+    actor = init_actor(jax.random.key(0), TowerSpec(12, 16), OBS, GOAL, ACTION)
+    assert actor.blocks.kernel.shape == (3, 4, 16, 16)
+
+
+def test_stacked_tower_equals_each_tower_run_alone():
+    params, spec = critic(8)
+    obs, action, goal = batch()
+    phi, psi = encode(params, obs, action, goal, spec)
+
+    def alone(index, x, projection):
+        h = jax.nn.swish(_norm(x @ projection.kernel + projection.bias, params.input_norms, index))
+        h = run_blocks(jax.tree_util.tree_map(lambda a: a[index], params.blocks), h, spec)
+        return h @ params.heads.kernel[index] + params.heads.bias[index]
+
+    np.testing.assert_allclose(phi, alone(PHI, jnp.concatenate([obs, action], -1), params.sa_input), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(psi, alone(PSI, goal, params.goal_input), rtol=1e-5, atol=1e-6)
+
+
+def _norm(x, norms, index):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + 1e-6) * norms.scale[index] + norms.offset[index]
+
+
+def test_frozen_phi_member_passes_gradients_to_actions_only():
+    params, spec = critic(8)
+    obs, action, goal = batch()
+    policy_action = jnp.tanh(action + 0.3)
+    phi, psi, phi_policy = encode_with_policy(params, obs, action, policy_action, goal, spec)
+    np.testing.assert_allclose((phi, psi), encode(params, obs, action, goal, spec), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(phi_policy, encode(params, obs, policy_action, goal, spec)[0], rtol=1e-5, atol=1e-6)
+    grad_params, grad_action = jax.grad(lambda p, a: encode_with_policy(p, obs, action, a, goal, spec)[2].sum(),
+                                        argnums=(0, 1))(params, policy_action)
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree_util.tree_leaves(grad_params))
+    assert float(jnp.abs(grad_action).max()) > 0.0
 
 
 def test_program_size_does_not_grow_with_depth():
     def hlo_size(depth):
-        model = GoalEncoder(depth, 32, 8)
-        params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((4, 3)))
-        return len(jax.jit(model.apply).lower(params, jnp.zeros((4, 3))).as_text())
+        params, spec = jax.eval_shape(lambda: critic(depth, 32)[0]), TowerSpec(depth, 32)
+        return len(jax.jit(lambda p, o, a, g: encode(p, o, a, g, spec)).lower(params, *batch(4)).as_text())
 
     assert hlo_size(1024) < 1.2 * hlo_size(8)
 
 
 def test_depth_1024_initialises_and_runs():
-    model = GoalEncoder(1024, 32, 8, remat=True)
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((2, 3)))
-    out = jax.jit(model.apply)(params, jnp.ones((2, 3)))
-    assert out.shape == (2, 8) and bool(jnp.isfinite(out).all())
-    grads = jax.jit(jax.grad(lambda p: model.apply(p, jnp.ones((2, 3))).sum()))(params)
+    params, spec = critic(1024, 32, remat=True)
+    obs, action, goal = batch(2)
+    phi, psi = jax.jit(lambda p: encode(p, obs, action, goal, spec))(params)
+    assert phi.shape == psi.shape == (2, REPR) and bool(jnp.isfinite(phi).all() & jnp.isfinite(psi).all())
+    grads = jax.jit(jax.grad(lambda p: sum(x.sum() for x in encode(p, obs, action, goal, spec))))(params)
     assert all(bool(jnp.isfinite(g).all()) for g in jax.tree_util.tree_leaves(grads))
 
 
 def test_kernel_init_is_fan_in_uniform_and_biases_zero():
-    params = GoalEncoder(4, 64, 8).init(jax.random.key(0), jnp.zeros((1, 100)))["params"]
-    projection = params["ResidualTower_0"]["projection"]
+    actor = init_actor(jax.random.key(0), TowerSpec(4, 64), 60, 40, ACTION)
     bound = 1 / math.sqrt(100)
-    assert float(jnp.abs(projection["kernel"]).max()) <= bound
-    assert float(jnp.abs(projection["kernel"]).max()) > 0.9 * bound
-    assert float(jnp.abs(projection["bias"]).max()) == 0.0
+    assert 0.9 * bound < float(jnp.abs(actor.input.kernel).max()) <= bound
+    assert float(jnp.abs(actor.input.bias).max()) == 0.0
+    block_bound = 1 / math.sqrt(64)
+    assert 0.9 * block_bound < float(jnp.abs(actor.blocks.kernel).max()) <= block_bound
+    assert float(jnp.abs(actor.blocks.bias).max()) == 0.0 and bool((actor.blocks.scale == 1).all())
 
 
 def test_actor_log_std_is_squashed_and_actions_bounded():
-    actor = Actor(4, 16, action_size=3)
+    spec = TowerSpec(4, 16)
+    params = init_actor(jax.random.key(0), spec, 4, 2, 3)
     state, goal = jnp.full((5, 4), 100.0), jnp.full((5, 2), -100.0)
-    params = actor.init(jax.random.key(0), state, goal)
-    mean, log_std = actor.apply(params, state, goal)
+    mean, log_std = actor_forward(params, state, goal, spec)
     assert mean.shape == log_std.shape == (5, 3)
     assert float(log_std.min()) >= LOG_STD_MIN and float(log_std.max()) <= LOG_STD_MAX
     action, log_prob = sample_action(mean, log_std, jax.random.key(1))
@@ -98,25 +131,20 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables():
     np.testing.assert_allclose(log_prob, expected, rtol=1e-4)
 
 
-def test_scan_unroll_changes_neither_parameters_nor_outputs():
-    state, goal = jax.random.normal(jax.random.key(1), (3, 5)), jax.random.normal(jax.random.key(2), (3, 2))
-    rolled = Actor(16, 32, 2)
-    params = rolled.init(jax.random.key(0), state, goal)
-    for unroll in (2, 4):
-        unrolled = Actor(16, 32, 2, unroll=unroll)
-        assert jax.tree_util.tree_map(jnp.shape, unrolled.init(jax.random.key(0), state, goal)) == jax.tree_util.tree_map(
-            jnp.shape, params)
-        for a, b in zip(rolled.apply(params, state, goal), unrolled.apply(params, state, goal)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("unroll", [2, 4, 64])
+def test_unroll_and_remat_change_no_output(unroll):
+    params, spec = critic(16, 32)
+    obs, action, goal = batch()
+    reference = encode(params, obs, action, goal, spec)
+    for variant in (TowerSpec(16, 32, unroll=unroll), TowerSpec(16, 32, unroll=unroll, remat=True)):
+        np.testing.assert_allclose(encode(params, obs, action, goal, variant), reference, rtol=1e-5, atol=1e-6)
 
 
 def test_bfloat16_matmuls_keep_float32_parameters_and_outputs_close():
-    state, action = jax.random.normal(jax.random.key(1), (64, 5)), jax.random.normal(jax.random.key(2), (64, 2))
-    full = StateActionEncoder(16, 64, 8)
-    params = full.init(jax.random.key(0), state, action)
-    mixed = StateActionEncoder(16, 64, 8, dtype=jnp.bfloat16)
-    assert {x.dtype for x in jax.tree_util.tree_leaves(mixed.init(jax.random.key(0), state, action))} == {jnp.dtype("float32")}
-    exact, approx = full.apply(params, state, action), mixed.apply(params, state, action)
+    params, spec = critic(16, 64)
+    obs, action, goal = batch(64)
+    exact = encode(params, obs, action, goal, spec)[PHI]
+    approx = encode(params, obs, action, goal, TowerSpec(16, 64, dtype="bfloat16"))[PHI]
     assert approx.dtype == jnp.float32
     error = float(jnp.linalg.norm(approx - exact) / jnp.linalg.norm(exact))
     assert 0 < error < 0.05, error  # bfloat16 keeps ~3 significant digits per matmul

@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.env_stepper import EnvStepper
-from gcrl_depth.crl.training import CRLTrainer, EnvSizes
+from gcrl_depth.crl.engine import EnvSizes, make_train
 from line_goal_env import LineGoalEnv
 
 gym.register_envs(gymnasium_robotics)
@@ -88,18 +88,20 @@ def test_the_host_path_trains_on_collected_rows():
     collector = EnvStepper(line_envs(AutoresetMode.NEXT_STEP, num_envs=2), seed=0)
     config = CRLConfig(depth=4, width=16, repr_dim=8, batch_size=8, num_envs=2, unroll_length=5,
                        env_steps_per_update=2.5, buffer_size=64, prefill_steps=5)
-    trainer = CRLTrainer(collector.sizes, config)
-    state = trainer.start(trainer.init_learner(jax.random.key(0)), jax.random.key(1))
-    assert state.env_state is None
+    engine = make_train(config, collector.sizes)
+    state = jax.jit(engine.start)(jax.jit(engine.init)(jax.random.key(0)))
+    assert state.env is None
     keys = iter(jax.random.split(jax.random.key(2), 100))
-    policy = lambda obs, goal: np.asarray(trainer.policy(state.actor_params, obs, goal, next(keys)))  # noqa: E731
+    act = jax.jit(engine.act)
+    policy = lambda obs, goal: np.asarray(act(state.learner.params.actor, obs, goal, next(keys)))  # noqa: E731
     rows, _ = collector.collect(policy, config.prefill_steps)
-    state = trainer.insert(state, rows)
-    before = jax.tree_util.tree_map(np.asarray, state.critic_params)
+    state = jax.jit(engine.insert)(state, rows)
+    before = jax.tree_util.tree_map(np.asarray, state.learner.params.critic)
+    learn_from = jax.jit(engine.learn_from)
     for _ in range(3):
         rows, _ = collector.collect(policy, config.unroll_length)
-        state, metrics = trainer.learn_from(state, rows)
+        state, metrics = learn_from(state, rows)
     assert int(state.buffer.size) == 5 + 3 * 5 and config.updates_per_iteration == 4
     assert all(np.isfinite(float(v)) for v in metrics.values()) and "train/critic_loss" in metrics
-    changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.critic_params)
+    changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.learner.params.critic)
     assert all(jax.tree_util.tree_leaves(changed))

@@ -25,7 +25,7 @@ SMALL = dict(width=16, repr_dim=8, unroll_length=UNROLL, batch_size=8, env_steps
 def test_deep_crl_trains_on_the_family(env_id):
     envs = gym.make_vec(env_id, num_envs=NUM_ENVS, episode_length=EPISODE)
     model = DeepCRL(envs, depth=4, eval_episodes=0, verbose=0, **SMALL)
-    before = [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(model.learner()["actor_params"]))]
+    before = [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(model.learner.params.actor))]
     seen = []
     model.learn(2 * NUM_ENVS * UNROLL, callback=lambda locals_, _: seen.append(locals_["metrics"]))
 
@@ -34,7 +34,7 @@ def test_deep_crl_trains_on_the_family(env_id):
     assert metrics["collect/episodes_ended"] > 0  # episodes ended and auto-reset inside training
     losses = {k: v for k, v in metrics.items() if k.startswith("train/")}
     assert losses and all(np.isfinite(v) for v in losses.values()), losses
-    after = jax.tree_util.tree_leaves(jax.device_get(model.learner()["actor_params"]))
+    after = jax.tree_util.tree_leaves(jax.device_get(model.learner.params.actor))
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, after))  # the actor was updated
 
     obs, _ = envs.reset(seed=1)

@@ -334,12 +334,13 @@ class DeepCRL:
             self.num_updates += updates
         elapsed = time.perf_counter() - start
         self._check_finite(metrics, last_good, epoch, env_steps, updates)
-        metrics.update({
-            "time/env_steps_per_s": env_steps / elapsed,
-            "time/grad_steps_per_s": updates / elapsed,
-            "time/epoch_s": elapsed,
-            "time/num_updates": self.num_updates,
-        })
+        return self._record_epoch(metrics, env_steps, updates, elapsed, compile_s)
+
+    def _record_epoch(self, metrics: dict[str, float], env_steps: int, updates: int, elapsed: float,
+                      compile_s: float) -> dict[str, float]:
+        """Log an epoch's metrics with its rates and times; returns them."""
+        metrics = {**metrics, "time/env_steps_per_s": env_steps / elapsed, "time/grad_steps_per_s": updates / elapsed,
+                   "time/epoch_s": elapsed, "time/num_updates": self.num_updates}
         if compile_s:
             metrics["time/compile_s"] = compile_s
         for key, value in metrics.items():
@@ -372,15 +373,21 @@ class DeepCRL:
         if self.eval_episodes == 0:
             return None
         start = time.perf_counter()
-        result = self.evaluate(seed=int(np.random.default_rng([self.seed, len(self.evaluations.results)]).integers(2**31)))
+        result = self.evaluate(seed=self._next_evaluation_seed())
+        self._record_evaluation(result, time.perf_counter() - start)
+        return result
+
+    def _next_evaluation_seed(self) -> int:
+        """The seed of this agent's next evaluation during training (its goals differ every time)."""
+        return int(np.random.default_rng([self.seed, len(self.evaluations.results)]).integers(2**31))
+
+    def _record_evaluation(self, result: EvaluationResult, elapsed: float) -> None:
         self.evaluations.add(self.num_timesteps, result)
         for key, value in result.as_metrics("eval/").items():
             self.logger.record(key, value)
         self.logger.record("eval/headline_time_at_goal", self.evaluations.headline())
-        elapsed = time.perf_counter() - start
         self.eval_seconds += elapsed
         self.logger.record("time/eval_s", elapsed)
-        return result
 
     def evaluate(self, seed: int = 0, env: gym.vector.VectorEnv | None = None) -> EvaluationResult:
         """One evaluation of the deterministic policy on the evaluation env (``eval_episodes``
@@ -398,11 +405,15 @@ class DeepCRL:
                 self.eval_env = check_eval_env(self.eval_env, self.sizes, self._env)
                 self._eval_envs = self._host_eval_envs()
             return evaluate(self, self._eval_envs, seed=seed, max_steps=evaluation_length(self._eval_envs))
+        core, episodes = self._device_evaluation()
+        return device_evaluator(core, self.engine.act, episodes)(self.learner.params.actor, seed)
+
+    def _device_evaluation(self) -> tuple[Any, int]:
+        """Device path: the evaluation env's core and the episodes per evaluation."""
         if self.eval_env is None:
             self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
         episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
-        evaluator = device_evaluator(eval_core(self.eval_env, self.task_kwargs), self.engine.act, episodes)
-        return evaluator(self.learner.params.actor, seed)
+        return eval_core(self.eval_env, self.task_kwargs), episodes
 
     def _evaluate_on(self, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
         if not isinstance(env, gym.vector.VectorEnv):

@@ -1,0 +1,261 @@
+"""Run sets: k DeepCRL runs of one task and config that differ only in their seed, as ONE program.
+
+The engine's pure functions are ``vmap``-ed over a leading run axis: every kernel of a
+gradient step does the work of k runs, which on a GPU costs little more than one run
+(the step is bound by kernel count, not arithmetic). Evaluation is vmapped too.
+
+>>> runs = RunSet("gcrl_depth/AntBigMaze-v0", depth=64, seeds=[0, 1, 2, 3, 4])  # doctest: +SKIP
+>>> runs.learn(50_000_000, progress_bar=True)                                    # doctest: +SKIP
+>>> runs.members[2].save("seed2.zip"); runs.headlines()                          # doctest: +SKIP
+
+Each member is an ordinary :class:`~gcrl_depth.crl.agent.DeepCRL` (its own seed, curve in
+``evaluations``, logger, ``predict``, ``save``); between ``learn`` calls it holds its own
+training state, so a member also trains on alone. A member whose loss or parameters
+become non-finite is reported by seed in :attr:`RunSet.diverged` (and a warning): it keeps
+its last finite parameters and stops counting, while the others train on: members never
+share a reduction, so one member's NaN cannot reach another's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from gcrl_depth.crl import programs
+from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
+from gcrl_depth.crl.divergence import first_non_finite_metric
+from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.evaluation import episode_sums, evaluation_keys, summarise
+from gcrl_depth.interrupts import deferred_interrupts
+
+
+# ----------------------------------------------------------------- the engine over a run axis (pure)
+def start_runs(states: TrainState, engine: Engine) -> TrainState:
+    return jax.vmap(engine.start)(states)
+
+
+def prefill_runs(states: TrainState, engine: Engine) -> TrainState:
+    return jax.vmap(engine.prefill)(states)
+
+
+def epoch_runs(states: TrainState, engine: Engine, iterations: int) -> tuple[TrainState, dict[str, jax.Array]]:
+    """``iterations`` training iterations of every run; metrics per run, (k,) each."""
+    return jax.vmap(lambda state: engine.epoch(state, iterations))(states)
+
+
+def evaluate_runs(actors: Any, keys: jax.Array, core: Any, policy: Any) -> tuple[jax.Array, jax.Array]:
+    """Per run and episode: steps at the goal and final distance, (k, episodes) each."""
+    return jax.vmap(lambda actor, run_keys: episode_sums(actor, run_keys, core, policy))(actors, keys)
+
+
+def finite_runs(tree: Any) -> jax.Array:
+    """(k,) booleans: whether every floating leaf of each run's slice of ``tree`` is finite."""
+    checks = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1)
+              for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(checks), axis=0)
+
+
+def stack(trees: Sequence[Any]) -> Any:
+    """Pytrees of equal structure -> one pytree with a leading run axis."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def run_slice(tree: Any, index: int) -> Any:
+    """Run ``index``'s slice of a stacked pytree (a copy)."""
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def _unstarted(states: TrainState) -> TrainState:
+    return TrainState(learner=states.learner, key=states.key, iterations=states.iterations)
+
+
+# ----------------------------------------------------------------- the user API
+class RunSet:
+    """k DeepCRL runs (one per seed) of one env and config, trained as one compiled program.
+
+    Args:
+        env: a gcrl_depth env id or Gymnasium env (run sets train on the device path).
+        depth: as :class:`~gcrl_depth.crl.agent.DeepCRL`.
+        seeds: one run per seed (distinct integers).
+        eval_env, eval_episodes, epoch_timesteps: as DeepCRL, shared by every member.
+        verbose: 1 prints a line per epoch with every member's time at goal.
+        log_dir: each member logs to ``<log_dir>/seed_<seed>``; None writes nothing.
+        **config: any CRLConfig field.
+    """
+
+    def __init__(self, env: Any, depth: int = 4, seeds: Sequence[int] = (0, 1, 2), *, eval_env: Any = None,
+                 eval_episodes: int = DEFAULT_EVAL_EPISODES, epoch_timesteps: int = DEFAULT_EPOCH_TIMESTEPS,
+                 verbose: int = 0, log_dir: str | os.PathLike | None = None, **config: Any) -> None:
+        seeds = list(seeds) if not isinstance(seeds, (str, bytes)) else seeds
+        if not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
+        self.members: list[DeepCRL] = []
+        try:
+            for seed in seeds:
+                folder = None if log_dir is None else os.path.join(os.fspath(log_dir), f"seed_{seed}")
+                self.members.append(DeepCRL(env, depth, seed, eval_env=eval_env, eval_episodes=eval_episodes,
+                                            epoch_timesteps=epoch_timesteps, verbose=0, log_dir=folder, **config))
+            if self.members[0].host is not None:
+                raise TypeError("a RunSet trains gcrl_depth's own envs (the device path); train other envs one "
+                                "DeepCRL at a time")
+        except BaseException:
+            self.close()
+            raise
+        self.engine: Engine = self.members[0].engine
+        self.verbose = verbose
+        self.diverged: dict[int, str] = {}  # seed -> what went non-finite
+
+    @property
+    def seeds(self) -> list[int]:
+        return [m.seed for m in self.members]
+
+    @property
+    def config(self):
+        return self.members[0].config
+
+    def headlines(self, metric: str = "time_at_goal") -> dict[int, float]:
+        """Each member's headline (mean of its last 5 evaluations), by seed."""
+        return {m.seed: m.evaluations.headline(metric) for m in self.members if m.evaluations.results}
+
+    # ----------------------------------------------------------------- learning
+    def learn(self, total_timesteps: int, progress_bar: bool = False, reset_num_timesteps: bool = True) -> "RunSet":
+        """Train every member for ``total_timesteps`` env steps (as DeepCRL.learn, per member)."""
+        lead = self.members[0]
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
+        started = {m._state.started for m in self.members}
+        if started != {True}:
+            for m in self.members:  # all members refill together
+                m._state = m._unstarted_copy() if m._state.started else m._state
+        for m in self.members:
+            m._check_budget(int(total_timesteps))
+            if reset_num_timesteps:
+                m.num_timesteps = 0
+        base = lead.num_timesteps
+        target = base + int(total_timesteps)
+        bar = tqdm(total=lead._planned_timesteps(target) - base, unit="step", dynamic_ncols=True,
+                   disable=not progress_bar)
+        states = stack([m._state for m in self.members])
+        for m in self.members:
+            m._state = None  # the stacked state owns the data now; members get their slices back below
+        try:
+            if not states.started:
+                states = self._start(states, bar)
+            epoch = 0
+            while lead.num_timesteps < target:
+                epoch += 1
+                remaining = math.ceil((target - lead.num_timesteps) / self.config.env_steps_per_iteration)
+                states = self._epoch(states, min(lead.iterations_per_epoch, remaining), epoch)
+                bar.update(lead.num_timesteps - base - bar.n)
+        finally:
+            bar.close()
+            self._unstack(states)
+        return self
+
+    def _start(self, states: TrainState, bar: tqdm) -> TrainState:
+        last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
+        states = programs.run(start_runs, states, static=(self.engine,))
+        with deferred_interrupts():
+            try:
+                states = programs.run(prefill_runs, states, static=(self.engine,), donate=(0,))
+            except BaseException:
+                self._last_good = last_good
+                raise
+            for m in self.members:
+                m.num_timesteps += self.config.prefill_env_steps
+        bar.update(self.config.prefill_env_steps)
+        return states
+
+    def _epoch(self, states: TrainState, iterations: int, epoch: int) -> TrainState:
+        cfg = self.config
+        compile_s = programs.compiled(epoch_runs, states, static=(self.engine, iterations), donate=(0,))[1]
+        last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
+        env_steps, updates = iterations * cfg.env_steps_per_iteration, iterations * cfg.updates_per_iteration
+        start = time.perf_counter()
+        with deferred_interrupts():
+            try:
+                states, metrics = programs.run(epoch_runs, states, static=(self.engine, iterations), donate=(0,))
+            except BaseException:
+                self._last_good = last_good  # the donated states are gone: members fall back to these
+                raise
+            for m in self.members:
+                if m.seed not in self.diverged:
+                    m.num_timesteps += env_steps
+                    m.num_updates += updates
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - start
+        finite = np.asarray(programs.run(finite_runs, states.learner))
+        for index, member in enumerate(self.members):
+            if member.seed in self.diverged:
+                continue
+            values = {k: float(v[index]) for k, v in metrics.items()}
+            bad = first_non_finite_metric(values)
+            if bad is not None or not finite[index]:
+                member.num_timesteps -= env_steps
+                member.num_updates -= updates
+                what = f"{bad[0]} = {bad[1]}" if bad else "a parameter became non-finite"
+                self.diverged[member.seed] = f"epoch {epoch} (from env step {member.num_timesteps:,}): {what}"
+                warnings.warn(f"run set member seed {member.seed} diverged in {self.diverged[member.seed]}; it keeps "
+                              "its last finite parameters, the other members train on", RuntimeWarning, stacklevel=3)
+                continue
+            member._record_epoch(values, env_steps, updates, elapsed, compile_s)
+        states = self._freeze_diverged(states, last_good)
+        self._evaluate(states)
+        for member in self.members:
+            member.logger.dump(member.num_timesteps)
+        if self.verbose:
+            scores = ", ".join(f"{m.seed}: {m.evaluations.results[-1].time_at_goal:.1f}" for m in self.members
+                               if m.evaluations.results and m.seed not in self.diverged)
+            print(f"RunSet epoch {epoch}: {self.members[0].num_timesteps:,} env steps, {env_steps * len(self.members) / elapsed:,.0f} "
+                  f"env steps/s in all; time at goal by seed {{{scores}}}", flush=True)
+        return states
+
+    def _freeze_diverged(self, states: TrainState, last_good: TrainState) -> TrainState:
+        """Diverged members' learners go back to their last finite values (their slots still run, unused)."""
+        frozen = [i for i, m in enumerate(self.members) if m.seed in self.diverged]
+        if not frozen:
+            return states
+        mask = np.zeros(len(self.members), bool)
+        mask[frozen] = True
+        mask = jnp.asarray(mask)
+
+        def keep(new, old):
+            return jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)
+
+        return states.replace(learner=jax.tree_util.tree_map(keep, states.learner, last_good.learner))
+
+    def _evaluate(self, states: TrainState) -> None:
+        lead = self.members[0]
+        if lead.eval_episodes == 0:
+            return
+        start = time.perf_counter()
+        core, episodes = lead._device_evaluation()
+        keys = jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in self.members])
+        at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,
+                                                        static=(core, self.engine.act)))
+        elapsed = (time.perf_counter() - start) / len(self.members)
+        for index, member in enumerate(self.members):
+            if member.seed not in self.diverged:
+                member._record_evaluation(summarise(at_goal[index], distance[index], core.episode_length), elapsed)
+
+    def _unstack(self, states: TrainState | None) -> None:
+        """Give every member its slice of the run set's state (the last good one after a failed epoch)."""
+        fallback = getattr(self, "_last_good", None)
+        self._last_good = None
+        source = fallback if fallback is not None else states
+        for index, member in enumerate(self.members):
+            member._state = run_slice(source, index)
+            if member.seed in self.diverged and member._state.started:
+                member._state = member._unstarted_copy()
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()

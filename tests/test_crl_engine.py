@@ -1,0 +1,87 @@
+"""The pure engine on a tiny PointUMaze setup: init, start, prefill, epochs, counts, determinism, program cache."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gcrl_depth.crl import programs
+from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.engine import EnvSizes, make_train
+from gcrl_depth.envs import make_core
+
+TINY = dict(depth=4, width=16, repr_dim=8, num_envs=4, unroll_length=5, batch_size=8,
+            env_steps_per_update=10.0, buffer_size=64, prefill_steps=10)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    core = make_core("PointUMaze", episode_length=12)
+    return make_train(CRLConfig(**TINY), EnvSizes.of(core), core)
+
+
+def run(engine, seed, iterations=2):
+    state = programs.run(engine.init, jax.random.key(seed))
+    state = programs.run(engine.prefill, programs.run(engine.start, state), donate=(0,))
+    return programs.run(engine.epoch, state, static=(iterations,), donate=(0,))
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
+
+
+def test_prefill_and_iterations_fill_the_buffer_and_learn(engine):
+    initial = programs.run(engine.init, jax.random.key(0))
+    assert not initial.started and initial.buffer is None and initial.env is None
+    before = leaves(initial.learner.params.critic)
+    state, metrics = run(engine, 0)
+    assert int(state.buffer.size) == 10 + 2 * 5
+    assert int(state.iterations) == 2
+    assert engine.config.updates_per_iteration == 2  # 4 envs x 5 steps / 10
+    for name, value in metrics.items():
+        assert np.isfinite(np.asarray(value)).all(), name
+    assert float(metrics["train/valid_goal_fraction"]) == 1.0
+    assert int(state.episode.max()) >= 1  # episodes of 12 steps ended within 20 steps
+    assert all(not np.allclose(a, b) for a, b in zip(before, leaves(state.learner.params.critic)))
+
+
+def test_same_seed_same_result_and_no_recompilation(engine):
+    state_a, _ = run(engine, 3)
+    state_b, _ = run(engine, 3)
+    for a, b in zip(leaves(state_a.learner), leaves(state_b.learner)):
+        np.testing.assert_array_equal(a, b)
+    assert programs.compiled(engine.epoch, state_b, static=(2,), donate=(0,))[1] == 0.0  # cached
+
+
+def test_equal_settings_share_an_engine_and_its_programs():
+    core = make_core("PointUMaze", episode_length=12)
+    a = make_train(CRLConfig(**TINY), EnvSizes.of(core), core)
+    b = make_train(CRLConfig(**TINY), EnvSizes.of(core), core)
+    assert a is b and a.act == b.act
+
+
+def test_programs_are_keyed_by_dtype_not_only_by_shape(engine):
+    """A float16 copy of the parameters gets its own program instead of an XLA 'argument types differ' error."""
+    state = programs.run(engine.init, jax.random.key(0))
+    obs, goal = jnp.zeros((3, 4)), jnp.zeros((3, 2))
+    actor = state.learner.params.actor
+    half = jax.tree_util.tree_map(lambda x: x.astype(jnp.float16), actor)
+    full_actions = programs.run(engine.act, actor, obs, goal)
+    half_actions = programs.run(engine.act, half, obs, goal)
+    assert full_actions.shape == half_actions.shape == (3, 2)
+    np.testing.assert_allclose(full_actions, half_actions, atol=1e-2)
+
+
+def test_act_is_deterministic_without_a_key(engine):
+    state = programs.run(engine.start, programs.run(engine.init, jax.random.key(1)))
+    actor, obs, goal = state.learner.params.actor, state.env.obs, state.env.goal
+    np.testing.assert_array_equal(engine.act(actor, obs, goal), engine.act(actor, obs, goal))
+    sampled = engine.act(actor, obs, goal, jax.random.key(2))
+    assert sampled.shape == (4, 2) and float(abs(sampled).max()) <= 1.0
+
+
+def test_core_sizes_must_match(engine):
+    with pytest.raises(ValueError, match="sizes"):
+        make_train(engine.config, EnvSizes(1, 1, 1), engine.core)
