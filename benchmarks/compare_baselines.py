@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-depth", type=int, default=None, help="residual depth for SAC/TD3 (default: 2-layer MLP)")
     parser.add_argument("--baseline-width", type=int, default=256)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--serial", action="store_true",
+                        help="train DeepCRL's seeds one after another (default: a depth's seeds as one run set)")
     parser.add_argument("--timesteps", type=int, default=40_000, help="env steps per run (equal for every algorithm)")
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=16)
@@ -73,17 +75,21 @@ def main(argv: list[str] | None = None) -> Path:
     for name in args.envs:
         train_id, eval_id, env_kwargs = experiments.resolve_env(name, args.eval_goals, args.episode_length)
         task = experiments.short_name(train_id)
-        for seed in args.seeds:
-            for algo in args.algos:
-                for depth in (args.depths if algo == "crl" else [args.baseline_depth]):
-                    start = time.perf_counter()
-                    if algo == "crl":
-                        run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every,
-                                                       args.eval_episodes, eval_id, env_kwargs, **crl_config)
-                    else:
-                        run = experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every, args.eval_episodes,
-                                                  eval_id, env_kwargs, depth=depth, width=args.baseline_width)
+        for algo in args.algos:
+            for depth in (args.depths if algo == "crl" else [args.baseline_depth]):
+                start = time.perf_counter()
+                if algo == "crl":
+                    runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
+                                                          args.eval_episodes, eval_id, env_kwargs, serial=args.serial,
+                                                          **crl_config)
+                else:
+                    runs = {seed: experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
+                                                      args.eval_episodes, eval_id, env_kwargs, depth=depth,
+                                                      width=args.baseline_width) for seed in args.seeds}
+                for seed, run in runs.items():
                     rows += run
+                    if not run:
+                        continue
                     last = run[-1]
                     print(f"{task} {algo} depth {last['depth']} seed {seed}: time at goal {last['time_at_goal']:.1f}, "
                           f"success {last['success_rate']:.2f} after {last['env_steps']:,} env steps "

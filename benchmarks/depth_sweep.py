@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtypes", nargs="*", default=[], help="compute dtypes at the base depth, e.g. bfloat16")
     parser.add_argument("--base-depth", type=int, default=4, help="depth of the width / batch-size series")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--serial", action="store_true",
+                        help="train seeds one after another (default: each configuration's seeds as one run set)")
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--eval-every", type=int, default=25_000)
     parser.add_argument("--eval-episodes", type=int, default=16)
@@ -90,16 +92,18 @@ def main(argv: list[str] | None = None) -> Path:
     out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"
     rows = []
     for series, value, overrides in configurations(args):
-        for seed in args.seeds:
-            start = time.perf_counter()
-            config = {**base_config, **overrides}
-            depth = config.pop("depth")
-            probe = behaviour_probe(args.eval_episodes) if args.behaviour and series == "depth" else None
-            run = experiments.run_deep_crl(train_id, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
-                                           eval_id, env_kwargs, probe=probe, **config)
+        start = time.perf_counter()
+        config = {**base_config, **overrides}
+        depth = config.pop("depth")
+        probe = behaviour_probe(args.eval_episodes) if args.behaviour and series == "depth" else None
+        runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
+                                              args.eval_episodes, eval_id, env_kwargs, serial=args.serial, probe=probe,
+                                              **config)
+        for seed, run in runs.items():
             rows += [{**row, "series": series, "value": value} for row in run]
-            print(f"{series}={value} seed {seed}: time at goal {run[-1]['time_at_goal']:.1f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            if run:
+                print(f"{series}={value} seed {seed}: time at goal {run[-1]['time_at_goal']:.1f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
 
     experiments.write_csv(rows, out / "curves.csv")
     by = ("series", "value")

@@ -41,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PARTS = ("env", "train", "learn")
 ENV_FIELDS = ["task", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
-TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "params", "compile_s", "env_steps_per_s",
-                "grad_steps_per_s", "peak_gib", "planned_gib", "device", "status"]
+TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "runs", "params", "compile_s", "env_steps_per_s",
+                "grad_steps_per_s", "ms_per_grad_step", "ms_per_grad_step_per_seed", "kernels_per_grad_step",
+                "update_compile_s", "peak_gib", "planned_gib", "device", "status"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,10 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="extra train rows on the first train task, each 'field=value[,field=value]' "
                              "(e.g. scan_unroll=8 compute_dtype=bfloat16 remat=true)")
     parser.add_argument("--knob-depths", nargs="+", type=int, default=[64])
+    parser.add_argument("--runs", nargs="+", type=int, default=[1],
+                        help="run-set sizes for the train rows (k seeds as one vmapped program), e.g. 1 4 8")
     parser.add_argument("--unroll-length", type=int, default=16,
                         help="env steps per env in one timed iteration (the paper: 62; the ratio stays the paper's)")
     parser.add_argument("--learn-task", default="AntBigMaze")
     parser.add_argument("--learn-timesteps", type=int, default=300_000, help="env steps per learning run")
+    parser.add_argument("--learn-seeds", type=int, default=3, help="seeds per depth, trained as one run set")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
@@ -77,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.env_tasks, args.env_sizes, args.env_steps = ["PointUMaze"], [2], 3
         args.train_tasks, args.depths, args.knob_depths, args.unroll_length = ["PointUMaze"], [4], [4], 4
         args.other_depths = [4]
-        args.learn_task, args.learn_timesteps = "PointUMaze", 120  # as test_reproduce: shared compiles
+        args.learn_task, args.learn_timesteps, args.learn_seeds = "PointUMaze", 120, 1  # as test_reproduce: shared compiles
     return args
 
 
@@ -99,11 +103,12 @@ def planned_rows(args: argparse.Namespace, part: str) -> list[dict]:
     rows = []
     for index, task in enumerate(args.train_tasks):
         for depth in args.depths if index == 0 else args.other_depths:
-            rows.append({"part": "train", "task": task, "depth": depth, "variant": paper_variant(depth)})
+            rows += [{"part": "train", "task": task, "depth": depth, "variant": paper_variant(depth), "runs": runs}
+                     for runs in args.runs]
     for depth in args.knob_depths:
         for knob in args.knobs:
             variant = ",".join(v for v in (paper_variant(depth), knob) if v != "default")
-            rows.append({"part": "train", "task": args.train_tasks[0], "depth": depth, "variant": variant})
+            rows.append({"part": "train", "task": args.train_tasks[0], "depth": depth, "variant": variant, "runs": 1})
     return rows
 
 
@@ -125,11 +130,13 @@ def measure_row(spec: dict, args: argparse.Namespace) -> dict:
     import train_throughput
 
     options = train_throughput.parse_args(["--env", spec["task"], *train_settings(args)])
-    row = train_throughput.bench_depth(options, spec["depth"], spec["variant"])
+    row = train_throughput.bench_depth(options, spec["depth"], spec["variant"], spec.get("runs", 1))
     overrides = train_throughput.parse_variant(spec["variant"])
     return {"task": spec["task"], "depth": spec["depth"], "actor_depth": overrides.get("actor_depth", spec["depth"]),
-            "variant": spec["variant"], "params": row["params"], "compile_s": row["compile_s"],
+            "variant": spec["variant"], "runs": row["runs"], "params": row["params"], "compile_s": row["compile_s"],
             "env_steps_per_s": row["env_steps_per_s"], "grad_steps_per_s": row["grad_steps_per_s"],
+            "ms_per_grad_step": row["ms_per_grad_step"], "ms_per_grad_step_per_seed": row["ms_per_grad_step_per_seed"],
+            "kernels_per_grad_step": row["kernels_per_grad_step"], "update_compile_s": row["update_compile_s"],
             "peak_gib": _gib(row["peak_bytes"]), "planned_gib": _gib(row["planned_bytes"]), "device": device_kind(),
             "status": "ok"}
 
@@ -161,7 +168,7 @@ def run_row(spec: dict, args: argparse.Namespace) -> dict:
         if status == "ok":
             return json.loads(row_out.read_text())
         print(f"  {spec}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
-        return {key: spec.get(key) for key in ("task", "num_envs", "steps", "depth", "variant")} | {"status": status}
+        return {key: spec.get(key) for key in ("task", "num_envs", "steps", "depth", "variant", "runs")} | {"status": status}
 
 
 def record_invocation(out: Path) -> None:
@@ -189,7 +196,9 @@ def last_error_line(log: Path) -> str:
 
 # ----------------------------------------------------------------------------- files
 def row_key(part: str, row: dict) -> tuple:
-    return (row["task"], int(row["num_envs"])) if part == "env" else (row["task"], int(row["depth"]), row["variant"])
+    if part == "env":
+        return row["task"], int(row["num_envs"])
+    return row["task"], int(row["depth"]), row["variant"], int(row.get("runs") or 1)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -242,10 +251,10 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def run_learning(args: argparse.Namespace) -> None:
-    """DeepCRL depth 4 and 64 on ``--learn-task`` with reproduce.py's protocol, one seed each."""
+    """DeepCRL depth 4 and 64 on ``--learn-task`` with reproduce.py's protocol, ``--learn-seeds`` seeds as one run set."""
     import reproduce
 
-    options = ["--tasks", args.learn_task, "--seeds", "1", "--timesteps", str(args.learn_timesteps),
+    options = ["--tasks", args.learn_task, "--seeds", str(args.learn_seeds), "--timesteps", str(args.learn_timesteps),
                "--out", str(args.out / "learning")]
     if args.smoke:
         options += ["--depths", "4", "--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20",
@@ -339,17 +348,24 @@ def train_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
              f"Settings: `{settings}` (train_throughput.py options; the width is the actor's and the critic's). "
              "Projected hours = the paper's env-step budget for the task / env steps/s (training only, no evaluation); "
              "the paper's hours are one 80 GB A100's (reference section 1).", "",
-             "| task | depth | actor depth | variant | params | compile s | env steps/s | grad steps/s | "
-             "peak GiB | projected h | paper h | status |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Runs = seeds as one vmapped run set (steps/s count all of them; projected hours are per run set). "
+             "ms/step = one gradient step of the update program (per seed: divided by the runs); kernels = XLA "
+             "kernels in one gradient step.", "",
+             "| task | depth | actor depth | variant | runs | params | compile s | env steps/s | grad steps/s | "
+             "ms/step | ms/step per seed | kernels | peak GiB | projected h | paper h | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         depth, task = int(r["depth"]), r["task"]
         budget = TABLE_1[task].budget if task in TABLE_1 else None
-        speed = float(r["env_steps_per_s"]) if r.get("env_steps_per_s") else None
+        runs = int(r.get("runs") or 1)
+        speed = float(r["env_steps_per_s"]) / runs if r.get("env_steps_per_s") else None
         projected = "-" if not (budget and speed) else f"{budget / speed / 3600:.1f}"
         paper = PAPER_HOURS.get((task, depth))
-        lines.append(f"| {task} | {depth} | {r.get('actor_depth') or '-'} | {r['variant']} | {_num(r.get('params'), ',.0f')} | "
-                     f"{_num(r.get('compile_s'), '.1f')} | {_num(r.get('env_steps_per_s'), ',.0f')} | "
-                     f"{_num(r.get('grad_steps_per_s'), ',.1f')} | {_num(r.get('peak_gib'), '.2f')} | {projected} | "
+        lines.append(f"| {task} | {depth} | {r.get('actor_depth') or '-'} | {r['variant']} | {runs} | "
+                     f"{_num(r.get('params'), ',.0f')} | {_num(r.get('compile_s'), '.1f')} | "
+                     f"{_num(r.get('env_steps_per_s'), ',.0f')} | {_num(r.get('grad_steps_per_s'), ',.1f')} | "
+                     f"{_num(r.get('ms_per_grad_step'), ',.2f')} | {_num(r.get('ms_per_grad_step_per_seed'), ',.2f')} | "
+                     f"{_num(r.get('kernels_per_grad_step'), ',.0f')} | {_num(r.get('peak_gib'), '.2f')} | {projected} | "
                      f"{'-' if paper is None else paper} | {r['status']} |")
     return lines + [""]
 

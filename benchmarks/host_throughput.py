@@ -2,7 +2,7 @@
 
 For each pair ``HOST_ID=DEVICE_TASK`` of ``--pairs`` (default: gymnasium-robotics'
 ``PointMaze_UMaze-v3`` against our ``PointUMaze``, ``AntMaze_UMaze-v5`` against
-``AntUMaze``) it builds DeepCRL's trainer and collector at the same settings (default: the
+``AntUMaze``) it builds DeepCRL's engine and collector at the same settings (default: the
 CPU preset at ``--depth``) and measures, for each path:
 
 * **train**: env steps/s and gradient steps/s of ``--iterations`` training iterations
@@ -77,22 +77,24 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
 
     from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
     from gcrl_depth.crl.env_stepper import goal_env_sizes
-    from gcrl_depth.crl.training import CRLTrainer
+    from gcrl_depth.crl import programs
+    from gcrl_depth.crl.engine import EnvSizes, make_train
     from gcrl_depth.envs import make_core
     from gcrl_depth.goal_envs import vector_goal_env
 
     envs = None
     if path == "host":
         envs = vector_goal_env(env, config.num_envs) if args.vectorization == "sync" else _async_envs(env, config.num_envs)
-        trainer = CRLTrainer(goal_env_sizes(envs), config)
-        collector = HostCollector(trainer, envs)
+        engine = make_train(config, goal_env_sizes(envs))
+        collector = HostCollector(engine, envs)
     else:
-        trainer = CRLTrainer(make_core(env), config)
-        collector = DeviceCollector(trainer)
+        core = make_core(env)
+        engine = make_train(config, EnvSizes.of(core), core)
+        collector = DeviceCollector(engine)
     try:
-        learner = trainer.init_learner(jax.random.key(0))
-        jax.block_until_ready(collector.prefill(collector.start(learner, jax.random.key(1))))  # compiles the prefill
-        state = collector.start(trainer.init_learner(jax.random.key(0)), jax.random.key(1))  # fresh envs and buffer
+        initial = programs.run(engine.init, jax.random.key(0))
+        jax.block_until_ready(collector.prefill(collector.start(initial)))  # compiles the prefill
+        state = collector.start(programs.run(engine.init, jax.random.key(0)))  # fresh envs and buffer
         start = time.perf_counter()
         state = jax.block_until_ready(collector.prefill(state))
         collect_rate = config.prefill_env_steps / (time.perf_counter() - start)
@@ -115,7 +117,7 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
         if envs is not None:
             envs.close()
     return {
-        "path": path, "env": env, "sizes": f"{trainer.env.observation_size}/{trainer.env.goal_size}/{trainer.env.action_size}",
+        "path": path, "env": env, "sizes": f"{engine.sizes.observation_size}/{engine.sizes.goal_size}/{engine.sizes.action_size}",
         "env_steps_per_s": args.iterations * config.env_steps_per_iteration / best,
         "grad_steps_per_s": args.iterations * config.updates_per_iteration / best,
         "collect_steps_per_s": collect_rate, "env_only_steps_per_s": env_only, "compile_s": compile_s,

@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="DeepCRL config overrides on top of the preset, e.g. num_envs=256")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per run")
+    parser.add_argument("--serial", action="store_true",
+                        help="train seeds one after another (default: a (task, depth)'s seeds as one run set)")
     parser.add_argument("--report-only", action="store_true", help="train nothing; write the table from stored runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     args = parser.parse_args(argv)
@@ -96,15 +98,15 @@ def stored_run(path: Path, settings: dict) -> list[dict] | None:
     return read_csv(path)
 
 
-def train_run(task: str, seed: int, settings: dict, args: argparse.Namespace) -> list[dict]:
+def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Namespace) -> dict[int, list[dict]]:
+    """The curve rows of ``seeds``: one run set, or one run after another with ``--serial``."""
     from gcrl_depth import experiments
     from gcrl_depth.envs import env_id, eval_env_id
 
-    eval_id = eval_env_id(task)
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
-    return experiments.run_deep_crl(env_id(task), settings["depth"], seed, settings["timesteps"], settings["eval_every"],
-                                    settings["eval_episodes"], eval_id, env_kwargs, progress_bar=args.progress,
-                                    **settings["config"])
+    return experiments.run_deep_crl_seeds(env_id(task), settings["depth"], seeds, settings["timesteps"],
+                                          settings["eval_every"], settings["eval_episodes"], eval_env_id(task), env_kwargs,
+                                          serial=args.serial, progress_bar=args.progress, **settings["config"])
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -124,22 +126,25 @@ def main(argv: list[str] | None = None) -> Path:
     for task in tasks:
         for depth in args.depths:
             settings = run_settings(task, depth, args, config)
-            for seed in range(args.seeds):
-                path = run_path(out, task, depth, seed)
-                run = stored_run(path, settings)
-                if run is None and args.report_only:
-                    missing.append(path.stem)
-                    continue
-                if run is None:
-                    start = time.perf_counter()
-                    print(f"{task} depth {depth} seed {seed}: training for {settings['timesteps']:,} env steps", flush=True)
-                    run = train_run(task, seed, settings, args)
+            stored = {seed: stored_run(run_path(out, task, depth, seed), settings) for seed in range(args.seeds)}
+            pending = [seed for seed, run in stored.items() if run is None]
+            if pending and args.report_only:
+                missing += [run_path(out, task, depth, seed).stem for seed in pending]
+            elif pending:
+                start = time.perf_counter()
+                print(f"{task} depth {depth} seeds {pending}: training for {settings['timesteps']:,} env steps each"
+                      + (" (one after another)" if args.serial else " (one run set)"), flush=True)
+                for seed, run in train_runs(task, pending, settings, args).items():
+                    if not run:
+                        continue  # diverged before its first evaluation: not a finished run
+                    path = run_path(out, task, depth, seed)
                     experiments.write_csv(run, path)
                     atomic_write_text(path.with_suffix(".json"), json.dumps(settings, indent=1))
+                    stored[seed] = run
                     headline = experiments.run_results(run)[0]["time_at_goal"]
                     print(f"{task} depth {depth} seed {seed}: time at goal {headline:.1f} (last-5 mean) after "
                           f"{run[-1]['env_steps']:,} env steps, {time.perf_counter() - start:.0f} s", flush=True)
-                rows += run
+            rows += [row for run in stored.values() if run for row in run]
     if not rows:
         raise SystemExit(f"no finished runs under {out / 'runs'}")
     experiments.write_csv(rows, out / "curves.csv")

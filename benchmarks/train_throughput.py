@@ -1,20 +1,27 @@
-"""Training throughput of deep CRL by depth: env steps/s, gradient steps/s, compile time, memory.
+"""Training throughput of deep CRL by depth and run-set size: steps/s, ms per gradient step, kernels, memory.
 
-For each depth and each ``--variants`` entry (config overrides of the speed knobs:
-``scan_unroll=4``, ``compute_dtype=bfloat16``, ``remat=true``; ``default`` for none) it builds the trainer, prefills the buffer, compiles one epoch program of
-``--iterations`` training iterations (trace + lower + compile, persistent cache off unless
-``--use-cache``), runs it ``--repeats`` times and reports the fastest run:
+For each depth, each ``--variants`` entry (config overrides of the speed knobs:
+``scan_unroll=4``, ``compute_dtype=bfloat16``, ``remat=true``; ``default`` for none) and
+each ``--runs`` size k (k seeds as one vmapped run set; 1 = a single run) it builds the
+engine, prefills the buffers, compiles the programs (trace + lower + compile, persistent
+cache off unless ``--use-cache``), runs them ``--repeats`` times and reports the fastest:
 
-* env steps/s and gradient steps/s of the whole epoch program (collection + updates);
-* compile seconds;
-* XLA's memory plan of the program (arguments + temporaries), and on GPUs the device's
-  peak bytes in use; the process's peak RSS on CPUs.
+* env steps/s and gradient steps/s of the whole epoch program (collection + updates), all
+  runs together;
+* ms per gradient step of the update program alone (one iteration's gradient steps), for
+  the whole set and per seed;
+* XLA kernels in one gradient step of the compiled program (fusions, library calls and
+  other device ops, loop bodies times their trip counts: ``benchmarks/hlo_kernels.py``);
+* compile seconds of the epoch and update programs;
+* XLA's memory plan of the epoch program (arguments + temporaries), and on GPUs the
+  device's peak bytes in use; the process's peak RSS on CPUs.
 
 Results go to ``benchmarks/results/train_throughput_<platform>.md`` with the machine.
 The defaults are sized for a 2-core CPU; the paper's GPU setup is
 ``--num-envs 512 --unroll-length 62 --batch-size 512 --env-steps-per-update 39.68``.
 
     python benchmarks/train_throughput.py --depths 4 16 64 256 1024
+    python benchmarks/train_throughput.py --depths 4 64 --runs 1 4 8 --num-envs 512 --batch-size 512 --buffer-size 10000
     python benchmarks/train_throughput.py --depths 4 64 256 --variants default scan_unroll=4 compute_dtype=bfloat16 remat=true
 """
 
@@ -23,10 +30,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # hlo_kernels
 
 
 SLOW_RUN_S = 30.0
@@ -47,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per depth (the fastest is reported; one if it takes over 30 s)")
     parser.add_argument("--variants", nargs="+", default=["default"],
                         help="config overrides to compare, each 'field=value[,field=value]' or 'default'")
+    parser.add_argument("--runs", nargs="+", type=int, default=[1], help="run-set sizes (seeds in one program)")
     parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
     return parser.parse_args(argv)
@@ -64,8 +74,9 @@ def main(argv: list[str] | None = None) -> Path:
     rows = []
     for depth in args.depths:
         for variant in args.variants:
-            rows.append(bench_depth(args, depth, variant))
-            print(format_row(rows[-1]), flush=True)
+            for runs in args.runs:
+                rows.append(bench_depth(args, depth, variant, runs))
+                print(format_row(rows[-1]), flush=True)
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"train_throughput_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,45 +105,77 @@ def parse_variant(text: str) -> dict:
     return overrides
 
 
-def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default") -> dict:
+def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", runs: int = 1) -> dict:
     import jax
 
+    from gcrl_depth.crl import programs
     from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.training import CRLTrainer
+    from gcrl_depth.crl.engine import EnvSizes, make_train
+    from gcrl_depth.crl.networks import parameter_count
+    from gcrl_depth.crl.run_set import epoch_runs, prefill_runs, start_runs
     from gcrl_depth.envs import make_core
+    from hlo_kernels import kernel_count
 
     config = CRLConfig.from_dict({
         "depth": depth, "width": args.width, "num_envs": args.num_envs, "unroll_length": args.unroll_length,
         "batch_size": args.batch_size, "env_steps_per_update": args.env_steps_per_update,
         "buffer_size": args.buffer_size or max(256, 4 * args.unroll_length), "prefill_steps": args.unroll_length, **parse_variant(variant)})
-    trainer = CRLTrainer(make_core(args.env), config)
-    state = trainer.prefill(trainer.init(jax.random.key(0)))
-    program, compile_s = trainer.compiled_train(state, args.iterations)
+    core = make_core(args.env)
+    engine = make_train(config, EnvSizes.of(core), core)
+    keys = jax.random.split(jax.random.key(0), runs)
+    if runs == 1:
+        state = jax.jit(lambda k: engine.prefill(engine.start(engine.init(k))))(keys[0])
+        epoch, static, update, updates = engine.epoch, (args.iterations,), engine.update, engine.updates
+    else:
+        state = jax.jit(lambda ks: prefill_runs(start_runs(jax.vmap(engine.init)(ks), engine), engine))(keys)
+        epoch, static = epoch_runs, (engine, args.iterations)
+        update, updates = jax.vmap(engine.update), jax.vmap(engine.updates)
+    program, compile_s = programs.compiled(epoch, state, static=static)  # not donated: the state is reused
     memory = program.memory_analysis()
     planned = None if memory is None else memory.argument_size_in_bytes + memory.temp_size_in_bytes
-    best = float("inf")
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        state, metrics = program(state)
-        jax.block_until_ready(metrics)
-        best = min(best, time.perf_counter() - start)
-        if best > SLOW_RUN_S:  # one run this long is timed well enough; the repeats would cost minutes
-            break
+    best = _best_time(lambda: program(state), args.repeats)
+    start = time.perf_counter()
+    update_program = jax.jit(updates).lower(state).compile()
+    update_compile_s = time.perf_counter() - start
+    update_s = _best_time(lambda: update_program(state), args.repeats)
+    step_keys = keys if runs > 1 else keys[0]
+    kernels = kernel_count(jax.jit(update).lower(state.learner, state.buffer, step_keys).compile())
     device = jax.devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
-    params = sum(x.size for x in jax.tree_util.tree_leaves((state.actor_params, state.critic_params)))
+    params = parameter_count((state.learner.params.actor, state.learner.params.critic)) // runs
+    ms_per_step = 1000 * update_s / config.updates_per_iteration
     return {
         "depth": depth,
         "variant": variant,
+        "runs": runs,
         "params": int(params),
         "compile_s": compile_s,
-        "env_steps_per_s": args.iterations * config.env_steps_per_iteration / best,
-        "grad_steps_per_s": args.iterations * config.updates_per_iteration / best,
+        "env_steps_per_s": runs * args.iterations * config.env_steps_per_iteration / best,
+        "grad_steps_per_s": runs * args.iterations * config.updates_per_iteration / best,
+        "ms_per_grad_step": ms_per_step,
+        "ms_per_grad_step_per_seed": ms_per_step / runs,
+        "update_compile_s": update_compile_s,
+        "kernels_per_grad_step": kernels,
         "planned_bytes": planned,
         "peak_bytes": None if not stats else stats.get("peak_bytes_in_use"),
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "updates_per_iteration": config.updates_per_iteration,
     }
+
+
+def _best_time(run, repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls (after one warm-up call); one call if it is slow."""
+    import jax
+
+    jax.block_until_ready(run())
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run())
+        best = min(best, time.perf_counter() - start)
+        if best > SLOW_RUN_S:  # one run this long is timed well enough; the repeats would cost minutes
+            break
+    return best
 
 
 def _gib(value: int | None) -> str:
@@ -141,7 +184,9 @@ def _gib(value: int | None) -> str:
 
 def format_row(row: dict) -> str:
     return (f"| {row['depth']} | {row['variant']} | {row['params']:,} | {row['compile_s']:.1f} | {row['env_steps_per_s']:,.0f} | "
-            f"{row['grad_steps_per_s']:,.1f} | {_gib(row['planned_bytes'])} | {_gib(row['peak_bytes'])} | {_gib(row['max_rss_bytes'])} |")
+            f"{row['grad_steps_per_s']:,.1f} | {row['runs']} | {row['ms_per_grad_step']:,.2f} | "
+            f"{row['ms_per_grad_step_per_seed']:,.2f} | {row['kernels_per_grad_step']:,} | {row['update_compile_s']:.1f} | "
+            f"{_gib(row['planned_bytes'])} | {_gib(row['peak_bytes'])} | {_gib(row['max_rss_bytes'])} |")
 
 
 def render_markdown(rows: list[dict], args: argparse.Namespace, package_version: str) -> str:
@@ -160,8 +205,14 @@ def render_markdown(rows: list[dict], args: argparse.Namespace, package_version:
         "Memory: XLA plan = arguments + temporaries of the program; device peak = peak bytes in use (GPU only);",
         "max RSS = the process's peak resident memory so far (cumulative over rows).",
         "",
-        "| depth | variant | params | compile s | env steps/s | grad steps/s | XLA plan GiB | device peak GiB | max RSS GiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Runs = seeds trained as one vmapped run set; env and grad steps/s count all runs. ms/grad step: the update",
+        "program alone (one iteration's gradient steps of every run), per step, then divided by the runs (per seed).",
+        "Kernels: XLA kernels in one gradient step of the compiled program (loops times their trip counts).",
+        "Params are per run.",
+        "",
+        "| depth | variant | params | compile s | env steps/s | grad steps/s | runs | ms/grad step | ms/grad step per seed "
+        "| kernels/grad step | update compile s | XLA plan GiB | device peak GiB | max RSS GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[format_row(row) for row in rows],
         "",
     ])

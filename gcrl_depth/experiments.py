@@ -99,6 +99,62 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
     return rows
 
 
+def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
+                     eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
+                     eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
+                     **config: Any) -> dict[int, list[dict[str, Any]]]:
+    """:func:`run_deep_crl` for several seeds as one run set (one vmapped program); the curve rows by seed.
+
+    ``wall_s`` is the run set's training time, shared by its seeds (a seed's own cost is
+    that divided by the number of seeds)."""
+    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.run_set import RunSet
+    from gcrl_depth.goal_envs import vector_goal_env
+
+    env_kwargs = env_kwargs or {}
+    env = vector_goal_env(env_id, config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
+    eval_envs = vector_goal_env(eval_env, eval_episodes, **(env_kwargs if eval_env_kwargs is None else eval_env_kwargs))
+    runs = RunSet(env, depth=depth, seeds=list(seeds), eval_env=eval_envs, eval_episodes=eval_episodes,
+                  epoch_timesteps=eval_every, **config)
+    first = runs.members[0]
+    params = sum(int(np.size(x)) for x in _leaves((first.learner.params.actor, first.learner.params.critic)))
+    rows: dict[int, list[dict[str, Any]]] = {seed: [] for seed in runs.seeds}
+    start, probe_seconds = time.perf_counter(), 0.0
+
+    def record(run_set: Any) -> bool:
+        nonlocal probe_seconds
+        wall = time.perf_counter() - start - first.eval_seconds * len(run_set.members) - probe_seconds
+        for member in run_set.members:
+            if member.seed in run_set.diverged:
+                continue
+            probed = time.perf_counter()
+            measured = probe(member) if probe else {}
+            probe_seconds += time.perf_counter() - probed
+            run = {"algo": "crl", "depth": depth, "width": member.config.width, "env_id": env_id, "seed": member.seed,
+                   "params": params}
+            rows[member.seed].append({**_row(run, member.num_timesteps, wall, member.evaluations.results[-1]), **measured})
+        return True
+
+    try:
+        runs.learn(timesteps, callback=record, progress_bar=progress_bar)
+    finally:
+        runs.close()
+        env.close()
+        eval_envs.close()
+    for seed, why in runs.diverged.items():
+        print(f"{env_id} depth {depth} seed {seed} diverged: {why}", flush=True)
+    return rows
+
+
+def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], *args: Any, serial: bool = False,
+                       **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
+    """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`), or with
+    ``serial`` one :func:`run_deep_crl` after another. Other arguments as those take them."""
+    if serial:
+        return {seed: run_deep_crl(env_id, depth, seed, *args, **kwargs) for seed in seeds}
+    return run_deep_crl_set(env_id, depth, seeds, *args, **kwargs)
+
+
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
             env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
             **sb3_kwargs: Any) -> list[dict[str, Any]]:

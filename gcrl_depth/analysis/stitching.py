@@ -24,11 +24,12 @@ def stitching_options(max_cells: int = STITCHING_CELLS) -> tuple[dict[str, int],
     return {"max_pair_cells": max_cells}, {"min_pair_cells": max_cells + 1}
 
 
-def stitching_run(env: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
-                  max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
-                  **config: Any) -> list[dict[str, Any]]:
-    """Train DeepCRL on near pairs of a gcrl_depth maze task; returns one row per evaluation with
-    the far pairs' metrics (the protocol's measure) and the near pairs' (``near/...``)."""
+def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
+                   max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
+                   serial: bool = False, **config: Any) -> dict[int, list[dict[str, Any]]]:
+    """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
+    another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
+    metrics (the protocol's measure) and the near pairs' (``near/...``)."""
     from gcrl_depth.envs import TASKS, env_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
 
@@ -40,15 +41,16 @@ def stitching_run(env: str, depth: int, seed: int, timesteps: int, eval_every: i
     near_envs = vector_goal_env(env_id(task), eval_episodes, **near)
 
     def near_pairs(model: Any) -> dict[str, float]:
-        result = model.evaluate(seed=seed + 10_000 * model.num_timesteps, env=near_envs)
+        result = model.evaluate(seed=model.seed + 10_000 * model.num_timesteps, env=near_envs)
         return {"near/time_at_goal": result.time_at_goal, "near/success_rate": result.success_rate}
 
     try:
-        rows = experiments.run_deep_crl(env_id(task), depth, seed, timesteps, eval_every, eval_episodes, env_id(task),
-                                        near, progress_bar=progress_bar, eval_env_kwargs=far, probe=near_pairs, **config)
+        runs = experiments.run_deep_crl_seeds(env_id(task), depth, seeds, timesteps, eval_every, eval_episodes,
+                                              env_id(task), near, serial=serial, progress_bar=progress_bar,
+                                              eval_env_kwargs=far, probe=near_pairs, **config)
     finally:
         near_envs.close()
-    return [{**row, "max_pair_cells": max_cells} for row in rows]
+    return {seed: [{**row, "max_pair_cells": max_cells} for row in rows] for seed, rows in runs.items()}
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

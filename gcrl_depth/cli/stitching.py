@@ -16,6 +16,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("env", help="a gcrl_depth maze task or id (PointBigMaze, AntBigMaze, ...)")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 16], help="depths of actor and critic")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per depth")
+    parser.add_argument("--serial", action="store_true",
+                        help="train a depth's seeds one after another (default: as one run set, one program)")
     parser.add_argument("--max-cells", type=int, default=3, help="training pairs are at most this many maze cells apart")
     parser.add_argument("--timesteps", type=int, default=200_000, help="env steps per run")
     parser.add_argument("--eval-every", type=int, default=50_000, help="env steps between evaluations")
@@ -40,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
     task = task_name(args.env)
     rows = []
     for depth in args.depths:
-        for seed in args.seeds:
-            start = time.perf_counter()
-            run_rows = stitching.stitching_run(task, depth, seed, args.timesteps, args.eval_every, args.eval_episodes,
-                                               args.max_cells, args.episode_length, **config)
+        start = time.perf_counter()
+        runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
+                                        args.max_cells, args.episode_length, serial=args.serial, **config)
+        for seed, run_rows in runs.items():
             rows += run_rows
+            if not run_rows:
+                continue
             last = run_rows[-1]
             print(f"depth {depth} seed {seed}: far pairs success {last['success_rate']:.2f}, near pairs success "
                   f"{last['near/success_rate']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)

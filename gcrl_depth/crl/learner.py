@@ -66,6 +66,8 @@ class LearnerSpec:
     learning_rate: float
     target_entropy: float
     logsumexp_penalty: float
+    data_axis: str | None = None  # data parallel: the mesh axis the minibatch is split over
+    data_shards: int = 1  # its size
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
@@ -84,16 +86,34 @@ def init_learner(spec: LearnerSpec, key: jax.Array) -> Learner:
 
 
 def losses(params: Params, batch: Transition, key: jax.Array, spec: LearnerSpec) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Sum of the critic, actor and temperature losses (each reaching only its own parameters), and metrics."""
+    """Sum of the critic, actor and temperature losses (each reaching only its own parameters), and metrics.
+
+    Data parallel (``spec.data_axis``, inside ``shard_map``): ``batch`` is this shard's rows;
+    psi(g) of every shard is all-gathered, so InfoNCE still contrasts each row with all B
+    goals, and the losses are averaged over shards: the loss and its gradient are the
+    single-device ones. The policy's noise is drawn for the whole batch from the shared key
+    and sliced, as one device would draw it.
+    """
     mean, log_std = actor_forward(params.actor, batch.obs, batch.goal, spec.actor)
-    policy_action, log_prob = sample_action(mean, log_std, key)
+    rows, offset = batch.obs.shape[0], 0
+    if spec.data_axis is None:
+        noise = jax.random.normal(key, mean.shape)
+    else:
+        offset = jax.lax.axis_index(spec.data_axis) * rows
+        noise = jax.random.normal(key, (rows * spec.data_shards, mean.shape[-1]))
+        noise = jax.lax.dynamic_slice_in_dim(noise, offset, rows)
+    policy_action, log_prob = sample_action(mean, log_std, noise=noise)
     phi, psi, phi_policy = encode_with_policy(params.critic, batch.obs, batch.action, policy_action, batch.goal, spec.critic)
-    critic, critic_metrics = critic_loss(phi, psi, spec.logsumexp_penalty)
+    goals = psi if spec.data_axis is None else jax.lax.all_gather(psi, spec.data_axis, tiled=True)  # (B, D)
+    critic, critic_metrics = critic_loss(phi, goals, spec.logsumexp_penalty, offset)
     q_value = -l2_distance(phi_policy, jax.lax.stop_gradient(psi))
     actor, actor_metrics = actor_loss(log_prob, q_value, jnp.exp(params.log_alpha))
     alpha, alpha_metrics = alpha_loss(params.log_alpha, log_prob, spec.target_entropy)
     metrics = {**actor_metrics, **alpha_metrics, **critic_metrics, "valid_goal_fraction": jnp.mean(batch.valid)}
-    return critic + actor + alpha, {f"train/{k}": v for k, v in metrics.items()}
+    total = critic + actor + alpha
+    if spec.data_axis is not None:
+        total, metrics = jax.lax.pmean((total, metrics), spec.data_axis)
+    return total, {f"train/{k}": v for k, v in metrics.items()}
 
 
 def apply_gradients(learner: Learner, grads: Params, spec: LearnerSpec) -> Learner:

@@ -28,22 +28,30 @@ def pairwise_logits(phi: jax.Array, psi: jax.Array) -> jax.Array:
 
 
 def critic_loss(
-    phi: jax.Array, psi: jax.Array, logsumexp_penalty: float = LOGSUMEXP_PENALTY
+    phi: jax.Array, psi: jax.Array, logsumexp_penalty: float = LOGSUMEXP_PENALTY, row_offset: jax.Array | int = 0
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Forward InfoNCE plus the logsumexp penalty; returns (loss, metrics)."""
-    logits = pairwise_logits(phi, psi)  # (B, B)
+    """Forward InfoNCE plus the logsumexp penalty over rows of phi (b, D) against all goals psi (B, D).
+
+    Row i's positive is goal ``row_offset + i`` (0 and b == B: the diagonal; a data-parallel
+    shard passes its first row's index in the gathered batch). Returns (loss, metrics),
+    means over the rows given.
+    """
+    logits = pairwise_logits(phi, psi)  # (b, B)
+    rows = jnp.arange(logits.shape[0])
+    positive = row_offset + rows  # (b,)
+    is_positive = jnp.arange(logits.shape[1])[None, :] == positive[:, None]
     log_softmax = jax.nn.log_softmax(logits, axis=1)
-    infonce = -jnp.mean(jnp.diagonal(log_softmax))
+    infonce = -jnp.mean(jnp.sum(jnp.where(is_positive, log_softmax, 0.0), axis=1))
     logsumexp = jax.nn.logsumexp(logits, axis=1)
     penalty = logsumexp_penalty * jnp.mean(logsumexp**2)
-    eye = jnp.eye(logits.shape[0], dtype=bool)
+    negatives = jnp.maximum(logits.size - logits.shape[0], 1)
     metrics = {
         "critic_loss": infonce + penalty,
         "infonce": infonce,
         "logsumexp_penalty": penalty,
-        "categorical_accuracy": jnp.mean(jnp.argmax(logits, axis=1) == jnp.arange(logits.shape[0])),
-        "logits_positive": jnp.mean(jnp.diagonal(logits)),
-        "logits_negative": jnp.sum(jnp.where(eye, 0.0, logits)) / jnp.maximum(eye.size - eye.shape[0], 1),
+        "categorical_accuracy": jnp.mean(jnp.argmax(logits, axis=1) == positive),
+        "logits_positive": jnp.mean(jnp.sum(jnp.where(is_positive, logits, 0.0), axis=1)),
+        "logits_negative": jnp.sum(jnp.where(is_positive, 0.0, logits)) / negatives,
     }
     return infonce + penalty, metrics
 

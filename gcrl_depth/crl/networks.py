@@ -239,9 +239,11 @@ def encode_with_policy(p: CriticParams, obs: jax.Array, action: jax.Array, polic
     return out[PHI], out[PSI], out[2]
 
 
-def sample_action(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Reparameterised tanh-Gaussian sample and its log-probability (summed over actions)."""
-    noise = jax.random.normal(key, mean.shape)
+def sample_action(mean: jax.Array, log_std: jax.Array, key: jax.Array | None = None,
+                  noise: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised tanh-Gaussian sample and its log-probability (summed over actions);
+    the standard normal ``noise`` is drawn with ``key`` unless given."""
+    noise = jax.random.normal(key, mean.shape) if noise is None else noise
     pre_tanh = mean + jnp.exp(log_std) * noise
     gaussian_log_prob = -0.5 * noise**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)
     # log |d tanh(u) / du| = log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)), stable for large |u|

@@ -22,7 +22,7 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -126,8 +126,14 @@ class RunSet:
         return {m.seed: m.evaluations.headline(metric) for m in self.members if m.evaluations.results}
 
     # ----------------------------------------------------------------- learning
-    def learn(self, total_timesteps: int, progress_bar: bool = False, reset_num_timesteps: bool = True) -> "RunSet":
-        """Train every member for ``total_timesteps`` env steps (as DeepCRL.learn, per member)."""
+    def learn(self, total_timesteps: int, callback: Callable[["RunSet"], Any] | None = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> "RunSet":
+        """Train every member for ``total_timesteps`` env steps (as DeepCRL.learn, per member).
+
+        ``callback(run_set)`` runs after every epoch's evaluation; each member then holds its
+        current parameters (``predict``, ``evaluations``, ``learner`` work; not ``save``'s
+        buffer). Returning False stops training.
+        """
         lead = self.members[0]
         if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
             raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
@@ -155,6 +161,12 @@ class RunSet:
                 remaining = math.ceil((target - lead.num_timesteps) / self.config.env_steps_per_iteration)
                 states = self._epoch(states, min(lead.iterations_per_epoch, remaining), epoch)
                 bar.update(lead.num_timesteps - base - bar.n)
+                if callback is not None:
+                    for index, member in enumerate(self.members):  # views of the parameters for the callback
+                        member._state = TrainState(learner=run_slice(states.learner, index), key=states.key[index],
+                                                   iterations=states.iterations[index])
+                    if callback(self) is False:
+                        break
         finally:
             bar.close()
             self._unstack(states)
