@@ -89,8 +89,8 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "optimizer.msgpack", "params.msgpack"]
         meta = json.loads(archive.read("metadata.json"))
-    assert meta["format_version"] == 2 and len(meta["key"]) == 2  # the run's one key
         config = json.loads(archive.read("config.json"))
+    assert meta["format_version"] == 2 and len(meta["key"]) == 2  # the run's one key
     assert meta["env_id"] == "gcrl_depth/PointUMaze-v0" and meta["task_kwargs"] == {"episode_length": 12}
     assert meta["num_timesteps"] == 140 and meta["versions"]["jax"] == jax.__version__
     assert config["width"] == 16 and config["num_envs"] == NUM_ENVS

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.crl import checkpoint, programs
 from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
+from gcrl_depth.crl.devices import data_mesh
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
 from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env
@@ -77,6 +78,8 @@ class DeepCRL:
             between epochs); rounded to whole training iterations.
         verbose: 0 silent, 1 prints a log table after every ``log_interval`` epochs.
         log_dir: folder for ``progress.csv`` and TensorBoard events; None writes neither.
+        data_parallel: devices to split this one run over (envs, replay slots and minibatch;
+            the update is unchanged, psi(g) all-gathered); 1 = one device.
         **config: any :class:`~gcrl_depth.crl.config.CRLConfig` field (``width``,
             ``batch_size``, ``num_envs``, ``actor_depth``, ...).
     """
@@ -92,6 +95,7 @@ class DeepCRL:
         epoch_timesteps: int = DEFAULT_EPOCH_TIMESTEPS,
         verbose: int = 1,
         log_dir: str | None = None,
+        data_parallel: int = 1,
         **config: Any,
     ) -> None:
         self.host = None if is_device_env(env) else host_env(env)  # None: the device path
@@ -112,13 +116,17 @@ class DeepCRL:
             raise ValueError(f"seed must be an integer in [0, 2**63 - 2], got {seed!r}")
         if isinstance(epoch_timesteps, bool) or not isinstance(epoch_timesteps, int) or epoch_timesteps < 1:
             raise ValueError(f"epoch_timesteps must be a positive integer, got {epoch_timesteps!r}")
+        if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
+            raise ValueError(f"data_parallel must be a positive integer (devices to split one run over), got {data_parallel!r}")
+        if data_parallel > 1 and self.host is not None:
+            raise ValueError("data_parallel needs a gcrl_depth env (the device path); other envs step on the host")
         self.seed, self.eval_episodes, self.epoch_timesteps = int(seed), eval_episodes, epoch_timesteps
         self.verbose, self.log_dir = verbose, log_dir
         if self.host is None:
             self.sizes = EnvSizes.of(self.core)
             self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
-            self.engine = make_train(self.config, self.sizes, self.core)
-            self.collector = DeviceCollector(self.engine)
+            self.engine = make_train(self.config, self.sizes, self.core, data_parallel)
+            self.collector = DeviceCollector(self.engine, data_mesh(data_parallel) if data_parallel > 1 else None)
         else:
             self._env = self.host.training_envs(self.config.num_envs)
             self._closers.append(functools.partial(close_built, self._env, self.host))
@@ -574,7 +582,8 @@ class DeepCRL:
         learner = jax.device_put(stored.learner(jax.device_get(self.learner)))
         state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
         if stored.has_training_state:
-            template = jax.eval_shape(self.engine.start, state)
+            one_device = make_train(self.config, self.sizes, self.core)  # the saved state's layout: every env
+            template = jax.eval_shape(one_device.start, state)
             like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
             state = state.replace(**jax.device_put(stored.training(like)))
         self._state = state

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl import programs
+from gcrl_depth.crl import devices, programs
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_stepper import EnvStepper, Rows
 
@@ -44,22 +44,39 @@ class Collector(Protocol):
 
 
 class DeviceCollector:
-    """Collection inside the compiled training program (envs with a pure-JAX core)."""
+    """Collection inside the compiled training program (envs with a pure-JAX core); with a
+    ``mesh``, the engine's data shards run on its devices (:mod:`gcrl_depth.crl.devices`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, mesh: Any = None) -> None:
+        self.engine, self.mesh = engine, mesh
+
+    def _placed(self, state: TrainState) -> TrainState:
+        """Data parallel: the state laid out over the mesh as the programs expect (a no-op when it is)."""
+        return state if self.mesh is None else devices.place(state, self.mesh)
 
     def start(self, state: TrainState) -> TrainState:
+        if self.mesh is not None:
+            return programs.run(devices.data_parallel_start, self._placed(state), static=(self.engine, self.mesh))
         return programs.run(self.engine.start, state)
 
     def prefill(self, state: TrainState) -> TrainState:
+        if self.mesh is not None:
+            return programs.run(devices.data_parallel_prefill, self._placed(state), static=(self.engine, self.mesh),
+                                donate=(0,))
         return programs.run(self.engine.prefill, state, donate=(0,))
 
+    def _epoch(self, iterations: int) -> tuple[Any, tuple[Any, ...]]:
+        if self.mesh is not None:
+            return devices.data_parallel_epoch, (self.engine, self.mesh, iterations)
+        return self.engine.epoch, (iterations,)
+
     def compile(self, state: TrainState, iterations: int) -> float:
-        return programs.compiled(self.engine.epoch, state, static=(iterations,), donate=(0,))[1]
+        fn, static = self._epoch(iterations)
+        return programs.compiled(fn, self._placed(state), static=static, donate=(0,))[1]
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
-        state, metrics = programs.run(self.engine.epoch, state, static=(iterations,), donate=(0,))
+        fn, static = self._epoch(iterations)
+        state, metrics = programs.run(fn, self._placed(state), static=static, donate=(0,))
         return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 

@@ -11,6 +11,13 @@ stochastic actor, inserts them into the replay buffer, and takes
 ``updates_per_iteration`` gradient steps (:func:`~gcrl_depth.crl.learner.gradient_step`).
 An *epoch* is several iterations as one ``lax.scan``.
 
+Data parallel (``data_shards`` > 1, the functions run inside ``shard_map`` over the mesh
+axis :data:`DATA_AXIS`; :mod:`gcrl_depth.crl.devices` wraps them): each device steps
+``num_envs / data_shards`` envs, keeps their slots of the replay buffer, samples
+``batch_size / data_shards`` rows from them and computes their part of the losses, with
+psi(g) all-gathered so InfoNCE still sees all B goals; the learner is replicated and its
+update is the single-device one on the whole minibatch.
+
 Device path (``core`` given): the env is stepped inside :meth:`Engine.epoch`. Host path
 (``core`` None, any Gymnasium goal env): the host steps the env with :meth:`Engine.explore`'s
 actions, and :meth:`Engine.learn_from` inserts its rows and takes the iteration's
@@ -33,6 +40,8 @@ from gcrl_depth.crl.losses import l2_distance
 from gcrl_depth.crl.networks import (ActorParams, CriticParams, TowerSpec, actor_forward, deterministic_action, encode,
                                      sample_action)
 from gcrl_depth.envs.core import EnvState, GoalEnv
+
+DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and minibatch over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +101,24 @@ class Engine:
     config: CRLConfig
     sizes: EnvSizes
     core: GoalEnv | None = None
+    data_shards: int = 1
 
     # ----------------------------------------------------------------- specs
+    @property
+    def local_envs(self) -> int:
+        """Envs (and buffer slots) of one data shard."""
+        return self.config.num_envs // self.data_shards
+
+    def _local(self, key: jax.Array) -> jax.Array:
+        """A key of this data shard's own (the key itself on one device)."""
+        return key if self.data_shards == 1 else jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
+
+    def _shard_slice(self, x: jax.Array) -> jax.Array:
+        """This data shard's part of an array over all envs (all of it on one device)."""
+        if self.data_shards == 1:
+            return x
+        return jax.lax.dynamic_slice_in_dim(x, jax.lax.axis_index(DATA_AXIS) * self.local_envs, self.local_envs)
+
     @property
     def learner_spec(self) -> LearnerSpec:
         cfg, sizes = self.config, self.sizes
@@ -103,7 +128,8 @@ class Engine:
             actor=TowerSpec(cfg.resolved_actor_depth, cfg.resolved_actor_width, **tower),
             critic=TowerSpec(cfg.resolved_critic_depth, cfg.resolved_critic_width, **tower),
             repr_dim=cfg.repr_dim, learning_rate=cfg.learning_rate,
-            target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty)
+            target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty,
+            data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
 
     # ----------------------------------------------------------------- state
     def init(self, key: jax.Array) -> TrainState:
@@ -116,9 +142,11 @@ class Engine:
         """An empty replay buffer and (device path) freshly reset envs around ``state``'s learner."""
         cfg, sizes = self.config, self.sizes
         key, env_key = jax.random.split(state.key)
-        env = jax.vmap(self.core.reset)(jax.random.split(env_key, cfg.num_envs)) if self.core is not None else None
-        buffer = ReplayBuffer.create(cfg.buffer_size, cfg.num_envs, sizes.observation_size, sizes.action_size, sizes.goal_size)
-        return state.replace(key=key, buffer=buffer, env=env, episode=jnp.zeros((cfg.num_envs,), jnp.int32))
+        env_keys = self._shard_slice(jax.random.split(env_key, cfg.num_envs))  # the envs one device would reset
+        env = jax.vmap(self.core.reset)(env_keys) if self.core is not None else None
+        buffer = ReplayBuffer.create(cfg.buffer_size, self.local_envs, sizes.observation_size, sizes.action_size,
+                                     sizes.goal_size)
+        return state.replace(key=key, buffer=buffer, env=env, episode=jnp.zeros((self.local_envs,), jnp.int32))
 
     # ----------------------------------------------------------------- acting
     def act(self, actor: ActorParams, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:
@@ -150,8 +178,11 @@ class Engine:
             return (next_state, episode), (record, next_state.metrics["success"], next_state.done)
 
         (env_state, episode), (records, success, done) = jax.lax.scan(
-            one_step, (state.env, state.episode), jax.random.split(collect_key, steps))
+            one_step, (state.env, state.episode), jax.random.split(self._local(collect_key), steps))
         metrics = {"collect/success": jnp.mean(success), "collect/episodes_ended": jnp.sum(done).astype(jnp.float32)}
+        if self.data_shards > 1:
+            metrics = {"collect/success": jax.lax.pmean(metrics["collect/success"], DATA_AXIS),
+                       "collect/episodes_ended": jax.lax.psum(metrics["collect/episodes_ended"], DATA_AXIS)}
         return state.replace(env=env_state, episode=episode, buffer=state.buffer.insert(*records), key=key), metrics
 
     def prefill(self, state: TrainState) -> TrainState:
@@ -162,7 +193,7 @@ class Engine:
     def update(self, learner: Learner, buffer: ReplayBuffer, key: jax.Array) -> tuple[Learner, dict[str, jax.Array]]:
         """One gradient step on a freshly sampled, relabelled minibatch."""
         sample_key, action_key = jax.random.split(key)
-        batch = buffer.sample(sample_key, self.config.batch_size, self.config.gamma)
+        batch = buffer.sample(self._local(sample_key), self.config.batch_size // self.data_shards, self.config.gamma)
         return gradient_step(learner, batch, action_key, self.learner_spec)
 
     def updates(self, state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -198,12 +229,19 @@ class Engine:
 
 
 @functools.lru_cache(maxsize=None)
-def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None) -> Engine:
-    """The pure training functions of ``config`` on an env of ``sizes`` (stepped on the device if ``core``).
+def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, data_shards: int = 1) -> Engine:
+    """The pure training functions of ``config`` on an env of ``sizes`` (stepped on the device if ``core``),
+    split over ``data_shards`` devices (data parallel) if more than one.
 
     Equal arguments give the same Engine object, so its bound methods (``engine.act``)
     compare equal and compiled programs keyed by them are shared.
     """
     if core is not None and EnvSizes.of(core) != sizes:
         raise ValueError(f"core sizes {EnvSizes.of(core).as_dict()} differ from {sizes.as_dict()}")
-    return Engine(config, sizes, core)
+    if isinstance(data_shards, bool) or not isinstance(data_shards, int) or data_shards < 1:
+        raise ValueError(f"data_shards must be a positive integer, got {data_shards!r}")
+    for name in ("num_envs", "batch_size"):
+        if getattr(config, name) % data_shards:
+            raise ValueError(f"data parallel over {data_shards} devices needs {name} divisible by {data_shards}, "
+                             f"got {getattr(config, name)}")
+    return Engine(config, sizes, core, data_shards)

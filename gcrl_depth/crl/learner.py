@@ -88,11 +88,13 @@ def init_learner(spec: LearnerSpec, key: jax.Array) -> Learner:
 def losses(params: Params, batch: Transition, key: jax.Array, spec: LearnerSpec) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Sum of the critic, actor and temperature losses (each reaching only its own parameters), and metrics.
 
-    Data parallel (``spec.data_axis``, inside ``shard_map``): ``batch`` is this shard's rows;
-    psi(g) of every shard is all-gathered, so InfoNCE still contrasts each row with all B
-    goals, and the losses are averaged over shards: the loss and its gradient are the
-    single-device ones. The policy's noise is drawn for the whole batch from the shared key
-    and sliced, as one device would draw it.
+    Data parallel (``spec.data_axis``, inside ``shard_map`` with ``check_vma=False``): ``batch``
+    is this shard's rows and the loss returned is this shard's; psi(g) of every shard is
+    all-gathered, so InfoNCE still contrasts each row with all B goals (the gather's
+    transpose sends each shard the gradient of its psi rows), and :func:`gradient_step`
+    averages the shards' gradients: the single-device gradient. The policy's noise is drawn
+    for the whole batch from the shared key and sliced, as one device would draw it.
+    Metrics are averaged over shards.
     """
     mean, log_std = actor_forward(params.actor, batch.obs, batch.goal, spec.actor)
     rows, offset = batch.obs.shape[0], 0
@@ -110,10 +112,9 @@ def losses(params: Params, batch: Transition, key: jax.Array, spec: LearnerSpec)
     actor, actor_metrics = actor_loss(log_prob, q_value, jnp.exp(params.log_alpha))
     alpha, alpha_metrics = alpha_loss(params.log_alpha, log_prob, spec.target_entropy)
     metrics = {**actor_metrics, **alpha_metrics, **critic_metrics, "valid_goal_fraction": jnp.mean(batch.valid)}
-    total = critic + actor + alpha
     if spec.data_axis is not None:
-        total, metrics = jax.lax.pmean((total, metrics), spec.data_axis)
-    return total, {f"train/{k}": v for k, v in metrics.items()}
+        metrics = jax.lax.pmean(metrics, spec.data_axis)
+    return critic + actor + alpha, {f"train/{k}": v for k, v in metrics.items()}
 
 
 def apply_gradients(learner: Learner, grads: Params, spec: LearnerSpec) -> Learner:
@@ -124,4 +125,6 @@ def apply_gradients(learner: Learner, grads: Params, spec: LearnerSpec) -> Learn
 def gradient_step(learner: Learner, batch: Transition, key: jax.Array, spec: LearnerSpec) -> tuple[Learner, dict[str, jax.Array]]:
     """One gradient step of actor, temperature and critic on one minibatch; ``key`` draws a_pi."""
     grads, metrics = jax.grad(losses, has_aux=True)(learner.params, batch, key, spec)
+    if spec.data_axis is not None:
+        grads = jax.lax.pmean(grads, spec.data_axis)  # the mean over shards of the shard losses' gradients
     return apply_gradients(learner, grads, spec), metrics

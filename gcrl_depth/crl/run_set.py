@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from gcrl_depth.crl import programs
 from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
+from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import first_non_finite_metric
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.evaluation import episode_sums, evaluation_keys, summarise
@@ -64,8 +65,9 @@ def finite_runs(tree: Any) -> jax.Array:
 
 
 def stack(trees: Sequence[Any]) -> Any:
-    """Pytrees of equal structure -> one pytree with a leading run axis."""
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+    """Pytrees of equal structure -> one pytree with a leading run axis (on the first device)."""
+    device = jax.devices()[0]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack([jax.device_put(x, device) for x in xs]), *trees)
 
 
 def run_slice(tree: Any, index: int) -> Any:
@@ -110,6 +112,7 @@ class RunSet:
             self.close()
             raise
         self.engine: Engine = self.members[0].engine
+        self.mesh = run_mesh(len(self.members))  # the runs spread over the devices that divide them evenly
         self.verbose = verbose
         self.diverged: dict[int, str] = {}  # seed -> what went non-finite
 
@@ -149,7 +152,7 @@ class RunSet:
         target = base + int(total_timesteps)
         bar = tqdm(total=lead._planned_timesteps(target) - base, unit="step", dynamic_ncols=True,
                    disable=not progress_bar)
-        states = stack([m._state for m in self.members])
+        states = shard_runs(stack([m._state for m in self.members]), self.mesh)
         for m in self.members:
             m._state = None  # the stacked state owns the data now; members get their slices back below
         try:
@@ -250,7 +253,7 @@ class RunSet:
             return
         start = time.perf_counter()
         core, episodes = lead._device_evaluation()
-        keys = jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in self.members])
+        keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in self.members]), self.mesh)
         at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,
                                                         static=(core, self.engine.act)))
         elapsed = (time.perf_counter() - start) / len(self.members)

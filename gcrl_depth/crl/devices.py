@@ -1,0 +1,97 @@
+"""Devices: a run set's runs spread over devices, and one run split over devices (data parallel).
+
+* **Run axis.** A run set's stacked state has a leading run axis; :func:`shard_runs` places
+  it on a ``Mesh`` of :func:`run_mesh` with ``NamedSharding(mesh, P("runs"))``, and the
+  compiled programs follow their inputs' sharding: 8 GPUs train 8x the seeds, with no
+  communication (runs never share a reduction).
+* **Data parallel.** One run's envs, replay slots and minibatch split over the mesh axis
+  :data:`~gcrl_depth.crl.engine.DATA_AXIS`, the learner replicated
+  (:func:`data_parallel_start`, :func:`data_parallel_prefill`, :func:`data_parallel_epoch`
+  run an engine made with ``data_shards`` under ``shard_map``). psi(g) is all-gathered,
+  so InfoNCE contrasts with all B goals, and the update equals the single-device update on
+  the whole minibatch (tested to float tolerance). The maps run with ``check_vma=False``
+  (MJX's solver is not written for JAX's varying-axis types); the learner therefore
+  averages the shards' gradients itself (:func:`~gcrl_depth.crl.learner.gradient_step`).
+
+Several hosts: start every process with ``jax.distributed.initialize()`` (see the
+README's GPU section); ``jax.devices()`` then lists every host's devices and the same
+meshes span them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gcrl_depth.crl.engine import DATA_AXIS, Engine, TrainState, make_train
+
+RUN_AXIS = "runs"
+
+
+def run_mesh(runs: int, devices: Sequence[Any] | None = None) -> Mesh | None:
+    """A mesh over as many devices as evenly divide ``runs`` (None when that is one device)."""
+    devices = list(jax.devices() if devices is None else devices)
+    count = math.gcd(runs, len(devices))
+    return None if count == 1 else Mesh(np.asarray(devices[:count]), (RUN_AXIS,))
+
+
+def shard_runs(tree: Any, mesh: Mesh | None) -> Any:
+    """Place a stacked pytree's leading run axis over ``mesh`` (unchanged without one)."""
+    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P(RUN_AXIS)))
+
+
+def data_mesh(shards: int, devices: Sequence[Any] | None = None) -> Mesh:
+    """A mesh of ``shards`` devices along :data:`DATA_AXIS`."""
+    devices = list(jax.devices() if devices is None else devices)
+    if shards > len(devices):
+        raise ValueError(f"data parallel over {shards} devices, but only {len(devices)} are visible: {devices}")
+    return Mesh(np.asarray(devices[:shards]), (DATA_AXIS,))
+
+
+def state_specs(state: TrainState) -> Any:
+    """How a data-parallel run's state is split: envs, episode counters and buffer slots over
+    :data:`DATA_AXIS`, everything else (learner, key, counters, buffer positions) replicated."""
+
+    def spec(path: Any, leaf: Any) -> P:
+        name = jax.tree_util.keystr(path)
+        if name.startswith(".buffer"):
+            return P(None, DATA_AXIS) if np.ndim(leaf) >= 2 else P()
+        if name.startswith((".env", ".episode")):
+            return P(DATA_AXIS)
+        return P()
+
+    return jax.tree_util.tree_map_with_path(spec, state)
+
+
+def place(state: TrainState, mesh: Mesh) -> TrainState:
+    """A data-parallel run's state laid out over ``mesh`` by :func:`state_specs`."""
+    shardings = jax.tree_util.tree_map(lambda spec: NamedSharding(mesh, spec), state_specs(state),
+                                       is_leaf=lambda x: isinstance(x, P))
+    return jax.device_put(state, shardings)
+
+
+def _started_specs(engine: Engine, state: TrainState) -> Any:
+    single = make_train(engine.config, engine.sizes, engine.core)  # the same structure, one device's shapes
+    return state_specs(jax.eval_shape(single.start, state))
+
+
+def data_parallel_start(state: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    """``engine.start`` of a data-parallel engine: each device resets its share of the envs."""
+    return jax.shard_map(engine.start, mesh=mesh, in_specs=(state_specs(state),),
+                         out_specs=_started_specs(engine, state), check_vma=False)(state)
+
+
+def data_parallel_prefill(state: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    specs = state_specs(state)
+    return jax.shard_map(engine.prefill, mesh=mesh, in_specs=(specs,), out_specs=specs, check_vma=False)(state)
+
+
+def data_parallel_epoch(state: TrainState, engine: Engine, mesh: Mesh, iterations: int) -> tuple[TrainState, Any]:
+    specs = state_specs(state)
+    return jax.shard_map(lambda s: engine.epoch(s, iterations), mesh=mesh, in_specs=(specs,),
+                         out_specs=(specs, P()), check_vma=False)(state)

@@ -1,0 +1,90 @@
+"""Checks that need several devices; tests/test_devices.py runs this file in a process with 4 CPU devices.
+
+Prints one line per check, ``ok <name> <detail>``; any failure raises (non-zero exit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+
+import gymnasium as gym
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import gcrl_depth  # noqa: E402,F401
+from gcrl_depth import DeepCRL  # noqa: E402
+from gcrl_depth.crl.engine import DATA_AXIS  # noqa: E402
+from gcrl_depth.crl.learner import gradient_step, init_learner  # noqa: E402
+from gcrl_depth.crl.run_set import RunSet  # noqa: E402
+from test_crl_learner import SPEC, minibatch  # noqa: E402
+
+ENV = "gcrl_depth/PointUMaze-v0"
+TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64, prefill_steps=10)
+
+
+def envs():
+    return gym.make_vec(ENV, num_envs=4, episode_length=12)
+
+
+def max_difference(a, b) -> float:
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree_util.tree_leaves(jax.device_get(a)), jax.tree_util.tree_leaves(jax.device_get(b))))
+
+
+def data_parallel_update_equals_one_device() -> None:
+    mesh = Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+    sharded = dataclasses.replace(SPEC, data_axis=DATA_AXIS, data_shards=len(jax.devices()))
+    learner, batch, key = init_learner(SPEC, jax.random.key(0)), minibatch(1), jax.random.key(11)
+    single, single_metrics = jax.jit(lambda l, b, k: gradient_step(l, b, k, SPEC))(learner, batch, key)
+    step = jax.shard_map(lambda l, b, k: gradient_step(l, b, k, sharded), mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()), check_vma=False,
+                         out_specs=(P(), P()))
+    split, split_metrics = jax.jit(step)(learner, batch, key)
+    error = max_difference(single, split)
+    assert error < 1e-5, error
+    for name in ("train/critic_loss", "train/actor_loss", "train/categorical_accuracy"):
+        np.testing.assert_allclose(split_metrics[name], single_metrics[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    print(f"ok data_parallel_update_equals_one_device max |difference| {error:.2e}")
+
+
+def sharded_run_set_equals_unsharded() -> None:
+    sharded = RunSet(envs(), depth=4, seeds=[0, 1, 2, 3], eval_episodes=4, epoch_timesteps=40, **TINY)
+    assert sharded.mesh is not None and sharded.mesh.devices.size == 4
+    sharded.learn(100)
+    plain = RunSet(envs(), depth=4, seeds=[0, 1, 2, 3], eval_episodes=4, epoch_timesteps=40, **TINY)
+    plain.mesh = None  # every run on the first device
+    plain.learn(100)
+    error = max(max_difference(a.learner, b.learner) for a, b in zip(sharded.members, plain.members))
+    assert error < 1e-5, error
+    assert [m.evaluations.results for m in sharded.members] == [m.evaluations.results for m in plain.members]
+    print(f"ok sharded_run_set_equals_unsharded max |difference| {error:.2e}")
+
+
+def data_parallel_agent_trains_saves_and_loads() -> None:
+    model = DeepCRL(envs(), depth=4, seed=0, eval_episodes=4, epoch_timesteps=40, verbose=0, data_parallel=4, **TINY)
+    model.learn(100)
+    spec = model._state.buffer.obs.sharding.spec
+    assert tuple(spec)[:2] == (None, DATA_AXIS), spec
+    assert model._state.buffer.obs.shape[1] == 4  # all envs' slots, split over the devices
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(jax.device_get(model.learner)))
+    obs = {"observation": np.zeros((3, 4), np.float32), "desired_goal": np.ones((3, 2), np.float32)}
+    with tempfile.TemporaryDirectory() as folder:
+        path = model.save(os.path.join(folder, "dp.zip"), include_buffer=True)
+        loaded = DeepCRL.load(path, verbose=0, data_parallel=2)
+        np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+        loaded.learn(20, reset_num_timesteps=False)  # the saved buffer, laid out over 2 devices
+    assert loaded.num_timesteps == 120
+    print(f"ok data_parallel_agent_trains_saves_and_loads {len(model.evaluations.results)} evaluations")
+
+
+if __name__ == "__main__":
+    assert len(jax.devices()) == 4, jax.devices()
+    data_parallel_update_equals_one_device()
+    sharded_run_set_equals_unsharded()
+    data_parallel_agent_trains_saves_and_loads()
