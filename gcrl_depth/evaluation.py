@@ -32,6 +32,7 @@ import numpy as np
 
 from gcrl_depth.crl import programs
 from gcrl_depth.envs.core import GoalEnv
+from gcrl_depth.envs.rollout import alive_before, rollout
 from gcrl_depth.envs.gym_api import reset_key_seed
 from gcrl_depth.goal_envs import (check_goal_space, episode_length, reward_function, step_distance, step_success,
                                   terminal_view, vector_goal_env)
@@ -167,19 +168,17 @@ def summarise(at_goal: np.ndarray, final_distance: np.ndarray, episode_length: i
 def episode_sums(params: Any, keys: jax.Array, core: GoalEnv, policy: JaxPolicy) -> tuple[jax.Array, jax.Array]:
     """Per episode (one per key): steps at the goal while alive, and the goal distance where it ended (pure)."""
 
-    def one_step(carry, _):
-        state, alive, at_goal, final_distance = carry
-        state = jax.vmap(core.transition)(state, policy(params, state.obs, state.goal))
-        at_goal = at_goal + alive * state.metrics["success"]
-        ended = alive & (state.terminated | state.truncated)
-        final_distance = jnp.where(ended, state.metrics["distance"], final_distance)
-        return (state, alive & ~ended, at_goal, final_distance), None
+    def observe(state: Any, action: jax.Array, following: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+        return following.metrics["success"], following.terminated | following.truncated, following.metrics["distance"]
 
-    state = jax.vmap(core.reset)(keys)
-    n = keys.shape[0]
-    start = (state, jnp.ones(n, bool), jnp.zeros(n, jnp.float32), jnp.full(n, jnp.nan, jnp.float32))
-    (state, alive, at_goal, final_distance), _ = jax.lax.scan(one_step, start, None, length=core.episode_length)
-    return at_goal, jnp.where(alive, state.metrics["distance"], final_distance)
+    _, (success, done, distance) = rollout(core.transition, lambda state, _: policy(params, state.obs, state.goal),
+                                           jax.vmap(core.reset)(keys), core.episode_length, observe)
+    alive = alive_before(done)  # (T, N)
+    at_goal = jnp.sum(jnp.where(alive, success, 0.0), axis=0, dtype=jnp.float32)
+    ended = alive & done
+    ended_at = jnp.argmax(ended, axis=0)  # the step each episode ended at (0 if it never did)
+    final_distance = jnp.where(ended.any(axis=0), distance[ended_at, jnp.arange(keys.shape[0])], distance[-1])
+    return at_goal, final_distance
 
 
 def device_evaluator(core: GoalEnv, policy: JaxPolicy, num_envs: int) -> DeviceEvaluator:

@@ -149,8 +149,11 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
 def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], *args: Any, serial: bool = False,
                        **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
     """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`), or with
-    ``serial`` one :func:`run_deep_crl` after another. Other arguments as those take them."""
-    if serial:
+    ``serial`` (and for envs stepped on the host, which run sets do not take) one
+    :func:`run_deep_crl` after another. Other arguments as those take them."""
+    from gcrl_depth.envs import is_gcrl_id
+
+    if serial or not is_gcrl_id(env_id):
         return {seed: run_deep_crl(env_id, depth, seed, *args, **kwargs) for seed in seeds}
     return run_deep_crl_set(env_id, depth, seeds, *args, **kwargs)
 

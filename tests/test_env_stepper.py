@@ -58,7 +58,7 @@ def test_sampled_goals_never_cross_an_episode(mode):
     rows, _ = collector.collect(forward, 40)
     buffer = ReplayBuffer.create(64, 3, 1, 1, 1).insert(*(jnp.asarray(x) for x in rows))
     batch = jax.jit(lambda key: buffer.sample(key, 2048, 0.9))(jax.random.key(0))
-    start, goal, offset = (np.asarray(batch[k]) for k in ("obs", "goal", "offset"))
+    start, goal, offset = (np.asarray(x) for x in (batch.obs, batch.goal, batch.offset))
     np.testing.assert_allclose(goal[:, 0], start[:, 0] + STEP * offset, atol=1e-6)  # same episode: straight ahead
     assert goal.max() <= 5 * STEP + 1e-6  # a final observation is a goal, nothing past it
 

@@ -23,6 +23,7 @@ import numpy as np
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import reset_key_seed
 from gcrl_depth.envs.mazes import WALL
+from gcrl_depth.envs.rollout import alive_before, rollout
 
 PREFIX = "behaviour/"
 
@@ -67,16 +68,14 @@ class BehaviourProbe:
         """Per step and episode, shape (steps, episodes): alive before the step, torso height, over a wall cell."""
         core = self.core
 
-        def one_step(carry, _):
-            state, alive = carry
+        def observe(state: Any, action: jax.Array, following: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
             qpos = state.physics.qpos
-            measured = (alive, qpos[:, 2] if has_torso(core) else jnp.zeros_like(alive, jnp.float32), self._over_wall(qpos))
-            state = jax.vmap(core.transition)(state, self.policy(params, state.obs, state.goal))
-            return (state, alive & ~(state.terminated | state.truncated)), measured
+            height = qpos[:, 2] if has_torso(core) else jnp.zeros(qpos.shape[0], jnp.float32)
+            return height, self._over_wall(qpos), following.terminated | following.truncated
 
-        state = jax.vmap(core.reset)(keys)
-        _, measured = jax.lax.scan(one_step, (state, jnp.ones(keys.shape[0], bool)), None, length=core.episode_length)
-        return measured
+        _, (height, over_wall, done) = rollout(core.transition, lambda state, _: self.policy(params, state.obs, state.goal),
+                                               jax.vmap(core.reset)(keys), core.episode_length, observe)
+        return alive_before(done), height, over_wall
 
     def _over_wall(self, qpos: jax.Array) -> jax.Array:
         if self._walls is None:

@@ -4,46 +4,44 @@
 >>> model.learn(200_000, progress_bar=True)                             # doctest: +SKIP
 >>> action, _ = model.predict(obs, deterministic=True)                  # doctest: +SKIP
 
+The agent is the host loop and the SB3-style surface; the work is elsewhere:
+
+* where the steps come from: :mod:`gcrl_depth.crl.env_paths` (gcrl_depth's envs on the
+  device, any other goal env on the host; one interface);
+* the training itself: the pure engine (:mod:`gcrl_depth.crl.engine`) run through compiled
+  programs (:mod:`gcrl_depth.crl.programs`) by a collector;
+* one epoch with rollback on failure or divergence and Ctrl-C safety: :mod:`gcrl_depth.crl.epochs`;
+* save and load: :mod:`gcrl_depth.crl.persistence`.
+
 Training runs in *epochs* of several training iterations (collect ``num_envs x
 unroll_length`` steps, then the gradient steps), after which the host evaluates, logs,
-updates the progress bar and calls the callbacks. gcrl_depth's own envs run an epoch as
-one compiled program on the device; any other Gymnasium goal env is stepped on the host
-and feeds the same buffer and update program (:mod:`gcrl_depth.crl.collectors`). The
-networks, losses and buffer are pure functions of the engine (:mod:`gcrl_depth.crl.engine`);
-compiled programs come from :mod:`gcrl_depth.crl.programs`.
+updates the progress bar and calls the callbacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth.callbacks import as_callback
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl import checkpoint, programs
-from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
-from gcrl_depth.crl.devices import data_mesh
-from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
-from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
-from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env
-from gcrl_depth.crl.env_stepper import goal_env_sizes
-from gcrl_depth.crl.host_env import check_eval_env, close_built, evaluation_length, host_env, rebuild
-from gcrl_depth.crl.engine import EnvSizes, TrainState, make_train
+from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.engine import TrainState, make_train
+from gcrl_depth.crl.env_paths import HostPath, open_env_path
+from gcrl_depth.crl.epochs import train_epoch, unstarted_copy
 from gcrl_depth.crl.learner import Learner
-from gcrl_depth.envs import env_id
-from gcrl_depth.envs.gym_api import GcrlVectorEnv
-from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult, device_evaluator, evaluate
-from gcrl_depth.goal_envs import vector_goal_env
+from gcrl_depth.crl.persistence import load_agent, save_agent
+from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
 from gcrl_depth.interrupts import deferred_interrupts
 from gcrl_depth.logger import Logger
 
@@ -98,47 +96,25 @@ class DeepCRL:
         data_parallel: int = 1,
         **config: Any,
     ) -> None:
-        self.host = None if is_device_env(env) else host_env(env)  # None: the device path
-        if self.host is None:
-            self.core, self.task, self.task_kwargs, env_num_envs = unwrap_env(env)
-        else:
-            self.core, self.task, self.task_kwargs, env_num_envs = None, None, self.host.env_kwargs, self.host.num_envs
-        self._env = env if isinstance(env, gym.vector.VectorEnv) else None
-        self._closers: list[Callable[[], None]] = []  # close the envs this agent built (close())
-        if env_num_envs is not None:
-            if "num_envs" in config and config["num_envs"] != env_num_envs:
-                raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
-            config["num_envs"] = env_num_envs
-        self.config = CRLConfig.from_dict({"depth": depth, **config})
-        if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
-            raise ValueError(f"eval_episodes must be a non-negative integer, got {eval_episodes!r}")
+        eval_episodes = positive_int(eval_episodes, "eval_episodes", minimum=0)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, 2**63 - 2], got {seed!r}")
-        if isinstance(epoch_timesteps, bool) or not isinstance(epoch_timesteps, int) or epoch_timesteps < 1:
-            raise ValueError(f"epoch_timesteps must be a positive integer, got {epoch_timesteps!r}")
-        if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
-            raise ValueError(f"data_parallel must be a positive integer (devices to split one run over), got {data_parallel!r}")
-        if data_parallel > 1 and self.host is not None:
-            raise ValueError("data_parallel needs a gcrl_depth env (the device path); other envs step on the host")
+        epoch_timesteps = positive_int(epoch_timesteps, "epoch_timesteps")
+        data_parallel = positive_int(data_parallel, "data_parallel", what="devices to split one run over")
+
+        def configure(env_num_envs: int | None) -> CRLConfig:
+            if env_num_envs is not None:
+                if "num_envs" in config and config["num_envs"] != env_num_envs:
+                    raise ValueError(f"num_envs={config['num_envs']} conflicts with the vector env's num_envs={env_num_envs}")
+                config["num_envs"] = env_num_envs
+            return CRLConfig.from_dict({"depth": depth, **config})
+
+        self.path, self.config = open_env_path(env, configure, eval_env, eval_episodes, data_parallel)
+        self.sizes = self.path.sizes
         self.seed, self.eval_episodes, self.epoch_timesteps = int(seed), eval_episodes, epoch_timesteps
         self.verbose, self.log_dir = verbose, log_dir
-        if self.host is None:
-            self.sizes = EnvSizes.of(self.core)
-            self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
-            self.engine = make_train(self.config, self.sizes, self.core, data_parallel)
-            self.collector = DeviceCollector(self.engine, data_mesh(data_parallel) if data_parallel > 1 else None)
-        else:
-            self._env = self.host.training_envs(self.config.num_envs)
-            self._closers.append(functools.partial(close_built, self._env, self.host))
-            try:
-                self.sizes = goal_env_sizes(self._env)
-                self.eval_env = check_eval_env(eval_env, self.sizes, self._env) if eval_episodes > 0 else eval_env
-                self._eval_envs = self._host_eval_envs() if eval_episodes > 0 else None
-            except BaseException:
-                self._close_envs()
-                raise
-            self.engine = make_train(self.config, self.sizes)
-            self.collector = HostCollector(self.engine, self._env)
+        self.engine = make_train(self.config, self.sizes, self.path.core, data_parallel)
+        self.collector = self.path.collector(self.engine)
         self._state: TrainState = programs.run(self.engine.init, jax.random.key(self.seed))  # no buffer until learn()
         self._predict_key = jax.random.key(self.seed + 1)
         self.num_timesteps = 0
@@ -154,9 +130,27 @@ class DeepCRL:
 
     @property
     def env_id(self) -> str | None:
-        if self.host is not None:
-            return self.host.env_id
-        return None if self.task is None else env_id(self.task)
+        return self.path.env_id
+
+    @property
+    def core(self) -> Any:
+        """The env's pure-JAX core (gcrl_depth's envs), else None."""
+        return self.path.core
+
+    @property
+    def task_kwargs(self) -> dict[str, Any]:
+        """The env options training uses (and a checkpoint records)."""
+        return self.path.task_kwargs
+
+    @property
+    def eval_env(self) -> Any:
+        """The evaluation env: an id or vector env (None: the default, built when first needed)."""
+        return self.path.eval_env
+
+    @property
+    def host(self) -> Any:
+        """The :class:`~gcrl_depth.crl.host_env.HostEnv` of an env stepped on the host; None on the device path."""
+        return self.path.host if isinstance(self.path, HostPath) else None
 
     def get_env(self) -> gym.vector.VectorEnv:
         """The training env as a Gymnasium vector env (``num_envs`` copies of the task), as
@@ -164,9 +158,7 @@ class DeepCRL:
         it (DeepCRL steps the env's JAX core on the device): it is there to inspect and for
         SB3 callbacks. For other envs it is the vector env training steps: stepping or
         resetting it yourself between ``learn`` calls cuts the episodes being collected."""
-        if self._env is None:
-            self._env = GcrlVectorEnv(self.task or self.core, num_envs=self.config.num_envs, **self.task_kwargs)
-        return self._env
+        return self.path.get_env(self.config.num_envs)
 
     def get_vec_normalize_env(self) -> None:
         """stable-baselines3 compatibility: DeepCRL never normalises observations."""
@@ -327,22 +319,21 @@ class DeepCRL:
         bar.update(prefill)
 
     def _run_epoch(self, iterations: int, epoch: int) -> dict[str, float]:
-        compile_s = self.collector.compile(self._state, iterations)
-        last_good = self._unstarted_copy()  # the program donates the state
         env_steps = iterations * self.config.env_steps_per_iteration
         updates = iterations * self.config.updates_per_iteration
-        start = time.perf_counter()
-        with deferred_interrupts():  # the state and the step counts change together
-            try:
-                self._state, metrics = self.collector.train(self._state, iterations)
-            except BaseException:  # e.g. the env's step raised: the donated state may be gone
-                self._state = last_good  # the next learn refills the buffer
-                raise
-            self.num_timesteps += env_steps
-            self.num_updates += updates
-        elapsed = time.perf_counter() - start
-        self._check_finite(metrics, last_good, epoch, env_steps, updates)
-        return self._record_epoch(metrics, env_steps, updates, elapsed, compile_s)
+
+        def commit(state: TrainState, epochs: int) -> None:  # runs where a Ctrl-C cannot split it
+            self._state = state
+            self.num_timesteps += epochs * env_steps
+            self.num_updates += epochs * updates
+
+        def diverged(what: str) -> str:
+            return (f"training diverged in epoch {epoch} (env steps {self.num_timesteps:,} to "
+                    f"{self.num_timesteps + env_steps:,}): {what}. The agent keeps the last finite parameters, from "
+                    f"{self.num_timesteps:,} env steps; try a lower learning_rate (now {self.config.learning_rate:g})")
+
+        report = train_epoch(self.collector, self._state, iterations, commit, diverged)
+        return self._record_epoch(report.metrics, env_steps, updates, report.elapsed, report.compile_s)
 
     def _record_epoch(self, metrics: dict[str, float], env_steps: int, updates: int, elapsed: float,
                       compile_s: float) -> dict[str, float]:
@@ -354,28 +345,6 @@ class DeepCRL:
         for key, value in metrics.items():
             self.logger.record(key, value)
         return metrics
-
-    def _unstarted_copy(self) -> TrainState:
-        """A copy of the learner, key and counters without buffer or envs: what a failed epoch falls back to."""
-        state = self._state
-        kept = TrainState(learner=state.learner, key=state.key, iterations=state.iterations)
-        return jax.tree_util.tree_map(jnp.copy, kept)
-
-    def _check_finite(self, metrics: dict[str, float], last_good: TrainState, epoch: int, env_steps: int,
-                      updates: int) -> None:
-        """After a non-finite epoch: restore ``last_good`` and its step counts, then raise."""
-        bad_metric = first_non_finite_metric(metrics)
-        if bad_metric is None and bool(all_finite(self.learner)):
-            return
-        what = f"{bad_metric[0]} = {bad_metric[1]}" if bad_metric else f"parameter {first_non_finite_leaf(self.learner)} is not finite"
-        with deferred_interrupts():
-            self._state = last_good  # the envs and buffer may hold NaN: the next learn refills
-            self.num_timesteps -= env_steps
-            self.num_updates -= updates
-        raise TrainingDivergedError(
-            f"training diverged in epoch {epoch} (env steps {self.num_timesteps:,} to {self.num_timesteps + env_steps:,}): "
-            f"{what}. The agent keeps the last finite parameters, from {self.num_timesteps:,} env steps; "
-            f"try a lower learning_rate (now {self.config.learning_rate:g})")
 
     def _evaluate_now(self) -> EvaluationResult | None:
         if self.eval_episodes == 0:
@@ -402,54 +371,15 @@ class DeepCRL:
         episodes, or the vector ``eval_env``'s ``num_envs``), or on ``env``, another vector
         env of the same sizes (one episode per copy: e.g. other goals of the task).
 
-        On gcrl_depth's envs it is one jitted rollout on the device; with the same ``seed`` it
+        On gcrl_depth's envs it is one compiled rollout on the device; with the same ``seed`` it
         matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``, the host evaluator, on a
         vector env of the same task. On other envs it is that host evaluator.
         """
-        if env is not None:
-            return self._evaluate_on(env, seed)
-        if self.host is not None:
-            if self._eval_envs is None:
-                self.eval_env = check_eval_env(self.eval_env, self.sizes, self._env)
-                self._eval_envs = self._host_eval_envs()
-            return evaluate(self, self._eval_envs, seed=seed, max_steps=evaluation_length(self._eval_envs))
-        core, episodes = self._device_evaluation()
-        return device_evaluator(core, self.engine.act, episodes)(self.learner.params.actor, seed)
-
-    def _device_evaluation(self) -> tuple[Any, int]:
-        """Device path: the evaluation env's core and the episodes per evaluation."""
-        if self.eval_env is None:
-            self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
-        episodes = max(1, self.eval_episodes) if isinstance(self.eval_env, str) else self.eval_env.unwrapped.num_envs
-        return eval_core(self.eval_env, self.task_kwargs), episodes
-
-    def _evaluate_on(self, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+        if env is None:
+            return self.path.evaluate(self, self.eval_episodes, seed)
         if not isinstance(env, gym.vector.VectorEnv):
             raise TypeError(f"evaluate(env=...) takes a vector env (gym.make_vec), got {type(env).__name__}")
-        if self.host is None and isinstance(env.unwrapped, GcrlVectorEnv):
-            sizes = EnvSizes.of(env.unwrapped.core)
-            if sizes != self.sizes:
-                raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
-            evaluator = device_evaluator(env.unwrapped.core, self.engine.act, env.unwrapped.num_envs)
-            return evaluator(self.learner.params.actor, seed)
-        check_eval_env(env, self.sizes, self._env)
-        return evaluate(self, env, seed=seed, max_steps=evaluation_length(env))
-
-    def _host_eval_envs(self) -> gym.vector.VectorEnv:
-        """The host path's evaluation vector env: ``eval_env`` as given or built, else copies of the training env."""
-        if isinstance(self.eval_env, gym.vector.VectorEnv):
-            envs = self.eval_env
-        else:
-            episodes = max(1, self.eval_episodes)
-            envs = vector_goal_env(self.eval_env, episodes) if self.eval_env else self.host.eval_envs(episodes)
-            self._closers.append(envs.close)
-            check_eval_env(envs, self.sizes, self._env)
-        evaluation_length(envs)
-        return envs
-
-    def _close_envs(self) -> None:
-        while self._closers:
-            self._closers.pop()()
+        return self.path.evaluate_on(self, env, seed)
 
     # ----------------------------------------------------------------- acting
     def predict(
@@ -493,30 +423,7 @@ class DeepCRL:
         On a Gymnasium env stepped on the host (not a gcrl_depth env) the env's own state
         cannot be saved: a resumed run keeps the buffer and keys but starts new episodes.
         """
-        if not isinstance(include_buffer, bool):
-            raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
-        if include_buffer and not self._state.started:
-            raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
-        meta = {
-            "algorithm": "DeepCRL",
-            "env_id": self.env_id,
-            "task_kwargs": self.task_kwargs,
-            **(self.host.record() if self.host is not None else {}),
-            "sizes": self.sizes.as_dict(),
-            "seed": self.seed,
-            "num_timesteps": self.num_timesteps,
-            "num_updates": self.num_updates,
-            "iterations": int(self._state.iterations),
-            "agent": {"eval_episodes": self.eval_episodes, "epoch_timesteps": self.epoch_timesteps,
-                      "eval_env": self.eval_env if isinstance(self.eval_env, str) else None},
-            "evaluations": [{"env_steps": s, **dataclasses.asdict(r)} for s, r in zip(self.evaluations.env_steps, self.evaluations.results)],
-        }
-        learner = jax.device_get(self.learner)
-        training = None
-        if include_buffer:
-            training = {"buffer": self._state.buffer, "env": self._state.env, "episode": self._state.episode}
-        return checkpoint.write_checkpoint(path, self.config.to_dict(), meta, learner.params, learner.opt_state,
-                                           self._state.key, training)
+        return save_agent(self, path, include_buffer)
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> "DeepCRL":
@@ -528,70 +435,15 @@ class DeepCRL:
         checkpoint saved with its buffer resumes exactly; its buffer also fixes
         ``num_envs`` and ``buffer_size``.
         """
-        stored = checkpoint.read_checkpoint(path)
-        config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
-        fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
-        if fixed:
-            raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
-                             f"({', '.join(f'{k}={config.get(k)!r}' for k in fixed)}); build a new DeepCRL to train another")
-        config_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config}
-        if has_buffer:
-            changed = sorted(k for k in ("num_envs", "buffer_size") if k in config_overrides and config_overrides[k] != config[k])
-            if changed:
-                raise ValueError(f"load cannot change {changed}: the checkpoint holds a replay buffer of that size")
-        config = {**config, **config_overrides}
-        built = env is None
-        if env is None and meta.get("env_path") == "host":
-            env = rebuild(meta, config["num_envs"], os.fspath(path))
-        elif env is None:
-            if meta["env_id"] is None:
-                raise ValueError(f"{os.fspath(path)!r} was trained on an env without an id: pass env=")
-            env = gym.make_vec(meta["env_id"], num_envs=config["num_envs"], **meta["task_kwargs"])
-        settings = {"seed": meta["seed"], **meta["agent"], **kwargs}
-        if settings.get("eval_env") is None:
-            settings.pop("eval_env", None)
-        if isinstance(env, gym.vector.VectorEnv) and config["num_envs"] != env.unwrapped.num_envs:
-            if has_buffer:
-                raise ValueError(f"the checkpoint's replay buffer holds {config['num_envs']} envs; env= has {env.unwrapped.num_envs}")
-            config = {**config, "num_envs": env.unwrapped.num_envs}
-        depth = config.pop("depth")
-        try:
-            model = cls(env, depth, **settings, **config)
-        except BaseException:
-            if built and isinstance(env, gym.vector.VectorEnv):
-                env.close()
-            raise
-        if built and model.host is not None:
-            model._closers.append(env.close)
-        if model.sizes.as_dict() != meta["sizes"]:
-            model.close()
-            raise ValueError(f"env sizes {model.sizes.as_dict()} differ from the checkpoint's {meta['sizes']}")
-        try:
-            model._restore(stored)
-        except BaseException:
-            model.close()
-            raise
-        model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
-        for record in meta["evaluations"]:
-            steps = record.pop("env_steps")
-            model.evaluations.add(steps, EvaluationResult(**record))
-        return model
+        return load_agent(cls, path, env, **kwargs)
 
-    def _restore(self, stored: checkpoint.Checkpoint) -> None:
-        """The saved learner, key and counters, and (if saved) the buffer and envs, as this agent's state."""
-        learner = jax.device_put(stored.learner(jax.device_get(self.learner)))
-        state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
-        if stored.has_training_state:
-            one_device = make_train(self.config, self.sizes, self.core)  # the saved state's layout: every env
-            template = jax.eval_shape(one_device.start, state)
-            like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
-            state = state.replace(**jax.device_put(stored.training(like)))
-        self._state = state
+    def _unstarted_copy(self) -> TrainState:
+        return unstarted_copy(self._state)
 
     def close(self) -> None:
         """Close the log files and the envs this agent built (never an env it was given)."""
         self.logger.close()
-        self._close_envs()
+        self.path.close()
 
 
 def _float_array(observation: Mapping[str, Any], name: str) -> np.ndarray:

@@ -30,7 +30,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-CANDIDATES = 4  # (env slot, time) draws per sample; the first with a future step in its episode is kept
+CANDIDATES = 16  # (env slot, time) draws per sample; the first with a future step in its episode is kept
 
 
 @jax.tree_util.register_dataclass
@@ -119,8 +119,11 @@ class ReplayBuffer:
         Each sample draws :data:`CANDIDATES` (env slot, time) pairs at once and keeps the
         first that has a later step in its episode: uniform over such steps, with no
         data-dependent loop (a ``while_loop`` would cost a device-to-host sync per gradient
-        step on GPUs). ``valid`` is False only where no candidate had one (e.g. a buffer
-        holding a single step); such a sample takes the next stored step as its goal.
+        step on GPUs; the binary searches of all candidates run together, so more candidates
+        cost no more kernels). ``valid`` is False only where no candidate had one (e.g. a
+        buffer holding a single step, or episodes of one or two steps); such a sample takes
+        its own achieved goal (offset 0, as the paper's code does for an episode's last step),
+        never a step of another episode.
         """
         draw_key, offset_key = jax.random.split(key)
         env_key, time_key = jax.random.split(draw_key)
@@ -131,7 +134,7 @@ class ReplayBuffer:
         pick = jnp.argmax(futures > 0, axis=0)  # the first candidate with a future step (0 if none)
         env, logical, future = (jnp.take_along_axis(x, pick[None], axis=0)[0] for x in (envs, times, futures))
         valid = future > 0
-        offset = truncated_geometric(offset_key, jnp.maximum(future, 1), gamma)
+        offset = jnp.where(valid, truncated_geometric(offset_key, jnp.maximum(future, 1), gamma), 0)
         rows, goal_rows = self._row(logical), self._row(logical + offset)
         return Transition(obs=self.obs[rows, env], action=self.actions[rows, env], goal=self.goals[goal_rows, env],
                           offset=offset, valid=valid)
@@ -145,7 +148,7 @@ class Transition:
     obs: jax.Array  # (B, obs_size)
     action: jax.Array  # (B, action_size)
     goal: jax.Array  # (B, goal_size): the achieved goal of a later step of the same episode
-    offset: jax.Array  # (B,) int32: t' - t
+    offset: jax.Array  # (B,) int32: t' - t (0 where not valid)
     valid: jax.Array  # (B,) bool: False where no later step of the episode was found
 
 

@@ -40,6 +40,7 @@ from gcrl_depth.crl.losses import l2_distance
 from gcrl_depth.crl.networks import (ActorParams, CriticParams, TowerSpec, actor_forward, deterministic_action, encode,
                                      sample_action)
 from gcrl_depth.envs.core import EnvState, GoalEnv
+from gcrl_depth.envs.rollout import episode_ids, rollout
 
 DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and minibatch over
 
@@ -169,21 +170,21 @@ class Engine:
         key, collect_key = jax.random.split(state.key)
         actor = state.learner.params.actor
 
-        def one_step(carry, step_key):
-            env_state, episode = carry
-            action = self.act(actor, env_state.obs, env_state.goal, step_key)
-            next_state = jax.vmap(self.core.step)(env_state, action)
-            record = (env_state.obs, action, env_state.achieved_goal, episode)
-            episode = episode + next_state.done.astype(jnp.int32)
-            return (next_state, episode), (record, next_state.metrics["success"], next_state.done)
+        def policy(env_state: EnvState, step_key: jax.Array) -> jax.Array:
+            return self.act(actor, env_state.obs, env_state.goal, step_key)
 
-        (env_state, episode), (records, success, done) = jax.lax.scan(
-            one_step, (state.env, state.episode), jax.random.split(self._local(collect_key), steps))
+        def observe(env_state: EnvState, action: jax.Array, following: EnvState) -> tuple[jax.Array, ...]:
+            return env_state.obs, action, env_state.achieved_goal, following.metrics["success"], following.done
+
+        env_state, (obs, actions, goals, success, done) = rollout(
+            self.core.step, policy, state.env, steps, observe, jax.random.split(self._local(collect_key), steps))
+        episode, next_episode = episode_ids(state.episode, done)
         metrics = {"collect/success": jnp.mean(success), "collect/episodes_ended": jnp.sum(done).astype(jnp.float32)}
         if self.data_shards > 1:
             metrics = {"collect/success": jax.lax.pmean(metrics["collect/success"], DATA_AXIS),
                        "collect/episodes_ended": jax.lax.psum(metrics["collect/episodes_ended"], DATA_AXIS)}
-        return state.replace(env=env_state, episode=episode, buffer=state.buffer.insert(*records), key=key), metrics
+        buffer = state.buffer.insert(obs, actions, goals, episode)
+        return state.replace(env=env_state, episode=next_episode, buffer=buffer, key=key), metrics
 
     def prefill(self, state: TrainState) -> TrainState:
         """``prefill_steps`` steps per env with the initial policy, into the buffer."""

@@ -252,7 +252,7 @@ class RunSet:
         if lead.eval_episodes == 0:
             return
         start = time.perf_counter()
-        core, episodes = lead._device_evaluation()
+        core, episodes = lead.path.evaluation(lead.eval_episodes)
         keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in self.members]), self.mesh)
         at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,
                                                         static=(core, self.engine.act)))

@@ -1,0 +1,114 @@
+"""DeepCRL's save and load: the agent's state in and out of the checkpoint format (:mod:`gcrl_depth.crl.checkpoint`).
+
+:func:`save_agent` writes what :meth:`DeepCRL.load` needs to rebuild the agent: the config,
+the env's record, counts, evaluations, the learner, the run's key and, on request, the
+buffer and envs. :func:`load_agent` rebuilds the env (unless one is given), the agent and
+its state; the settings a caller may change on load are checked against what the saved
+parameters and buffer fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+
+from gcrl_depth.crl import checkpoint
+from gcrl_depth.crl.config import ARCHITECTURE_FIELDS
+from gcrl_depth.crl.engine import TrainState, make_train
+from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.evaluation import EvaluationResult
+
+
+def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False) -> str:
+    """Write ``model``'s checkpoint zip atomically; returns its path (see :meth:`DeepCRL.save`)."""
+    if not isinstance(include_buffer, bool):
+        raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
+    state = model._state
+    if include_buffer and not state.started:
+        raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
+    meta = {
+        "algorithm": "DeepCRL",
+        **model.path.record(),
+        "sizes": model.sizes.as_dict(),
+        "seed": model.seed,
+        "num_timesteps": model.num_timesteps,
+        "num_updates": model.num_updates,
+        "iterations": int(state.iterations),
+        "agent": {"eval_episodes": model.eval_episodes, "epoch_timesteps": model.epoch_timesteps,
+                  "eval_env": model.eval_env if isinstance(model.eval_env, str) else None},
+        "evaluations": [{"env_steps": s, **dataclasses.asdict(r)}
+                        for s, r in zip(model.evaluations.env_steps, model.evaluations.results)],
+    }
+    learner = jax.device_get(state.learner)
+    training = {"buffer": state.buffer, "env": state.env, "episode": state.episode} if include_buffer else None
+    return checkpoint.write_checkpoint(path, model.config.to_dict(), meta, learner.params, learner.opt_state, state.key,
+                                       training)
+
+
+def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: Any) -> Any:
+    """Rebuild an agent of ``cls`` from a checkpoint (see :meth:`DeepCRL.load`)."""
+    stored = checkpoint.read_checkpoint(path)
+    config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
+    fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
+    if fixed:
+        raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
+                         f"({', '.join(f'{k}={config.get(k)!r}' for k in fixed)}); build a new DeepCRL to train another")
+    config_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config}
+    if has_buffer:
+        changed = sorted(k for k in ("num_envs", "buffer_size") if k in config_overrides and config_overrides[k] != config[k])
+        if changed:
+            raise ValueError(f"load cannot change {changed}: the checkpoint holds a replay buffer of that size")
+    config = {**config, **config_overrides}
+    built = env is None
+    if env is None and meta.get("env_path") == "host":
+        env = rebuild(meta, config["num_envs"], os.fspath(path))
+    elif env is None:
+        if meta["env_id"] is None:
+            raise ValueError(f"{os.fspath(path)!r} was trained on an env without an id: pass env=")
+        env = gym.make_vec(meta["env_id"], num_envs=config["num_envs"], **meta["task_kwargs"])
+    settings = {"seed": meta["seed"], **meta["agent"], **kwargs}
+    if settings.get("eval_env") is None:
+        settings.pop("eval_env", None)
+    if isinstance(env, gym.vector.VectorEnv) and config["num_envs"] != env.unwrapped.num_envs:
+        if has_buffer:
+            raise ValueError(f"the checkpoint's replay buffer holds {config['num_envs']} envs; env= has {env.unwrapped.num_envs}")
+        config = {**config, "num_envs": env.unwrapped.num_envs}
+    depth = config.pop("depth")
+    try:
+        model = cls(env, depth, **settings, **config)
+    except BaseException:
+        if built and isinstance(env, gym.vector.VectorEnv):
+            env.close()
+        raise
+    if built:
+        model.path.own(env.close)  # the env load built closes with the agent
+    if model.sizes.as_dict() != meta["sizes"]:
+        model.close()
+        raise ValueError(f"env sizes {model.sizes.as_dict()} differ from the checkpoint's {meta['sizes']}")
+    try:
+        model._state = restored_state(model, stored)
+    except BaseException:
+        model.close()
+        raise
+    model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
+    for record in meta["evaluations"]:
+        steps = record.pop("env_steps")
+        model.evaluations.add(steps, EvaluationResult(**record))
+    return model
+
+
+def restored_state(model: Any, stored: checkpoint.Checkpoint) -> TrainState:
+    """The saved learner, key and counters, and (if saved) the buffer and envs, as ``model``'s state."""
+    learner = jax.device_put(stored.learner(jax.device_get(model.learner)))
+    state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
+    if stored.has_training_state:
+        one_device = make_train(model.config, model.sizes, model.core)  # the saved state's layout: every env
+        template = jax.eval_shape(one_device.start, state)
+        like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
+        state = state.replace(**jax.device_put(stored.training(like)))
+    return state
