@@ -1,0 +1,67 @@
+"""Run sets: a member equals the same seed trained alone; a diverging member is reported by seed and
+does not stop or poison the others; members are ordinary DeepCRL models afterwards."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gcrl_depth import DeepCRL, RunSet
+
+ENV = "gcrl_depth/PointUMaze-v0"
+TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
+            prefill_steps=10, eval_episodes=3, epoch_timesteps=40, verbose=0)
+STEPS = 100  # prefill 40 + 3 iterations of 20
+
+
+def envs():
+    return gym.make_vec(ENV, num_envs=4, episode_length=12)
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return RunSet(envs(), depth=4, seeds=[3, 5], **TINY).learn(STEPS)
+
+
+def test_a_member_equals_its_seed_trained_alone(trained):
+    for member in trained.members:
+        alone = DeepCRL(envs(), depth=4, seed=member.seed, **TINY).learn(STEPS)
+        assert (member.num_timesteps, member.num_updates) == (alone.num_timesteps, alone.num_updates)
+        for a, b in zip(leaves(member.learner), leaves(alone.learner)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # vmap changes matmul blocking: not bitwise
+        ours = [r.final_distance for r in member.evaluations.results]
+        theirs = [r.final_distance for r in alone.evaluations.results]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3)
+
+
+def test_members_are_ordinary_models_that_train_on(trained, tmp_path):
+    assert set(trained.headlines()) == {3, 5} and not trained.diverged
+    member = trained.members[1]
+    obs = {"observation": np.zeros((2, 4), np.float32), "desired_goal": np.ones((2, 2), np.float32)}
+    loaded = DeepCRL.load(member.save(tmp_path / "member.zip"), verbose=0)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], member.predict(obs)[0])
+    before = member.num_timesteps
+    member.learn(20, reset_num_timesteps=False)  # alone, on its own buffer
+    assert member.num_timesteps == before + 20
+
+
+def test_a_diverging_member_is_reported_and_the_others_train_on():
+    runs = RunSet(envs(), depth=4, seeds=[0, 1], **TINY)
+    broken = runs.members[0]
+    params = broken._state.learner.params
+    broken._state = broken._state.replace(learner=broken._state.learner.replace(
+        params=params.__class__(actor=params.actor, critic=params.critic, log_alpha=jnp.asarray(jnp.nan))))
+    with pytest.warns(RuntimeWarning, match="seed 0 diverged"):
+        runs.learn(STEPS)
+    assert list(runs.diverged) == [0]
+    healthy = runs.members[1]
+    assert healthy.num_timesteps == STEPS and len(healthy.evaluations.results) == 2
+    assert all(np.isfinite(x).all() for x in leaves(healthy.learner))
+    assert broken.num_timesteps == 40 and not broken.evaluations.results  # the prefill, no finished epoch
