@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -63,19 +63,33 @@ def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs
     return env
 
 
+def first_env(envs: Any) -> Any:
+    """A vector env's first sub-env (sync vector envs hold theirs in ``envs``), else None."""
+    subs = getattr(envs, "envs", None)
+    return subs[0] if subs else None
+
+
+def wrapper_layers(env: Any) -> Iterator[Any]:
+    """``env`` and every env it wraps, outermost first (Gymnasium wrappers and vector wrappers)."""
+    layer = env
+    while isinstance(layer, (gym.Wrapper, gym.vector.VectorWrapper)):
+        yield layer
+        layer = layer.env
+    yield layer
+
+
 def episode_length(envs: gym.vector.VectorEnv | gym.Env) -> int | None:
     """Steps per episode: a gcrl_depth core's, else a ``TimeLimit``'s, else the registered
     ``max_episode_steps``, else None."""
-    layers = (getattr(envs, "envs", [None])[0], envs)  # a sync vector env's first env (its own time limit), the env
+    layers = (first_env(envs), envs)  # a sync vector env's first env (its own time limit), the env
     for layer in layers:
         core = getattr(getattr(layer, "unwrapped", None), "core", None)
         if core is not None:
             return int(core.episode_length)
     for layer in layers:
-        while isinstance(layer, gym.Wrapper):
-            if isinstance(layer, gym.wrappers.TimeLimit):
-                return int(layer._max_episode_steps)
-            layer = layer.env
+        for wrapper in wrapper_layers(layer):
+            if isinstance(wrapper, gym.wrappers.TimeLimit):
+                return int(wrapper._max_episode_steps)
     for layer in layers:
         spec = getattr(layer, "spec", None)
         if spec is not None and spec.max_episode_steps:
@@ -89,7 +103,7 @@ def reward_function(envs: gym.vector.VectorEnv) -> Callable[[], RewardFn | None]
 
 
 def _find_reward_function(envs: gym.vector.VectorEnv) -> RewardFn | None:
-    single = getattr(envs, "envs", [None])[0]
+    single = first_env(envs)
     if single is None and getattr(envs, "spec", None) is not None:
         single = gym.make(envs.spec.id)
     return getattr(getattr(single, "unwrapped", None), "compute_reward", None)

@@ -49,3 +49,13 @@ def test_json_round_trip_and_unknown_keys():
     assert CRLConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(TypeError, match="unknown DeepCRL config options \\['depht'\\]"):
         CRLConfig.from_dict({"depht": 8})
+
+
+def test_scan_unroll_is_none_for_the_platform_default_or_a_positive_integer():
+    from gcrl_depth.crl.engine import EnvSizes, make_train
+
+    assert CRLConfig().scan_unroll is None
+    assert make_train(CRLConfig(depth=16), EnvSizes(4, 2, 2)).learner_spec.critic.unroll == 1  # the CPU's default
+    assert make_train(CRLConfig(depth=16, scan_unroll=2), EnvSizes(4, 2, 2)).learner_spec.actor.unroll == 2
+    with pytest.raises(ValueError, match="scan_unroll"):
+        CRLConfig(scan_unroll=0)

@@ -148,3 +148,10 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_outputs_close():
     assert approx.dtype == jnp.float32
     error = float(jnp.linalg.norm(approx - exact) / jnp.linalg.norm(exact))
     assert 0 < error < 0.05, error  # bfloat16 keeps ~3 significant digits per matmul
+
+
+def test_the_default_unroll_follows_the_platform():
+    from gcrl_depth.crl.networks import UNROLL_LIMIT, default_unroll
+
+    assert [default_unroll(n, "gpu") for n in (1, 4, 16, 256)] == [1, 4, UNROLL_LIMIT, UNROLL_LIMIT]
+    assert [default_unroll(n, "cpu") for n in (1, 16, 256)] == [1, 1, 1]

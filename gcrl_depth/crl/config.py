@@ -40,8 +40,9 @@ class CRLConfig:
         critic_width: overrides ``width`` for the critic encoders.
         repr_dim: size of the phi / psi representations.
         remat: recompute residual-block activations in the backward pass (saves memory).
-        scan_unroll: residual blocks per iteration of the scan over blocks (1: smallest
-            program, fastest compile; larger: less loop overhead, longer compile).
+        scan_unroll: residual blocks per iteration of the loop over blocks (1: smallest
+            program, fastest compile; larger: fewer loop launches, longer compile); None:
+            the platform's measured default (:func:`~gcrl_depth.crl.networks.default_unroll`).
         compute_dtype: ``"float32"`` (the paper) or ``"bfloat16"``: matmuls in bfloat16 with
             float32 parameters, LayerNorm statistics, residual sums and losses.
         num_envs: parallel training environments.
@@ -65,7 +66,7 @@ class CRLConfig:
     critic_width: int | None = None
     repr_dim: int = 64
     remat: bool = False
-    scan_unroll: int = 1
+    scan_unroll: int | None = None
     compute_dtype: str = "float32"
     num_envs: int = 512
     unroll_length: int = 62
@@ -83,11 +84,11 @@ class CRLConfig:
         for name in ("actor_depth", "critic_depth"):
             if getattr(self, name) is not None:
                 check_depth(getattr(self, name), name)
-        for name in ("width", "repr_dim", "num_envs", "unroll_length", "batch_size", "buffer_size", "scan_unroll"):
+        for name in ("width", "repr_dim", "num_envs", "unroll_length", "batch_size", "buffer_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("actor_width", "critic_width"):
+        for name in ("actor_width", "critic_width", "scan_unroll"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")

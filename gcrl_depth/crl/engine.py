@@ -37,8 +37,8 @@ from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.learner import Learner, LearnerSpec, gradient_step, init_learner
 from gcrl_depth.crl.losses import l2_distance
-from gcrl_depth.crl.networks import (ActorParams, CriticParams, TowerSpec, actor_forward, deterministic_action, encode,
-                                     sample_action)
+from gcrl_depth.crl.networks import (BLOCK_SIZE, ActorParams, CriticParams, TowerSpec, actor_forward, default_unroll,
+                                     deterministic_action, encode, sample_action)
 from gcrl_depth.envs.core import EnvState, GoalEnv
 from gcrl_depth.envs.rollout import episode_ids, rollout
 
@@ -123,11 +123,16 @@ class Engine:
     @property
     def learner_spec(self) -> LearnerSpec:
         cfg, sizes = self.config, self.sizes
-        tower = {"dtype": cfg.compute_dtype, "unroll": cfg.scan_unroll, "remat": cfg.remat}
+        platform = jax.default_backend()
+
+        def tower(depth: int, width: int) -> TowerSpec:
+            unroll = cfg.scan_unroll or default_unroll(depth // BLOCK_SIZE, platform)
+            return TowerSpec(depth, width, dtype=cfg.compute_dtype, unroll=unroll, remat=cfg.remat)
+
         return LearnerSpec(
             obs_size=sizes.observation_size, goal_size=sizes.goal_size, action_size=sizes.action_size,
-            actor=TowerSpec(cfg.resolved_actor_depth, cfg.resolved_actor_width, **tower),
-            critic=TowerSpec(cfg.resolved_critic_depth, cfg.resolved_critic_width, **tower),
+            actor=tower(cfg.resolved_actor_depth, cfg.resolved_actor_width),
+            critic=tower(cfg.resolved_critic_depth, cfg.resolved_critic_width),
             repr_dim=cfg.repr_dim, learning_rate=cfg.learning_rate,
             target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty,
             data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)

@@ -20,6 +20,7 @@ from gcrl_depth.crl.engine import EnvSizes
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
+from gcrl_depth.goal_envs import first_env, wrapper_layers
 
 HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
 WRAPPER_ADVICE = {
@@ -34,7 +35,7 @@ def is_device_env(env: Any) -> bool:
     unwrapped = getattr(env, "unwrapped", None)
     if isinstance(unwrapped, (GcrlVectorEnv, GcrlGoalEnv)):
         return True
-    return isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv)  # refused by unwrap_env
+    return isinstance(getattr(first_env(env), "unwrapped", None), GcrlGoalEnv)  # refused by unwrap_env
 
 
 def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | None]:
@@ -55,7 +56,7 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
             kwargs = {**unwrapped.task_kwargs, "episode_length": limit}
             return shared_core(unwrapped.task, kwargs), unwrapped.task, kwargs, None
         return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
-    if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(getattr(env, "envs", [None])[0], "unwrapped", None), GcrlGoalEnv):
+    if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(first_env(env), "unwrapped", None), GcrlGoalEnv):
         raise TypeError(f"DeepCRL cannot train through a {type(env).__name__} of single envs; make the gcrl_depth vector "
                         "env instead: gym.make_vec(id, num_envs=N) (its default vectorization)")
     raise TypeError(
@@ -66,14 +67,13 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
 
 def _refuse_wrappers(env: Any) -> int | None:
     """Refuse the wrappers DeepCRL cannot honour; returns the shortest ``TimeLimit`` (steps), if any."""
-    names, layer, limit = [], env, None
-    while isinstance(layer, (gym.Wrapper, gym.vector.VectorWrapper)):
+    names, limit = [], None
+    for layer in list(wrapper_layers(env))[:-1]:  # the wrappers, not the env inside them
         if isinstance(layer, gym.wrappers.TimeLimit):
             steps = int(layer._max_episode_steps)
             limit = steps if limit is None else min(limit, steps)
         elif type(layer).__name__ not in HARMLESS_WRAPPERS:
             names.append(type(layer).__name__)
-        layer = layer.env
     if names:
         advice = "; ".join(WRAPPER_ADVICE[n] for n in dict.fromkeys(names) if n in WRAPPER_ADVICE)
         raise ValueError(f"DeepCRL trains on the env's JAX core and cannot apply the Gymnasium wrappers {names}"

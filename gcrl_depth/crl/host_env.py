@@ -19,7 +19,7 @@ import numpy as np
 
 from gcrl_depth.crl.env_stepper import goal_env_sizes
 from gcrl_depth.crl.engine import EnvSizes
-from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, registered_spec, vector_goal_env
+from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, first_env, registered_spec, vector_goal_env
 from gcrl_depth.interrupts import ignoring_interrupts
 
 VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
@@ -98,7 +98,7 @@ def host_env(env: Any) -> HostEnv:
         module = _entry_module(spec)
         return HostEnv(env if ":" in env or not module else f"{module}:{spec.id}", {})
     if isinstance(env, gym.vector.VectorEnv):
-        spec = env.spec if env.spec is not None else getattr(getattr(env, "envs", [None])[0], "spec", None)
+        spec = env.spec if env.spec is not None else getattr(first_env(env), "spec", None)
         checked(env, getattr(spec, "id", type(env).__name__))
         default_mode = "async" if isinstance(env, gym.vector.AsyncVectorEnv) else "sync"
         mode = (spec.kwargs.get("vectorization_mode") if spec is not None else None) or default_mode
@@ -203,7 +203,7 @@ def _from_spec(spec: EnvSpec | None, mode: str, vector_kwargs: dict[str, Any], g
     wrappers = [w.name for w in spec.additional_wrappers or ()] + [
         getattr(w, "__name__", repr(w)) for w in spec.kwargs.get("wrappers") or () if w is not ignoring_interrupts]
     unrecordable = f"the wrappers {wrappers} are not recorded" if wrappers else None
-    single_spec = spec if not isinstance(given, gym.vector.VectorEnv) else getattr(getattr(given, "envs", [None])[0], "spec", None)
+    single_spec = spec if not isinstance(given, gym.vector.VectorEnv) else getattr(first_env(given), "spec", None)
     return HostEnv(env_id, kwargs, mode, vector_kwargs, given, single_spec, unrecordable)
 
 
