@@ -198,7 +198,7 @@ def render_markdown(rows: list[dict], args: argparse.Namespace, package_version:
         f"Setup: {args.env}, width {args.width}, {args.num_envs} envs x {args.unroll_length} steps per iteration, "
         f"{updates} gradient steps of batch {args.batch_size} per iteration (1 per {args.env_steps_per_update} env steps), "
         f"{args.iterations} iteration(s) per timed program, best of {args.repeats}.",
-        "Variant = the config overrides of the row (default: scan_unroll 1, float32, no remat).",
+        "Variant = the config overrides of the row (default: the platform's scan_unroll (1 on CPUs), float32, no remat).",
         "Depth = Dense layers per residual tower (actor, phi and psi each). Params = actor + critic.",
         "Compile = trace + lower + XLA compile of the epoch program"
         + (" (persistent cache on)." if args.use_cache else " (persistent cache off)."),
