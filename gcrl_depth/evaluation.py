@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl import programs
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.rollout import alive_before, rollout
@@ -138,8 +139,7 @@ class DeviceEvaluator:
     """
 
     def __init__(self, core: GoalEnv, policy: JaxPolicy, num_envs: int) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = positive_int(num_envs, "num_envs")
         self.core, self.policy, self.num_envs = core, policy, int(num_envs)
 
     def __call__(self, params: Any, seed: int = 0) -> EvaluationResult:

@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterator
 import gymnasium as gym
 import numpy as np
 
+from gcrl_depth.checks import positive_int
+
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 RewardFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
 
@@ -53,8 +55,7 @@ def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
 
     if isinstance(env, str):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = positive_int(num_envs, "num_envs")
         if is_gcrl_id(env):
             return gym.make_vec(env_id(task_name(env)), num_envs=num_envs, **env_kwargs)
         return gym.make_vec(registered_spec(env).id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)

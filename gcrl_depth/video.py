@@ -11,6 +11,7 @@ import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.goal_envs import episode_length
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
@@ -39,8 +40,7 @@ def record_video(
     for name, value in (("episodes", episodes), ("frame_every", frame_every), ("size", size), ("steps", steps)):
         if value is None and name == "steps":
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(value, name)
     env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, **env_kwargs)
     frames, stats = [], []
     try:

@@ -57,8 +57,9 @@ def sharded_run_set_equals_unsharded() -> None:
     sharded = RunSet(envs(), depth=4, seeds=[0, 1, 2, 3], eval_episodes=4, epoch_timesteps=40, **TINY)
     assert sharded.mesh is not None and sharded.mesh.devices.size == 4
     sharded.learn(100)
-    plain = RunSet(envs(), depth=4, seeds=[0, 1, 2, 3], eval_episodes=4, epoch_timesteps=40, **TINY)
-    plain.mesh = None  # every run on the first device
+    plain = RunSet(envs(), depth=4, seeds=[0, 1, 2, 3], eval_episodes=4, epoch_timesteps=40, devices=jax.devices()[:1],
+                   **TINY)  # every run on the first device
+    assert plain.mesh is None
     plain.learn(100)
     error = max(max_difference(a.learner, b.learner) for a, b in zip(sharded.members, plain.members))
     assert error < 1e-5, error

@@ -158,7 +158,7 @@ def test_bad_input_gets_clear_errors():
         env.step(np.zeros(3))
     with pytest.raises(ValueError, match="NaN"):
         env.step(np.array([np.nan, 0.0]))
-    with pytest.raises(ValueError, match="num_envs must be an integer >= 1"):
+    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
         gym.make_vec("gcrl_depth/PointUMaze-v0", num_envs=0)
     with pytest.raises(ValueError, match="render_mode must be one of"):
         GcrlGoalEnv("PointUMaze", render_mode="human")  # gym.make would wrap it in HumanRendering

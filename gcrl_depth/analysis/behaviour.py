@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import reset_key_seed
 from gcrl_depth.envs.mazes import WALL
@@ -43,8 +44,7 @@ class BehaviourProbe:
     """
 
     def __init__(self, core: GoalEnv, policy: Callable[..., jax.Array], episodes: int) -> None:
-        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
-            raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+        episodes = positive_int(episodes, "episodes")
         self.core, self.policy, self.episodes = core, policy, int(episodes)
         maze = getattr(core, "maze", None)
         self._walls = None if maze is None else jnp.asarray(maze.grid == WALL)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl import programs
 from gcrl_depth.envs.mazes import WALL, Maze, cell_distances
 from gcrl_depth.files import atomic_open
@@ -64,8 +65,7 @@ class QMap:
 def point_positions(maze: Maze, per_cell: int) -> tuple[np.ndarray, np.ndarray]:
     """World xy of ``per_cell`` x ``per_cell`` evenly spaced points in every cell, shape
     (rows * per_cell, cols * per_cell, 2), and the mask of those in free cells."""
-    if isinstance(per_cell, bool) or not isinstance(per_cell, (int, np.integer)) or per_cell < 1:
-        raise ValueError(f"per_cell must be a positive integer, got {per_cell!r}")
+    per_cell = positive_int(per_cell, "per_cell")
     rows, cols = maze.grid.shape
     offsets = ((np.arange(per_cell) + 0.5) / per_cell - 0.5) * maze.cell_size
     x = (np.arange(rows)[:, None] * maze.cell_size + offsets).reshape(-1)

@@ -238,10 +238,8 @@ class DeepCRL:
         A ``KeyboardInterrupt`` or a callback's exception ends training after the last
         completed epoch: the agent stays usable and ``num_timesteps`` counts what was trained.
         """
-        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
-        if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
-            raise ValueError(f"log_interval must be a positive integer, got {log_interval!r}")
+        total_timesteps = positive_int(total_timesteps, "total_timesteps")
+        log_interval = positive_int(log_interval, "log_interval")
         self._check_budget(int(total_timesteps))
         if reset_num_timesteps:
             self.num_timesteps = 0

@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.learner import Learner, LearnerSpec, gradient_step, init_learner
@@ -244,8 +245,7 @@ def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, 
     """
     if core is not None and EnvSizes.of(core) != sizes:
         raise ValueError(f"core sizes {EnvSizes.of(core).as_dict()} differ from {sizes.as_dict()}")
-    if isinstance(data_shards, bool) or not isinstance(data_shards, int) or data_shards < 1:
-        raise ValueError(f"data_shards must be a positive integer, got {data_shards!r}")
+    data_shards = positive_int(data_shards, "data_shards")
     for name in ("num_envs", "batch_size"):
         if getattr(config, name) % data_shards:
             raise ValueError(f"data parallel over {data_shards} devices needs {name} divisible by {data_shards}, "

@@ -13,7 +13,8 @@ Each member is an ordinary :class:`~gcrl_depth.crl.agent.DeepCRL` (its own seed,
 training state, so a member also trains on alone. A member whose loss or parameters
 become non-finite is reported by seed in :attr:`RunSet.diverged` (and a warning): it keeps
 its last finite parameters and stops counting, while the others train on: members never
-share a reduction, so one member's NaN cannot reach another's numbers.
+share a reduction, so one member's NaN cannot reach another's numbers; the others go on as a
+smaller set (one recompile), so no NaN physics is stepped further.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gcrl_depth.crl import programs
 from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import first_non_finite_metric
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.evaluation import episode_sums, evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
@@ -75,6 +77,12 @@ def run_slice(tree: Any, index: int) -> Any:
     return jax.tree_util.tree_map(lambda x: x[index], tree)
 
 
+def non_finite_metric(metrics: dict[str, float]) -> str | None:
+    """``"name = value"`` of the first non-finite metric, or None."""
+    bad = first_non_finite_metric(metrics)
+    return None if bad is None else f"{bad[0]} = {bad[1]}"
+
+
 def _unstarted(states: TrainState) -> TrainState:
     return TrainState(learner=states.learner, key=states.key, iterations=states.iterations)
 
@@ -89,13 +97,16 @@ class RunSet:
         seeds: one run per seed (distinct integers).
         eval_env, eval_episodes, epoch_timesteps: as DeepCRL, shared by every member.
         verbose: 1 prints a line per epoch with every member's time at goal.
+        devices: the devices the run axis may spread over (default ``jax.devices()``; as many
+            as divide the number of training members evenly).
         log_dir: each member logs to ``<log_dir>/seed_<seed>``; None writes nothing.
         **config: any CRLConfig field.
     """
 
     def __init__(self, env: Any, depth: int = 4, seeds: Sequence[int] = (0, 1, 2), *, eval_env: Any = None,
                  eval_episodes: int = DEFAULT_EVAL_EPISODES, epoch_timesteps: int = DEFAULT_EPOCH_TIMESTEPS,
-                 verbose: int = 0, log_dir: str | os.PathLike | None = None, **config: Any) -> None:
+                 verbose: int = 0, log_dir: str | os.PathLike | None = None, devices: Sequence[Any] | None = None,
+                 **config: Any) -> None:
         seeds = list(seeds) if not isinstance(seeds, (str, bytes)) else seeds
         if not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
@@ -112,7 +123,8 @@ class RunSet:
             self.close()
             raise
         self.engine: Engine = self.members[0].engine
-        self.mesh = run_mesh(len(self.members))  # the runs spread over the devices that divide them evenly
+        self.devices = devices
+        self.mesh = run_mesh(len(self.members), devices)  # the runs spread over the devices that divide them evenly
         self.verbose = verbose
         self.diverged: dict[int, str] = {}  # seed -> what went non-finite
 
@@ -133,63 +145,72 @@ class RunSet:
               reset_num_timesteps: bool = True) -> "RunSet":
         """Train every member for ``total_timesteps`` env steps (as DeepCRL.learn, per member).
 
-        ``callback(run_set)`` runs after every epoch's evaluation; each member then holds its
-        current parameters (``predict``, ``evaluations``, ``learner`` work; not ``save``'s
-        buffer). Returning False stops training.
+        Members that diverged (in this call or before) do not train: the others run as a
+        smaller set. ``callback(run_set)`` runs after every epoch's evaluation; each member
+        then holds its current parameters (``predict``, ``evaluations``, ``learner`` work;
+        not ``save``'s buffer). Returning False stops training.
         """
-        lead = self.members[0]
-        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
-        started = {m._state.started for m in self.members}
-        if started != {True}:
-            for m in self.members:  # all members refill together
+        total_timesteps = positive_int(total_timesteps, "total_timesteps")
+        active = [m for m in self.members if m.seed not in self.diverged]
+        if not active:
+            raise ValueError(f"every member of this run set diverged: {self.diverged}")
+        if {m._state.started for m in active} != {True}:
+            for m in active:  # all members refill together
                 m._state = m._unstarted_copy() if m._state.started else m._state
-        for m in self.members:
-            m._check_budget(int(total_timesteps))
+        for m in active:
+            m._check_budget(total_timesteps)
             if reset_num_timesteps:
                 m.num_timesteps = 0
+        lead = active[0]
         base = lead.num_timesteps
-        target = base + int(total_timesteps)
+        target = base + total_timesteps
         bar = tqdm(total=lead._planned_timesteps(target) - base, unit="step", dynamic_ncols=True,
                    disable=not progress_bar)
-        states = shard_runs(stack([m._state for m in self.members]), self.mesh)
-        for m in self.members:
+        self.mesh = run_mesh(len(active), self.devices)
+        states = shard_runs(stack([m._state for m in active]), self.mesh)
+        for m in active:
             m._state = None  # the stacked state owns the data now; members get their slices back below
+        self._fallback = None
         try:
             if not states.started:
-                states = self._start(states, bar)
+                states = self._start(states, active, bar)
             epoch = 0
-            while lead.num_timesteps < target:
+            while active and lead.num_timesteps < target:
                 epoch += 1
                 remaining = math.ceil((target - lead.num_timesteps) / self.config.env_steps_per_iteration)
-                states = self._epoch(states, min(lead.iterations_per_epoch, remaining), epoch)
+                states, active = self._epoch(states, active, min(lead.iterations_per_epoch, remaining), epoch)
+                if not active:
+                    break
+                lead = active[0]
                 bar.update(lead.num_timesteps - base - bar.n)
                 if callback is not None:
-                    for index, member in enumerate(self.members):  # views of the parameters for the callback
+                    for index, member in enumerate(active):  # views of the parameters for the callback
                         member._state = TrainState(learner=run_slice(states.learner, index), key=states.key[index],
                                                    iterations=states.iterations[index])
                     if callback(self) is False:
                         break
         finally:
             bar.close()
-            self._unstack(states)
+            self._unstack(states, active)
         return self
 
-    def _start(self, states: TrainState, bar: tqdm) -> TrainState:
+    def _start(self, states: TrainState, active: list[DeepCRL], bar: tqdm) -> TrainState:
         last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
         states = programs.run(start_runs, states, static=(self.engine,))
         with deferred_interrupts():
             try:
                 states = programs.run(prefill_runs, states, static=(self.engine,), donate=(0,))
             except BaseException:
-                self._last_good = last_good
+                self._fallback = last_good
                 raise
-            for m in self.members:
+            for m in active:
                 m.num_timesteps += self.config.prefill_env_steps
         bar.update(self.config.prefill_env_steps)
         return states
 
-    def _epoch(self, states: TrainState, iterations: int, epoch: int) -> TrainState:
+    def _epoch(self, states: TrainState, active: list[DeepCRL], iterations: int,
+               epoch: int) -> tuple[TrainState, list[DeepCRL]]:
+        """One epoch of the active members; returns the state and members that go on (the diverged dropped)."""
         cfg = self.config
         compile_s = programs.compiled(epoch_runs, states, static=(self.engine, iterations), donate=(0,))[1]
         last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
@@ -199,77 +220,64 @@ class RunSet:
             try:
                 states, metrics = programs.run(epoch_runs, states, static=(self.engine, iterations), donate=(0,))
             except BaseException:
-                self._last_good = last_good  # the donated states are gone: members fall back to these
+                self._fallback = last_good  # the donated states are gone: members fall back to these
                 raise
-            for m in self.members:
-                if m.seed not in self.diverged:
-                    m.num_timesteps += env_steps
-                    m.num_updates += updates
+            for m in active:
+                m.num_timesteps += env_steps
+                m.num_updates += updates
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - start
         finite = np.asarray(programs.run(finite_runs, states.learner))
-        for index, member in enumerate(self.members):
-            if member.seed in self.diverged:
-                continue
+        going_on = []
+        for index, member in enumerate(active):
             values = {k: float(v[index]) for k, v in metrics.items()}
-            bad = first_non_finite_metric(values)
-            if bad is not None or not finite[index]:
-                member.num_timesteps -= env_steps
-                member.num_updates -= updates
-                what = f"{bad[0]} = {bad[1]}" if bad else "a parameter became non-finite"
-                self.diverged[member.seed] = f"epoch {epoch} (from env step {member.num_timesteps:,}): {what}"
-                warnings.warn(f"run set member seed {member.seed} diverged in {self.diverged[member.seed]}; it keeps "
-                              "its last finite parameters, the other members train on", RuntimeWarning, stacklevel=3)
+            what = non_finite_metric(values) if finite[index] else "a parameter became non-finite"
+            if what is None:
+                member._record_epoch(values, env_steps, updates, elapsed, compile_s)
+                going_on.append(index)
                 continue
-            member._record_epoch(values, env_steps, updates, elapsed, compile_s)
-        states = self._freeze_diverged(states, last_good)
-        self._evaluate(states)
-        for member in self.members:
+            member.num_timesteps -= env_steps
+            member.num_updates -= updates
+            member._state = run_slice(last_good, index)  # its last finite parameters, without buffer or envs
+            self.diverged[member.seed] = f"epoch {epoch} (from env step {member.num_timesteps:,}): {what}"
+            warnings.warn(f"run set member seed {member.seed} diverged in {self.diverged[member.seed]}; it keeps "
+                          "its last finite parameters, the other members train on", RuntimeWarning, stacklevel=3)
+        if len(going_on) < len(active):  # the others go on as a smaller set (a new program, no NaN physics)
+            active = [active[i] for i in going_on]
+            if not active:
+                return states, active
+            self.mesh = run_mesh(len(active), self.devices)
+            states = shard_runs(jax.tree_util.tree_map(lambda x: x[np.asarray(going_on)], states), self.mesh)
+        self._evaluate(states, active)
+        for member in active:
             member.logger.dump(member.num_timesteps)
         if self.verbose:
-            scores = ", ".join(f"{m.seed}: {m.evaluations.results[-1].time_at_goal:.1f}" for m in self.members
-                               if m.evaluations.results and m.seed not in self.diverged)
-            print(f"RunSet epoch {epoch}: {self.members[0].num_timesteps:,} env steps, {env_steps * len(self.members) / elapsed:,.0f} "
-                  f"env steps/s in all; time at goal by seed {{{scores}}}", flush=True)
-        return states
+            scores = ", ".join(f"{m.seed}: {m.evaluations.results[-1].time_at_goal:.1f}" for m in active
+                               if m.evaluations.results)
+            print(f"RunSet epoch {epoch}: {active[0].num_timesteps:,} env steps, "
+                  f"{env_steps * len(active) / elapsed:,.0f} env steps/s in all; time at goal by seed {{{scores}}}",
+                  flush=True)
+        return states, active
 
-    def _freeze_diverged(self, states: TrainState, last_good: TrainState) -> TrainState:
-        """Diverged members' learners go back to their last finite values (their slots still run, unused)."""
-        frozen = [i for i, m in enumerate(self.members) if m.seed in self.diverged]
-        if not frozen:
-            return states
-        mask = np.zeros(len(self.members), bool)
-        mask[frozen] = True
-        mask = jnp.asarray(mask)
-
-        def keep(new, old):
-            return jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)
-
-        return states.replace(learner=jax.tree_util.tree_map(keep, states.learner, last_good.learner))
-
-    def _evaluate(self, states: TrainState) -> None:
-        lead = self.members[0]
+    def _evaluate(self, states: TrainState, active: list[DeepCRL]) -> None:
+        lead = active[0]
         if lead.eval_episodes == 0:
             return
         start = time.perf_counter()
         core, episodes = lead.path.evaluation(lead.eval_episodes)
-        keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in self.members]), self.mesh)
+        keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in active]), self.mesh)
         at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,
                                                         static=(core, self.engine.act)))
-        elapsed = (time.perf_counter() - start) / len(self.members)
-        for index, member in enumerate(self.members):
-            if member.seed not in self.diverged:
-                member._record_evaluation(summarise(at_goal[index], distance[index], core.episode_length), elapsed)
+        elapsed = (time.perf_counter() - start) / len(active)
+        for index, member in enumerate(active):
+            member._record_evaluation(summarise(at_goal[index], distance[index], core.episode_length), elapsed)
 
-    def _unstack(self, states: TrainState | None) -> None:
-        """Give every member its slice of the run set's state (the last good one after a failed epoch)."""
-        fallback = getattr(self, "_last_good", None)
-        self._last_good = None
-        source = fallback if fallback is not None else states
-        for index, member in enumerate(self.members):
+    def _unstack(self, states: TrainState, active: list[DeepCRL]) -> None:
+        """Give every active member its slice of the run set's state (the last good one after a failed program)."""
+        source = self._fallback if self._fallback is not None else states
+        self._fallback = None
+        for index, member in enumerate(active):
             member._state = run_slice(source, index)
-            if member.seed in self.diverged and member._state.started:
-                member._state = member._unstarted_copy()
 
     def close(self) -> None:
         for member in self.members:

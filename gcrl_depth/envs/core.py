@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+
+from gcrl_depth.checks import positive_int
 from mujoco import mjx
 
 
@@ -142,8 +144,7 @@ class GoalEnv(abc.ABC):
         success_threshold: float,
         goal_indices: tuple[int, ...],
     ) -> None:
-        if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or episode_length < 1:
-            raise ValueError(f"episode_length must be a positive integer, got {episode_length!r}")
+        episode_length = positive_int(episode_length, "episode_length")
         if int(n_frames) < 1:
             raise ValueError(f"n_frames must be a positive integer, got {n_frames}")
         self.mj_model = mj_model

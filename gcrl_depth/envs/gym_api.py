@@ -34,6 +34,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from gcrl_depth.checks import positive_int
 from gcrl_depth.envs.core import EnvState, GoalEnv
 
 OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -306,8 +307,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         height: int = 480,
         **task_kwargs: Any,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        num_envs = positive_int(num_envs, "num_envs")
         self.core = shared_core(task, task_kwargs)
         self.task, self.task_kwargs = _task_spec(task, task_kwargs)
         self._fns = core_functions(self.core)
