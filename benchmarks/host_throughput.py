@@ -77,7 +77,7 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
 
     from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
     from gcrl_depth.crl.env_stepper import goal_env_sizes
-    from gcrl_depth.crl import programs
+    from gcrl_depth import programs
     from gcrl_depth.crl.engine import EnvSizes, make_train
     from gcrl_depth.envs import make_core
     from gcrl_depth.goal_envs import vector_goal_env

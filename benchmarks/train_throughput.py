@@ -108,7 +108,7 @@ def parse_variant(text: str) -> dict:
 def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", runs: int = 1) -> dict:
     import jax
 
-    from gcrl_depth.crl import programs
+    from gcrl_depth import programs
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.crl.engine import EnvSizes, make_train
     from gcrl_depth.crl.networks import parameter_count

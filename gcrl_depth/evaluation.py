@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl import programs
+from gcrl_depth import programs
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.rollout import alive_before, rollout
 from gcrl_depth.envs.gym_api import reset_key_seed
@@ -179,11 +179,6 @@ def episode_sums(params: Any, keys: jax.Array, core: GoalEnv, policy: JaxPolicy)
     ended_at = jnp.argmax(ended, axis=0)  # the step each episode ended at (0 if it never did)
     final_distance = jnp.where(ended.any(axis=0), distance[ended_at, jnp.arange(keys.shape[0])], distance[-1])
     return at_goal, final_distance
-
-
-def device_evaluator(core: GoalEnv, policy: JaxPolicy, num_envs: int) -> DeviceEvaluator:
-    """A :class:`DeviceEvaluator`; equal settings share its compiled rollout (:mod:`gcrl_depth.crl.programs`)."""
-    return DeviceEvaluator(core, policy, num_envs)
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gcrl_depth.crl import programs
+from gcrl_depth import programs
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.engine import EnvSizes, make_train
 from gcrl_depth.envs import make_core

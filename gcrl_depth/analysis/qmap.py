@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl import programs
+from gcrl_depth import programs
 from gcrl_depth.envs.mazes import WALL, Maze, cell_distances
 from gcrl_depth.files import atomic_open
 

@@ -9,7 +9,7 @@ The agent is the host loop and the SB3-style surface; the work is elsewhere:
 * where the steps come from: :mod:`gcrl_depth.crl.env_paths` (gcrl_depth's envs on the
   device, any other goal env on the host; one interface);
 * the training itself: the pure engine (:mod:`gcrl_depth.crl.engine`) run through compiled
-  programs (:mod:`gcrl_depth.crl.programs`) by a collector;
+  programs (:mod:`gcrl_depth.programs`) by a collector;
 * one epoch with rollback on failure or divergence and Ctrl-C safety: :mod:`gcrl_depth.crl.epochs`;
 * save and load: :mod:`gcrl_depth.crl.persistence`.
 
@@ -34,11 +34,12 @@ from tqdm.auto import tqdm
 
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl import checkpoint, programs
+from gcrl_depth import programs
+from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
 from gcrl_depth.crl.env_paths import HostPath, open_env_path
-from gcrl_depth.crl.epochs import train_epoch, unstarted_copy
+from gcrl_depth.crl.epochs import train_epoch
 from gcrl_depth.crl.learner import Learner
 from gcrl_depth.crl.persistence import load_agent, save_agent
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
@@ -434,9 +435,6 @@ class DeepCRL:
         ``num_envs`` and ``buffer_size``.
         """
         return load_agent(cls, path, env, **kwargs)
-
-    def _unstarted_copy(self) -> TrainState:
-        return unstarted_copy(self._state)
 
     def close(self) -> None:
         """Close the log files and the envs this agent built (never an env it was given)."""

@@ -103,7 +103,10 @@ class Checkpoint:
         if self.format_version == 1:
             from gcrl_depth.crl.checkpoint_v1 import learner_from_v1
 
-            return learner_from_v1(self.members, like, self.path)
+            learner = learner_from_v1(self.members, like, self.path)
+            check_same_shapes(like.params, learner.params,
+                              f"{self.path!r}: checkpoint parameters do not match the agent's architecture")
+            return jax.tree_util.tree_map(lambda x, t: np.asarray(x, t.dtype), learner, like)
         params = tree_from_bytes(like.params, self.members["params.msgpack"], f"{self.path}: parameters")
         opt_state = tree_from_bytes(like.opt_state, self.members["optimizer.msgpack"], f"{self.path}: optimizer state")
         return Learner(params, opt_state)

@@ -65,9 +65,8 @@ def _params(actor: dict[str, Any], critic: dict[str, Any], log_alpha: Any) -> Pa
 
 
 def learner_from_v1(members: dict[str, bytes], like: Learner, path: str) -> Learner:
-    """Today's :class:`Learner` from a format-1 checkpoint's members, checked against ``like``'s shapes."""
-    from gcrl_depth.crl.checkpoint import check_same_shapes
-
+    """Today's :class:`Learner` (numpy, as stored) from a format-1 checkpoint's members; ``like`` gives the
+    Adam state's structure. The caller checks its shapes against the agent's."""
     try:
         stored = serialization.msgpack_restore(members["params.msgpack"])
         optimizer = serialization.msgpack_restore(members["optimizer.msgpack"])
@@ -77,9 +76,5 @@ def learner_from_v1(members: dict[str, bytes], like: Learner, path: str) -> Lear
         nu = _params(adam[0]["nu"], adam[1]["nu"], adam[2]["nu"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path!r}: checkpoint format 1 parameters are not as gcrl_depth wrote them ({error!r})") from error
-    check_same_shapes(like.params, params, f"{path!r}: checkpoint parameters do not match the agent's architecture")
     count = np.asarray(adam[0]["count"], np.int32)
-    adam_like = like.opt_state[0]
-    opt_state = (type(adam_like)(count=count, mu=mu, nu=nu), *like.opt_state[1:])
-    cast = lambda x, t: np.asarray(x, t.dtype)  # noqa: E731
-    return jax.tree_util.tree_map(cast, Learner(params, opt_state), like)
+    return Learner(params, (type(like.opt_state[0])(count=count, mu=mu, nu=nu), *like.opt_state[1:]))

@@ -4,7 +4,7 @@ A :class:`Collector` advances DeepCRL's :class:`~gcrl_depth.crl.engine.TrainStat
 ``start`` (an empty buffer around the learner), ``prefill`` (the buffer's first steps,
 initial policy) and ``train`` (iterations of collection and gradient steps). Both
 implementations run the same :class:`~gcrl_depth.crl.engine.Engine` through programs
-compiled by :mod:`gcrl_depth.crl.programs`.
+compiled by :mod:`gcrl_depth.programs`.
 
 * :class:`DeviceCollector`, for gcrl_depth's MJX tasks: collection is a ``lax.scan`` over
   the env's pure-JAX core inside the compiled epoch program, one call per epoch.
@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl import devices, programs
+from gcrl_depth import programs
+from gcrl_depth.crl import devices
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_stepper import EnvStepper, Rows
 
@@ -149,9 +150,13 @@ class _Explorer:
 
     def __init__(self, engine: Engine, actor: Any, key: jax.Array) -> None:
         self.engine, self.actor, self.key = engine, actor, key
+        self.program = None  # compiled at the first step; every step of a collection has the same shapes
 
     def __call__(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        actions, self.key = programs.run(self.engine.explore, self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal))
+        args = (self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal))
+        if self.program is None:
+            self.program = programs.compiled(self.engine.explore, *args)[0]
+        actions, self.key = self.program(*args)
         return np.asarray(actions)
 
 

@@ -24,11 +24,11 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
 
 
-def first_non_finite_metric(metrics: dict[str, float]) -> tuple[str, float] | None:
-    """``(name, value)`` of the first non-finite metric, or None."""
+def non_finite_metric(metrics: dict[str, float]) -> str | None:
+    """``"name = value"`` of the first non-finite metric, or None."""
     for name, value in metrics.items():
         if not math.isfinite(value):
-            return name, value
+            return f"{name} = {value}"
     return None
 
 

@@ -31,7 +31,7 @@ from gcrl_depth.crl.host_env import HostEnv, check_eval_env, close_built, evalua
 from gcrl_depth.envs import env_id
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlVectorEnv
-from gcrl_depth.evaluation import EvaluationResult, device_evaluator, evaluate
+from gcrl_depth.evaluation import DeviceEvaluator, EvaluationResult, evaluate
 from gcrl_depth.goal_envs import vector_goal_env
 
 
@@ -118,14 +118,14 @@ class DevicePath(_Closers):
 
     def evaluate(self, model: Any, episodes: int, seed: int) -> EvaluationResult:
         core, episodes = self.evaluation(episodes)
-        return device_evaluator(core, model.engine.act, episodes)(model.learner.params.actor, seed)
+        return DeviceEvaluator(core, model.engine.act, episodes)(model.learner.params.actor, seed)
 
     def evaluate_on(self, model: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
         if isinstance(env.unwrapped, GcrlVectorEnv):
             sizes = EnvSizes.of(env.unwrapped.core)
             if sizes != self.sizes:
                 raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
-            return device_evaluator(env.unwrapped.core, model.engine.act, env.unwrapped.num_envs)(
+            return DeviceEvaluator(env.unwrapped.core, model.engine.act, env.unwrapped.num_envs)(
                 model.learner.params.actor, seed)
         check_eval_env(env, self.sizes, self.given)
         return evaluate(model, env, seed=seed, max_steps=evaluation_length(env))

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from gcrl_depth.crl.collectors import Collector
-from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, first_non_finite_metric
+from gcrl_depth.crl.divergence import TrainingDivergedError, all_finite, first_non_finite_leaf, non_finite_metric
 from gcrl_depth.crl.engine import TrainState
 from gcrl_depth.interrupts import deferred_interrupts
 
@@ -49,9 +49,9 @@ def unstarted_copy(state: TrainState) -> TrainState:
 
 def non_finite(metrics: dict[str, float], state: TrainState) -> str | None:
     """What became non-finite (the first metric, else the first parameter), or None."""
-    bad = first_non_finite_metric(metrics)
+    bad = non_finite_metric(metrics)
     if bad is not None:
-        return f"{bad[0]} = {bad[1]}"
+        return bad
     if not bool(all_finite(state.learner)):
         return f"parameter {first_non_finite_leaf(state.learner)} is not finite"
     return None

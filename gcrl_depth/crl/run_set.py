@@ -30,12 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from gcrl_depth.crl import programs
+from gcrl_depth import programs
 from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.devices import run_mesh, shard_runs
-from gcrl_depth.crl.divergence import first_non_finite_metric
+from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.epochs import unstarted_copy
 from gcrl_depth.evaluation import episode_sums, evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
 
@@ -75,16 +76,6 @@ def stack(trees: Sequence[Any]) -> Any:
 def run_slice(tree: Any, index: int) -> Any:
     """Run ``index``'s slice of a stacked pytree (a copy)."""
     return jax.tree_util.tree_map(lambda x: x[index], tree)
-
-
-def non_finite_metric(metrics: dict[str, float]) -> str | None:
-    """``"name = value"`` of the first non-finite metric, or None."""
-    bad = first_non_finite_metric(metrics)
-    return None if bad is None else f"{bad[0]} = {bad[1]}"
-
-
-def _unstarted(states: TrainState) -> TrainState:
-    return TrainState(learner=states.learner, key=states.key, iterations=states.iterations)
 
 
 # ----------------------------------------------------------------- the user API
@@ -156,7 +147,7 @@ class RunSet:
             raise ValueError(f"every member of this run set diverged: {self.diverged}")
         if {m._state.started for m in active} != {True}:
             for m in active:  # all members refill together
-                m._state = m._unstarted_copy() if m._state.started else m._state
+                m._state = unstarted_copy(m._state) if m._state.started else m._state
         for m in active:
             m._check_budget(total_timesteps)
             if reset_num_timesteps:
@@ -195,7 +186,7 @@ class RunSet:
         return self
 
     def _start(self, states: TrainState, active: list[DeepCRL], bar: tqdm) -> TrainState:
-        last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
+        last_good = unstarted_copy(states)
         states = programs.run(start_runs, states, static=(self.engine,))
         with deferred_interrupts():
             try:
@@ -213,7 +204,7 @@ class RunSet:
         """One epoch of the active members; returns the state and members that go on (the diverged dropped)."""
         cfg = self.config
         compile_s = programs.compiled(epoch_runs, states, static=(self.engine, iterations), donate=(0,))[1]
-        last_good = jax.tree_util.tree_map(jnp.copy, _unstarted(states))
+        last_good = unstarted_copy(states)
         env_steps, updates = iterations * cfg.env_steps_per_iteration, iterations * cfg.updates_per_iteration
         start = time.perf_counter()
         with deferred_interrupts():
