@@ -18,6 +18,9 @@ axis :data:`DATA_AXIS`; :mod:`gcrl_depth.crl.devices` wraps them): each device s
 psi(g) all-gathered so InfoNCE still sees all B goals; the learner is replicated and its
 update is the single-device one on the whole minibatch.
 
+:meth:`Engine.evaluate` is the evaluator's rollout (:func:`~gcrl_depth.evaluation.episode_sums`) with the
+deterministic actor.
+
 Device path (``core`` given): the env is stepped inside :meth:`Engine.epoch`. Host path
 (``core`` None, any Gymnasium goal env): the host steps the env with :meth:`Engine.explore`'s
 actions, and :meth:`Engine.learn_from` inserts its rows and takes the iteration's
@@ -42,6 +45,7 @@ from gcrl_depth.crl.networks import (BLOCK_SIZE, ActorParams, CriticParams, Towe
                                      deterministic_action, encode, sample_action)
 from gcrl_depth.envs.core import EnvState, GoalEnv
 from gcrl_depth.envs.rollout import episode_ids, rollout
+from gcrl_depth.evaluation import episode_sums
 
 DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and minibatch over
 
@@ -165,6 +169,10 @@ class Engine:
         """Host path: stochastic actions for a batch, and the next key."""
         key, action_key = jax.random.split(key)
         return self.act(actor, obs, goal, action_key), key
+
+    def evaluate(self, actor: ActorParams, keys: jax.Array, core: GoalEnv) -> tuple[jax.Array, jax.Array]:
+        """One episode per key of ``core`` with the deterministic actor: steps at the goal and final distances."""
+        return episode_sums(actor, keys, core, self.act)
 
     def q_value(self, critic: CriticParams, obs: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
         """Q(s, a, g) = -||phi(s, a) - psi(g)|| for paired batches."""

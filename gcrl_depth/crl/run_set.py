@@ -37,7 +37,7 @@ from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.epochs import unstarted_copy
-from gcrl_depth.evaluation import episode_sums, evaluation_keys, summarise
+from gcrl_depth.evaluation import evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
 
 
@@ -55,9 +55,9 @@ def epoch_runs(states: TrainState, engine: Engine, iterations: int) -> tuple[Tra
     return jax.vmap(lambda state: engine.epoch(state, iterations))(states)
 
 
-def evaluate_runs(actors: Any, keys: jax.Array, core: Any, policy: Any) -> tuple[jax.Array, jax.Array]:
+def evaluate_runs(actors: Any, keys: jax.Array, engine: Engine, core: Any) -> tuple[jax.Array, jax.Array]:
     """Per run and episode: steps at the goal and final distance, (k, episodes) each."""
-    return jax.vmap(lambda actor, run_keys: episode_sums(actor, run_keys, core, policy))(actors, keys)
+    return jax.vmap(lambda actor, run_keys: engine.evaluate(actor, run_keys, core))(actors, keys)
 
 
 def finite_runs(tree: Any) -> jax.Array:
@@ -258,7 +258,7 @@ class RunSet:
         core, episodes = lead.path.evaluation(lead.eval_episodes)
         keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in active]), self.mesh)
         at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,
-                                                        static=(core, self.engine.act)))
+                                                        static=(self.engine, core)))
         elapsed = (time.perf_counter() - start) / len(active)
         for index, member in enumerate(active):
             member._record_evaluation(summarise(at_goal[index], distance[index], core.episode_length), elapsed)
