@@ -13,7 +13,8 @@ import numbers
 from typing import Any
 
 from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
-from gcrl_depth.crl.networks import COMPUTE_DTYPES, check_depth
+from gcrl_depth.crl.fused_tower import check_width
+from gcrl_depth.crl.networks import COMPUTE_DTYPES, TOWER_KERNELS, check_depth
 
 MIN_ENV_STEPS_PER_UPDATE = 0.01
 # Fields that shape the networks: fixed by saved parameters.
@@ -45,6 +46,10 @@ class CRLConfig:
             the platform's measured default (:func:`~gcrl_depth.crl.networks.default_unroll`).
         compute_dtype: ``"float32"`` (the paper) or ``"bfloat16"``: matmuls in bfloat16 with
             float32 parameters, LayerNorm statistics, residual sums and losses.
+        tower_kernel: how the residual blocks run: ``"xla"`` (XLA ops in a loop over blocks) or
+            ``"pallas"`` (one fused Pallas kernel per pass over a tower, forward and backward;
+            widths a multiple of 64 up to 1024; off NVIDIA GPUs in Pallas interpret mode, slow).
+            Same parameters, same numbers to float rounding; ``scan_unroll`` then has no effect.
         num_envs: parallel training environments.
         unroll_length: env steps per env collected before each round of gradient steps.
         batch_size: transitions (and contrastive negatives) per gradient step.
@@ -68,6 +73,7 @@ class CRLConfig:
     remat: bool = False
     scan_unroll: int | None = None
     compute_dtype: str = "float32"
+    tower_kernel: str = "xla"
     num_envs: int = 512
     unroll_length: int = 62
     batch_size: int = 512
@@ -98,6 +104,11 @@ class CRLConfig:
             raise TypeError(f"remat must be True or False, got {self.remat!r}")
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {self.compute_dtype!r}")
+        if self.tower_kernel not in TOWER_KERNELS:
+            raise ValueError(f"tower_kernel must be one of {list(TOWER_KERNELS)}, got {self.tower_kernel!r}")
+        if self.tower_kernel == "pallas":
+            check_width(self.resolved_actor_width, "actor width")
+            check_width(self.resolved_critic_width, "critic width")
         if not 0.0 < _real("gamma", self.gamma) < 1.0:
             raise ValueError(f"gamma must lie in (0, 1), got {self.gamma!r}")
         if not _real("env_steps_per_update", self.env_steps_per_update) >= MIN_ENV_STEPS_PER_UPDATE:

@@ -8,7 +8,8 @@ Each network is a residual tower and a head. A tower is an input projection
 Parameters are pytrees of arrays, not modules. A tower's blocks are ONE array per kind:
 kernels ``(n_blocks, 4, W, W)``, biases, LayerNorm scales and offsets ``(n_blocks, 4, W)``;
 the blocks run as a ``lax.scan`` (``unroll`` blocks per loop iteration; ``remat``
-recomputes a block's activations in the backward pass). The critic's two encoders
+recomputes a block's activations in the backward pass), or with ``kernel="pallas"`` as one
+fused kernel per pass over all blocks (:mod:`gcrl_depth.crl.fused_tower`). The critic's two encoders
 always share depth and width, so their towers are stacked once more along a leading
 tower axis (index :data:`PHI`, :data:`PSI`) and run as one batched tower: one loop over
 the blocks, each matmul doing the work of both. The update adds a third member, phi with
@@ -31,11 +32,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gcrl_depth.crl import fused_tower
+
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 BLOCK_SIZE = 4  # Dense layers per residual block
 LAYER_NORM_EPS = 1e-6
 PHI, PSI = 0, 1  # the critic's tower axis: phi(s, a), psi(g)
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+TOWER_KERNELS = ("xla", "pallas")  # how residual blocks run: XLA ops in a scan, or fused Pallas kernels
 
 
 def check_depth(depth: int, name: str = "depth") -> int:
@@ -121,6 +125,7 @@ class TowerSpec:
     dtype: str = "float32"
     unroll: int = 1
     remat: bool = False
+    kernel: str = "xla"
 
     @property
     def n_blocks(self) -> int:
@@ -197,7 +202,11 @@ def _block(x: jax.Array, block: Blocks, dtype: str) -> jax.Array:
 
 
 def run_blocks(blocks: Blocks, x: jax.Array, spec: TowerSpec) -> jax.Array:
-    """The residual blocks of one tower on x (B, W): a scan over the stacked blocks."""
+    """The residual blocks of one tower on x (B, W): a scan over the stacked blocks, or fused kernels."""
+    if spec.kernel == "pallas":
+        return fused_tower.residual_blocks(blocks.kernel, blocks.bias, blocks.scale, blocks.offset, x,
+                                           block_size=BLOCK_SIZE, eps=LAYER_NORM_EPS, dtype=spec.dtype,
+                                           remat=spec.remat)
 
     def step(h, block):
         return _block(h, block, spec.dtype), None
