@@ -16,9 +16,17 @@ from gcrl_depth import programs
 from gcrl_depth.crl import fused_tower
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.engine import EnvSizes, make_train
+from gcrl_depth.crl.networks import (
+    BLOCK_SIZE,
+    LAYER_NORM_EPS,
+    Blocks,
+    TowerSpec,
+    encode,
+    init_blocks,
+    init_critic,
+    run_blocks,
+)
 from gcrl_depth.envs import make_core
-from gcrl_depth.crl.networks import (BLOCK_SIZE, LAYER_NORM_EPS, Blocks, TowerSpec, encode, init_blocks,
-                                     init_critic, run_blocks)
 
 FP32_TOL, BF16_TOL = 1e-5, 2e-2  # relative to the largest magnitude of each compared array
 
@@ -154,7 +162,7 @@ def test_training_with_pallas_towers_matches_training_with_xla_towers():
         engine = make_train(CRLConfig(**tiny, tower_kernel=kernel), EnvSizes.of(core), core)
         state = programs.run(engine.init, jax.random.key(0))
         state = programs.run(engine.prefill, programs.run(engine.start, state), donate=(0,))
-        state, metrics = programs.run(engine.epoch, state, static=(3,), donate=(0,))  # 12 gradient steps
+        state, _ = programs.run(engine.epoch, state, static=(3,), donate=(0,))  # 12 gradient steps
         learners.append(state.learner)
     assert engine.learner_spec.critic.kernel == "pallas"
     initial = programs.run(engine.init, jax.random.key(0)).learner.params

@@ -12,8 +12,8 @@ import math
 import numbers
 from typing import Any
 
-from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
 from gcrl_depth.crl.fused_tower import check_width
+from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
 from gcrl_depth.crl.networks import COMPUTE_DTYPES, TOWER_KERNELS, check_depth
 
 MIN_ENV_STEPS_PER_UPDATE = 0.01
