@@ -1,27 +1,36 @@
-"""The GPU suite: what the paper measured, on one device, in one command.
+"""The GPU suite: what the paper measured, on one device, sized for a 15-minute GPU slot.
 
-Parts (``--parts``, in this order):
+Parts (``--parts``, in this order; the default, ``speed evidence``, fits two calls of 9 minutes,
+one part each):
+  * ``speed`` (~4 min, ``--speed-seconds``): the gradient step alone at the paper's sizes
+    (Humanoid's inputs, batch 512, width 256; ``benchmarks/update_speed.py``) for depth 4 and
+    64: XLA blocks scanned (``scan_unroll=1``) and unrolled (the GPU default), fused Pallas
+    kernels, bfloat16, run sets of 4 and 8 seeds, depth 1024; ms per step, kernels per step,
+    compile s, memory, and the floor (the step's matmul FLOPs at the measured matmul rate).
+    Rows run most important first and stop being started when the time is spent;
+  * ``evidence`` (~7-8 min, ``--evidence-seconds``): depth 4 against 16 and 64 on Ant Big Maze,
+    3 seeds each as run sets, the paper's protocol (``benchmarks/depth_evidence.py``, which
+    says why this task), curves and table beside the paper's final numbers, under ``evidence/``;
   * ``env``: env throughput of the pure-JAX core (``jit(vmap + scan)``, random actions,
     auto-reset) for one task per robot family at 512, 2048 and 8192 envs, with compile times;
   * ``train``: training throughput at the paper's settings (512 envs, batch 512, width 256,
     1 gradient step per 39.68 env steps, a 10,000-step replay per env) on Humanoid and
     AntBigMaze at depths 4..1024 (actor 512 deep at 1024, as the paper): env steps/s,
     gradient steps/s, compile seconds, peak device memory, and the hours the paper's budget
-    would take beside the paper's A100 hours; ``--knobs`` adds rows for the speed knobs;
-  * ``learn``: DeepCRL at depth 4 and 64 on one Table 1 task (``benchmarks/reproduce.py``'s
-    protocol and files, under ``<out>/learning``), curves and headline.
+    would take beside the paper's A100 hours; ``--knobs`` adds rows for the speed knobs.
 
-    python benchmarks/gpu_suite.py                      # all parts, about 25 min on one H100 (estimated
-                                                        # from rows of ~40 s (env) and ~100 s (train))
-    python benchmarks/gpu_suite.py --parts env train    # parts add up in the same folder
+    python benchmarks/gpu_suite.py --parts speed        # call 1 (~4 min)
+    python benchmarks/gpu_suite.py --parts evidence     # call 2 (~8 min); parts add up in the same folder
+    python benchmarks/gpu_suite.py --parts env train    # throughput with the envs (~20 min)
     python benchmarks/gpu_suite.py --smoke              # toy sizes, a few minutes on a CPU (CI)
 
-Each row is measured in its own Python process under ``--row-timeout`` (device peak memory
-is then per row, and a row that runs out of memory or time is recorded as such and costs
-only itself). Every row is added to ``env.csv`` / ``train.csv`` under ``--out`` (default
-``benchmarks/results/gpu``) as soon as it is measured, and ``suite.md`` and ``suite.png``
-are rewritten from all rows there, so a run cut off by a time limit keeps what it measured.
-A row measured again replaces the old one. Compiles are measured with the persistent cache off.
+Each env, train and speed row is measured in its own Python process under ``--row-timeout``
+(device peak memory is then per row, and a row that crashes, runs out of memory or time is
+recorded as such and costs only itself). Every row is added to ``env.csv`` / ``train.csv`` /
+``speed.csv`` under ``--out`` (default ``benchmarks/results/gpu``) as soon as it is measured,
+the evidence rows after every evaluation, and ``suite.md`` and ``suite.png`` are rewritten from
+all rows there, so a run cut off by a time limit keeps what it measured. A row measured again
+replaces the old one. Compiles are measured with the persistent cache off.
 """
 
 from __future__ import annotations
@@ -39,16 +48,29 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("env", "train", "learn")
+PARTS = ("speed", "evidence", "env", "train")
 ENV_FIELDS = ["task", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
 TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "runs", "params", "compile_s", "env_steps_per_s",
                 "grad_steps_per_s", "ms_per_grad_step", "ms_per_grad_step_per_seed", "kernels_per_grad_step",
                 "update_compile_s", "peak_gib", "planned_gib", "device", "status"]
+SPEED_FIELDS = ["task", "depth", "variant", "runs", "params", "ms_per_grad_step", "ms_per_grad_step_per_seed",
+                "kernels_per_grad_step", "compile_s", "peak_gib", "planned_gib", "gflop_per_step", "floor_ms", "device",
+                "status"]
+FIELDS = {"env": ENV_FIELDS, "train": TRAIN_FIELDS, "speed": SPEED_FIELDS}
+# The speed part's rows, (depth, variant, runs), most telling first: rows not started when its time is spent cost nothing.
+SPEED_ROWS = (
+    (64, "default", 1), (64, "tower_kernel=pallas", 1), (64, "tower_kernel=pallas,compute_dtype=bfloat16", 1),
+    (64, "compute_dtype=bfloat16", 1), (64, "scan_unroll=1", 1),
+    (4, "default", 1), (4, "tower_kernel=pallas", 1), (4, "scan_unroll=1", 1),
+    (64, "default", 4), (64, "tower_kernel=pallas", 4), (64, "default", 8), (64, "tower_kernel=pallas", 8),
+    (1024, "actor_depth=512,tower_kernel=pallas", 1), (1024, "actor_depth=512", 1),
+)
+SMOKE_SPEED_ROWS = ((4, "default", 1), (4, "tower_kernel=pallas", 1), (4, "default", 2))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["speed", "evidence"])
     parser.add_argument("--smoke", action="store_true", help="toy sizes for every part (a CPU check)")
     parser.add_argument("--env-tasks", nargs="+", default=["PointUMaze", "AntBigMaze", "Humanoid", "ArmPushEasy"])
     parser.add_argument("--env-sizes", nargs="+", type=int, default=[512, 2048, 8192], help="parallel envs")
@@ -65,9 +87,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run-set sizes for the train rows (k seeds as one vmapped program), e.g. 1 4 8")
     parser.add_argument("--unroll-length", type=int, default=16,
                         help="env steps per env in one timed iteration (the paper: 62; the ratio stays the paper's)")
-    parser.add_argument("--learn-task", default="AntBigMaze")
-    parser.add_argument("--learn-timesteps", type=int, default=300_000, help="env steps per learning run")
-    parser.add_argument("--learn-seeds", type=int, default=3, help="seeds per depth, trained as one run set")
+    parser.add_argument("--speed-task", default="Humanoid", help="whose input sizes the speed rows use")
+    parser.add_argument("--speed-seconds", type=float, default=240.0, help="no speed row starts after this")
+    parser.add_argument("--evidence-task", default="AntBigMaze")
+    parser.add_argument("--evidence-depths", nargs="+", type=int, default=[4, 16, 64])
+    parser.add_argument("--evidence-seeds", type=int, default=3, help="seeds per depth, trained as one run set")
+    parser.add_argument("--evidence-timesteps", type=int, default=2_000_000, help="env steps per seed (at most)")
+    parser.add_argument("--evidence-seconds", type=float, default=420.0, help="wall-clock budget of the evidence part")
+    parser.add_argument("--evidence-config", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="DeepCRL overrides for the evidence runs (e.g. tower_kernel=pallas)")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
@@ -81,7 +109,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.env_tasks, args.env_sizes, args.env_steps = ["PointUMaze"], [2], 3
         args.train_tasks, args.depths, args.knob_depths, args.unroll_length = ["PointUMaze"], [4], [4], 4
         args.other_depths = [4]
-        args.learn_task, args.learn_timesteps, args.learn_seeds = "PointUMaze", 120, 1  # as test_reproduce: shared compiles
+        args.speed_task = "PointUMaze"
+        args.evidence_task, args.evidence_depths, args.evidence_seeds, args.evidence_timesteps = "PointUMaze", [4, 8], 2, 120
     return args
 
 
@@ -95,8 +124,16 @@ def train_settings(args: argparse.Namespace) -> list[str]:
             "--buffer-size", "10000", "--repeats", "2"]
 
 
+def speed_settings(args: argparse.Namespace) -> dict:
+    """``update_speed.bench_update`` sizes: the paper's, toy ones (widths the fused kernels take) with ``--smoke``."""
+    return {"width": 64, "batch_size": 16} if args.smoke else {"width": 256, "batch_size": 512}
+
+
 def planned_rows(args: argparse.Namespace, part: str) -> list[dict]:
     """The rows a part measures, as the JSON specs handed to child processes."""
+    if part == "speed":
+        return [{"part": "speed", "task": args.speed_task, "depth": d, "variant": v, "runs": r}
+                for d, v, r in (SMOKE_SPEED_ROWS if args.smoke else SPEED_ROWS)]
     if part == "env":
         return [{"part": "env", "task": t, "num_envs": n, "steps": args.env_steps}
                 for t in args.env_tasks for n in args.env_sizes]
@@ -127,6 +164,12 @@ def measure_row(spec: dict, args: argparse.Namespace) -> dict:
         row = env_throughput.bench_core(spec["task"], make_core(spec["task"]), spec["num_envs"], spec["steps"])
         return {"task": spec["task"], "num_envs": spec["num_envs"], "steps": spec["steps"],
                 "compile_s": row["compile_s"], "env_steps_per_s": row["steps_per_s"], "device": device_kind(), "status": "ok"}
+    if spec["part"] == "speed":
+        import update_speed
+
+        row = update_speed.bench_update(spec["task"], spec["depth"], spec["variant"], spec["runs"], **speed_settings(args))
+        return {**{key: row[key] for key in SPEED_FIELDS if key in row}, "peak_gib": _gib(row["peak_bytes"]),
+                "planned_gib": _gib(row["planned_bytes"]), "device": device_kind(), "status": "ok"}
     import train_throughput
 
     options = train_throughput.parse_args(["--env", spec["task"], *train_settings(args)])
@@ -151,8 +194,10 @@ def _gib(value: int | None) -> float | None:
     return None if value is None else value / 2**30
 
 
-def run_row(spec: dict, args: argparse.Namespace) -> dict:
-    """Measure ``spec`` in a fresh Python process under ``--row-timeout``; a failure becomes the row's status."""
+def run_row(spec: dict, args: argparse.Namespace, timeout: float | None = None) -> dict:
+    """Measure ``spec`` in a fresh Python process under ``timeout`` (default ``--row-timeout``); a failure
+    becomes the row's status."""
+    timeout = args.row_timeout if timeout is None else timeout
     options = ["--smoke"] * args.smoke + ["--use-cache"] * args.use_cache + ["--unroll-length", str(args.unroll_length)]
     with tempfile.TemporaryDirectory() as tmp:
         row_out, log = Path(tmp) / "row.json", Path(tmp) / "stderr.txt"
@@ -161,10 +206,10 @@ def run_row(spec: dict, args: argparse.Namespace) -> dict:
         try:
             with log.open("w") as stderr:
                 env = None if args.use_cache else uncached_environment()
-                done = subprocess.run(command, stderr=stderr, timeout=args.row_timeout, env=env)
+                done = subprocess.run(command, stderr=stderr, timeout=timeout, env=env)
             status = "ok" if done.returncode == 0 else f"failed: {last_error_line(log)}"
         except subprocess.TimeoutExpired:
-            status = f"timeout after {args.row_timeout:g} s"
+            status = f"timeout after {timeout:g} s"
         if status == "ok":
             return json.loads(row_out.read_text())
         print(f"  {spec}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -198,6 +243,8 @@ def last_error_line(log: Path) -> str:
 def row_key(part: str, row: dict) -> tuple:
     if part == "env":
         return row["task"], int(row["num_envs"])
+    if part == "speed":
+        return row["task"], int(row["depth"]), row["variant"], int(row.get("runs") or 1)
     return row["task"], int(row["depth"]), row["variant"], int(row.get("runs") or 1)
 
 
@@ -212,7 +259,7 @@ def add_row(path: Path, part: str, row: dict) -> None:
     """Add (or replace) one row of ``path`` atomically."""
     from gcrl_depth.files import atomic_write_text
 
-    fields = ENV_FIELDS if part == "env" else TRAIN_FIELDS
+    fields = FIELDS[part]
     rows = [r for r in read_rows(path) if row_key(part, r) != row_key(part, row)] + [row]
     lines = [",".join(fields)]
     for r in rows:
@@ -240,29 +287,41 @@ def main(argv: list[str] | None = None) -> Path:
         return write_report(args)
     record_invocation(args.out)
     for part in (p for p in PARTS if p in args.parts):
-        if part == "learn":
-            run_learning(args)
+        if part == "evidence":
+            run_evidence(args)
         else:
-            for spec in planned_rows(args, part):
-                print(f"[{part}] {spec}", flush=True)
-                add_row(args.out / f"{part}.csv", part, run_row(spec, args))
-                write_report(args)
+            measure_rows(args, part)
+        write_report(args)
     return write_report(args)
 
 
-def run_learning(args: argparse.Namespace) -> None:
-    """DeepCRL depth 4 and 64 on ``--learn-task`` with reproduce.py's protocol, ``--learn-seeds`` seeds as one run set."""
-    import reproduce
+def measure_rows(args: argparse.Namespace, part: str) -> None:
+    """Each row of ``part`` in its own process, written as it comes; speed rows only while ``--speed-seconds`` last."""
+    deadline = time.perf_counter() + args.speed_seconds if part == "speed" else float("inf")
+    for spec in planned_rows(args, part):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            print(f"[{part}] time spent: {spec} not measured", flush=True)
+            continue
+        print(f"[{part}] {spec}", flush=True)
+        add_row(args.out / f"{part}.csv", part, run_row(spec, args, min(args.row_timeout, max(left, 60.0))))
+        write_report(args)
 
-    options = ["--tasks", args.learn_task, "--seeds", str(args.learn_seeds), "--timesteps", str(args.learn_timesteps),
-               "--out", str(args.out / "learning")]
+
+def run_evidence(args: argparse.Namespace) -> None:
+    """Depth 4 against deeper networks (``benchmarks/depth_evidence.py``) into ``<out>/evidence``."""
+    import depth_evidence
+
+    options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--seeds",
+               str(args.evidence_seeds), "--timesteps", str(args.evidence_timesteps), "--seconds",
+               str(args.evidence_seconds), "--out", str(args.out / "evidence")]
     if args.smoke:
-        options += ["--depths", "4", "--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20",
-                    "--config", "num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8",
-                    "env_steps_per_update=10", "buffer_size=64", "prefill_steps=10"]
+        options += ["--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20", "--config", "num_envs=4",
+                    "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8", "env_steps_per_update=10",
+                    "buffer_size=64", "prefill_steps=10", *args.evidence_config]
     else:
-        options += ["--depths", "4", "64", "--evaluations", "10", "--progress"]
-    reproduce.main(options)
+        options += ["--progress", "--config", *args.evidence_config]
+    depth_evidence.main(options)
 
 
 def write_report(args: argparse.Namespace) -> Path:
@@ -273,15 +332,17 @@ def write_report(args: argparse.Namespace) -> Path:
     from gcrl_depth.files import atomic_write_text
 
     env_rows, train_rows = read_rows(args.out / "env.csv"), read_rows(args.out / "train.csv")
+    speed_rows = read_rows(args.out / "speed.csv")
     commands = (args.out / "commands.txt").read_text() if (args.out / "commands.txt").exists() else ""
     machine = (args.out / "machine.md").read_text() if (args.out / "machine.md").exists() else ""
-    devices = sorted({r["device"] for r in env_rows + train_rows if r.get("device")})
+    devices = sorted({r["device"] for r in env_rows + train_rows + speed_rows if r.get("device")})
     lines = ["# GPU suite", "", f"gcrl_depth {gcrl_depth.__version__}, report written {time.strftime('%Y-%m-%d %H:%M')}.",
              "", "Commands that measured the rows (`commands.txt`; parts run in separate calls add up):", "", "```",
              commands.rstrip(), "```", "", "Machine of the last measuring command:", machine.rstrip(), "",
-             f"Devices of the rows: {', '.join(devices) or '-'}. Rows: `env.csv`, `train.csv` beside this file "
+             f"Devices of the rows: {', '.join(devices) or '-'}. Rows: `speed.csv`, `env.csv`, `train.csv` beside this file "
              "(each row measured in its own process, compile with the persistent cache off).", ""]
-    lines += env_section(env_rows) + train_section(train_rows, args) + learning_section(args.out / "learning")
+    lines += (speed_section(speed_rows, args) + evidence_section(args.out / "evidence") + env_section(env_rows)
+              + train_section(train_rows, args))
     path = args.out / "suite.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     if env_rows or train_rows:
@@ -370,13 +431,36 @@ def train_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
     return lines + [""]
 
 
-def learning_section(folder: Path) -> list[str]:
-    table = folder / "table.md"
+def speed_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    if not rows:
+        return []
+    settings = speed_settings(args)
+    lines = ["## Gradient step alone (`update_speed.py`)", "",
+             f"Inputs of {rows[0]['task']}, width {settings['width']}, batch {settings['batch_size']}; "
+             "the critic's phi and psi run as one stacked tower in every row. ms/step: one gradient step of all runs "
+             "(fastest of 3 timed programs of 10 steps); kernels: device kernels per step (a Pallas kernel is one; "
+             "on a CPU Pallas runs interpreted, so its kernels and times there say nothing); floor: the step's matmul "
+             "FLOPs at the measured rate of a large matmul in the row's dtype.", "",
+             "| depth | variant | runs | params | ms/step | ms/step per seed | kernels/step | compile s | peak GiB | "
+             "planned GiB | GFLOP/step | floor ms | status |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['depth']} | {r['variant']} | {r.get('runs') or 1} | {_num(r.get('params'), ',.0f')} | "
+                     f"{_num(r.get('ms_per_grad_step'), ',.2f')} | {_num(r.get('ms_per_grad_step_per_seed'), ',.2f')} | "
+                     f"{_num(r.get('kernels_per_grad_step'), ',.0f')} | {_num(r.get('compile_s'), '.1f')} | "
+                     f"{_num(r.get('peak_gib'), '.2f')} | {_num(r.get('planned_gib'), '.2f')} | "
+                     f"{_num(r.get('gflop_per_step'), '.1f')} | {_num(r.get('floor_ms'), '.3f')} | {r['status']} |")
+    return lines + [""]
+
+
+def evidence_section(folder: Path) -> list[str]:
+    table = folder / "evidence.md"
     if not table.exists():
         return []
-    body = [line for line in table.read_text().splitlines() if line.startswith("|")]
-    return ["## Learning run (reproduce.py protocol, 1 seed; files in `learning/`)", "", *body, "",
-            "![curves](learning/table.png)", ""]
+    text = table.read_text().splitlines()
+    protocol = [line for line in text if line.startswith("Protocol")]
+    body = [line for line in text if line.startswith("|")]
+    return ["## Depth evidence (`depth_evidence.py`; files in `evidence/`)", "", *protocol, "", *body, "",
+            "![curves](evidence/evidence.png)", ""]
 
 
 if __name__ == "__main__":

@@ -102,11 +102,14 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
 def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                      eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
                      eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
-                     **config: Any) -> dict[int, list[dict[str, Any]]]:
+                     on_evaluation: Callable[[dict[int, list[dict[str, Any]]]], None] | None = None,
+                     time_limit_s: float | None = None, **config: Any) -> dict[int, list[dict[str, Any]]]:
     """:func:`run_deep_crl` for several seeds as one run set (one vmapped program); the curve rows by seed.
 
     ``wall_s`` is the run set's training time, shared by its seeds (a seed's own cost is
-    that divided by the number of seeds)."""
+    that divided by the number of seeds). ``on_evaluation(rows)`` sees the rows so far after
+    every evaluation (to write them as they come); with ``time_limit_s`` the set stops at
+    the first evaluation after that many seconds (compile included), short of ``timesteps``."""
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.crl.run_set import RunSet
     from gcrl_depth.goal_envs import vector_goal_env
@@ -133,7 +136,9 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
             run = {"algo": "crl", "depth": depth, "width": member.config.width, "env_id": env_id, "seed": member.seed,
                    "params": params}
             rows[member.seed].append({**_row(run, member.num_timesteps, wall, member.evaluations.results[-1]), **measured})
-        return True
+        if on_evaluation is not None:
+            on_evaluation(rows)
+        return time_limit_s is None or time.perf_counter() - start < time_limit_s
 
     try:
         runs.learn(timesteps, callback=record, progress_bar=progress_bar)

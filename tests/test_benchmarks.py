@@ -60,18 +60,36 @@ def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
     assert int(train[0]["params"]) == int(train[1]["params"])  # a knob leaves the parameters as they are
     assert all(float(r["env_steps_per_s"]) > 0 and float(r["grad_steps_per_s"]) > 0 for r in train)
 
-    suite.main(["--smoke", "--use-cache", "--parts", "learn", "--out", str(tmp_path)])  # a later call adds the learning run
+    suite.main(["--smoke", "--use-cache", "--out", str(tmp_path)])  # a later call adds the default parts: speed, evidence
+    speed = csv_rows(tmp_path / "speed.csv")
+    assert [(int(r["depth"]), r["variant"], int(r["runs"]), r["status"]) for r in speed] == [
+        (4, "default", 1, "ok"), (4, "tower_kernel=pallas", 1, "ok"), (4, "default", 2, "ok")]
+    assert len({r["params"] for r in speed}) == 1  # the fused kernels train the same parameters
+    for r in speed:
+        assert float(r["ms_per_grad_step"]) > 0 and float(r["floor_ms"]) > 0 and int(r["kernels_per_grad_step"]) > 0
+    assert float(speed[2]["ms_per_grad_step_per_seed"]) == pytest.approx(float(speed[2]["ms_per_grad_step"]) / 2)
+    evidence = csv_rows(tmp_path / "evidence" / "curves.csv")
+    assert {(int(r["depth"]), int(r["seed"])) for r in evidence} == {(4, 0), (4, 1), (8, 0), (8, 1)}
+    assert {int(r["env_steps"]) for r in evidence} == {80, 120}  # prefill 40, then an evaluation every 40
     report = (tmp_path / "suite.md").read_text()
-    for heading in ("## Env throughput", "## Training throughput", "## Learning run"):
+    for heading in ("## Gradient step alone", "## Depth evidence", "## Env throughput", "## Training throughput"):
         assert heading in report
-    assert "| PointUMaze | 4 | 4 | default |" in report and "| PointUMaze | 120 (-) |" in report
+    assert "| PointUMaze | 4 | 4 | default |" in report and "| 4 | tower_kernel=pallas | 1 |" in report
+    assert "| 8 | 2 | 120 |" in report  # depth 8: 2 seeds, 120 env steps each
     assert len((tmp_path / "commands.txt").read_text().splitlines()) == 2
-    assert (tmp_path / "learning" / "curves.csv").exists()
-    assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
+    for picture in ("suite.png", "evidence/evidence.png"):
+        assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
 
     (tmp_path / "suite.md").unlink()
     suite.main(["--report-only", "--out", str(tmp_path)])  # the report from the stored rows alone
     assert (tmp_path / "suite.md").read_text().count("| PointUMaze |") == report.count("| PointUMaze |")
+
+
+def test_gpu_suite_speed_part_starts_no_row_once_its_time_is_spent(tmp_path, capsys):
+    suite = load_script("gpu_suite")
+    suite.main(["--smoke", "--parts", "speed", "--speed-seconds", "0", "--out", str(tmp_path)])
+    assert not (tmp_path / "speed.csv").exists()
+    assert capsys.readouterr().out.count("time spent") == len(suite.SMOKE_SPEED_ROWS)
 
 
 def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(tmp_path):
