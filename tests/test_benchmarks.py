@@ -244,3 +244,10 @@ def test_input_battery_counts_outcomes_and_compares_with_before(tmp_path):
     text = (tmp_path / "a.md").read_text()
     assert "| clear error | 2 | 1 |" in text and "| **all** | 2 | 1 |" in text and "CPU:" in text
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fused_tower_accuracy_measures_every_gradient_and_lowers_for_cuda():
+    script = load_script("fused_tower_accuracy")
+    errors = script.errors(64, 4, 5, "float32")
+    assert len(errors) == len(script.NAMES) and max(errors) < 1e-5
+    assert script.lowering_seconds(64, 4, "bfloat16") > 0
