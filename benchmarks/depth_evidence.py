@@ -99,14 +99,12 @@ def write_results(args: argparse.Namespace, task: str, config: dict, rows: dict[
     from gcrl_depth.files import atomic_write_text
 
     every = [row for depth in sorted(rows) for row in rows[depth]]
-    if not every:
-        return
-    args.out.mkdir(parents=True, exist_ok=True)
-    experiments.write_csv(every, args.out / "curves.csv")
     summary = {int(s["depth"]): s for s in experiments.summarize(every, ("depth",))}
     atomic_write_text(args.out / "evidence.md", "\n".join(render(args, task, config, summary, notes,
                                                                   gcrl_depth.__version__)) + "\n")
-    plot(task, every, args.out / "evidence.png")
+    if every:
+        experiments.write_csv(every, args.out / "curves.csv")
+        plot(task, every, args.out / "evidence.png")
 
 
 def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int, dict], notes: dict[int, str],
@@ -115,7 +113,7 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
     from gcrl_depth.paper import TABLE_1
 
     paper = TABLE_1.get(task)
-    shallow = summary.get(min(summary))
+    shallow = summary[min(summary)] if summary else None
     lines = [*results_header(f"Depth evidence: {task}, time at goal by depth", "depth_evidence.py", version),
              f"Protocol: {args.seeds} seeds per depth as one run set, the paper's hyperparameters with overrides "
              f"{config or 'none'}; evaluation every {max(1, args.timesteps // args.evaluations):,} env steps on "

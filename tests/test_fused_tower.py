@@ -9,13 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import export
 from jax.experimental import pallas as pl
 
-from gcrl_depth import programs
 from gcrl_depth.crl import fused_tower
+from gcrl_depth.crl.buffer import Transition
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.engine import EnvSizes, make_train
+from gcrl_depth.crl.learner import gradient_step, init_learner
 from gcrl_depth.crl.networks import (
     BLOCK_SIZE,
     LAYER_NORM_EPS,
@@ -26,7 +26,6 @@ from gcrl_depth.crl.networks import (
     init_critic,
     run_blocks,
 )
-from gcrl_depth.envs import make_core
 
 FP32_TOL, BF16_TOL = 1e-5, 2e-2  # relative to the largest magnitude of each compared array
 
@@ -60,6 +59,12 @@ def assert_close(actual, expected, tol, name):
 
 
 def compare(blocks, x, dtype, tol, remat=False):
+    # float32 in full precision on both sides (on a GPU both would otherwise multiply in TF32, each its own way)
+    with jax.default_matmul_precision("highest" if dtype == "float32" else None):
+        compare_as_traced(blocks, x, dtype, tol, remat)
+
+
+def compare_as_traced(blocks, x, dtype, tol, remat):
     weights = jax.random.normal(jax.random.key(7), x.shape)
     spec = TowerSpec(blocks.kernel.shape[0] * BLOCK_SIZE, x.shape[-1], dtype=dtype)
     out_xla = run_blocks(blocks, x, spec)
@@ -100,8 +105,9 @@ def test_stacked_phi_psi_towers_run_through_the_fused_kernels():
         return jnp.sum(phi @ psi.T)
 
     xla_spec, pallas_spec = TowerSpec(8, 64), TowerSpec(8, 64, kernel="pallas")
-    (value_xla, grads_xla) = jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, xla_spec)
-    (value_pallas, grads_pallas) = jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, pallas_spec)
+    with jax.default_matmul_precision("highest"):
+        (value_xla, grads_xla) = jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, xla_spec)
+        (value_pallas, grads_pallas) = jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, pallas_spec)
     assert_close(value_pallas, value_xla, FP32_TOL, "phi psi^T")
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(grads_pallas), jax.tree_util.tree_leaves(grads_xla)):
         assert_close(a, b, FP32_TOL, jax.tree_util.keystr(path))
@@ -136,10 +142,9 @@ def test_the_gpu_program_lowers_for_cuda(width, dtype):
     def loss(b, x):
         return jnp.sum(jax.vmap(lambda b, x: fused(b, x, dtype, interpret=False))(b, x))
 
-    exported = export.export(jax.jit(jax.grad(loss, argnums=(0, 1))), platforms=("cuda",),
-                             disabled_checks=[export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")])(blocks, x)
+    exported = fused_tower.export_for_cuda(jax.grad(loss, argnums=(0, 1)), blocks, x)
     assert exported.platforms == ("cuda",)
-    assert exported.mlir_module().count("xla.gpu.triton") == 2  # the forward and the backward kernel
+    assert exported.mlir_module().count(fused_tower.TRITON_CALL) == 2  # the forward and the backward kernel
 
 
 @pytest.mark.parametrize("width", [32, 100, 2048])
@@ -153,19 +158,28 @@ def test_widths_the_kernels_cannot_take_are_refused_with_the_rule(width):
 
 
 def test_training_with_pallas_towers_matches_training_with_xla_towers():
-    """The engine's whole path (prefill, collection, gradient steps) with either tower kernel: same parameters."""
-    core = make_core("PointUMaze", episode_length=12)
-    tiny = dict(depth=8, width=64, repr_dim=8, num_envs=4, unroll_length=5, batch_size=8, env_steps_per_update=5.0,
-                buffer_size=64, prefill_steps=10)
+    """Gradient steps of the whole learner (actor, critic, temperature; Adam) built from a config with either kernel."""
+    sizes = EnvSizes(observation_size=6, goal_size=2, action_size=3)
+    tiny = dict(depth=8, width=64, repr_dim=16, batch_size=12)
+
+    def minibatch(key):
+        k_obs, k_action, k_goal = jax.random.split(key, 3)
+        return Transition(obs=jax.random.normal(k_obs, (12, 6)), action=jax.random.uniform(k_action, (12, 3), minval=-1),
+                          goal=jax.random.normal(k_goal, (12, 2)), offset=jnp.ones(12, jnp.int32), valid=jnp.ones(12, bool))
+
+    def train(spec):
+        def step(learner, key):
+            return gradient_step(learner, minibatch(key), jax.random.fold_in(key, 1), spec)[0], None
+
+        return jax.lax.scan(step, init_learner(spec, jax.random.key(0)), jax.random.split(jax.random.key(1), 8))[0]
+
     learners = []
     for kernel in ("xla", "pallas"):
-        engine = make_train(CRLConfig(**tiny, tower_kernel=kernel), EnvSizes.of(core), core)
-        state = programs.run(engine.init, jax.random.key(0))
-        state = programs.run(engine.prefill, programs.run(engine.start, state), donate=(0,))
-        state, _ = programs.run(engine.epoch, state, static=(3,), donate=(0,))  # 12 gradient steps
-        learners.append(state.learner)
-    assert engine.learner_spec.critic.kernel == "pallas"
-    initial = programs.run(engine.init, jax.random.key(0)).learner.params
+        spec = make_train(CRLConfig(**tiny, tower_kernel=kernel), sizes).learner_spec
+        with jax.default_matmul_precision("highest"):  # float32 in full precision (on a GPU too)
+            learners.append(jax.jit(train, static_argnums=0)(spec))
+    assert spec.actor.kernel == spec.critic.kernel == "pallas"
+    initial = init_learner(spec, jax.random.key(0)).params
     for (path, a), b, first in zip(jax.tree_util.tree_leaves_with_path(learners[1].params),
                                    jax.tree_util.tree_leaves(learners[0].params), jax.tree_util.tree_leaves(initial)):
         assert not np.allclose(np.asarray(b), np.asarray(first)), f"{jax.tree_util.keystr(path)} did not train"

@@ -44,26 +44,43 @@ def check_width(width: int, name: str = "width") -> int:
     return width
 
 
-def _chunk(width: int) -> int:
-    """Columns per chunk: 128 where the width allows (fewer, larger dots), else 64."""
-    return 128 if width % 128 == 0 else WIDTH_STEP
+def _chunk(width: int, dtype) -> int:
+    """Columns per chunk: 128 for bfloat16 where the width allows (fewer, larger dots; a 128 x 128
+    tile is 32 KB), else 64 (a float32 tile of 128 x 128 would take 128 registers per thread)."""
+    return 128 if dtype == jnp.bfloat16 and width % 128 == 0 else WIDTH_STEP
+
+
+def _columns(width: int, dtype) -> list:
+    chunk = _chunk(width, dtype)
+    return [pl.ds(c, chunk) for c in range(0, width, chunk)]
 
 
 # ----------------------------------------------------------------- kernel pieces (values are row tiles)
 def _pre_activation(h, kernel_ref, bias_ref, layer, cols, dtype):
-    """z_j = sum_i h_i @ K[layer, i, j] + b[layer, j] over column chunks (float32 accumulation)."""
-    out = []
-    for j in cols:
-        acc = bias_ref[layer, j].astype(jnp.float32)[None, :]
-        for i, h_i in zip(cols, h):
-            acc = acc + jnp.dot(h_i.astype(dtype), kernel_ref[layer, i, j], preferred_element_type=jnp.float32)
-        out.append(acc)
-    return out
+    """z_j = sum_i h_i @ K[layer, i, j] + b[layer, j] over column chunks (float32 accumulation);
+    input chunks outermost, so one of them is live at a time beside the accumulators."""
+    acc = [bias_ref[layer, j].astype(jnp.float32)[None, :] for j in cols]
+    for i, h_i in zip(cols, h):
+        a = h_i.astype(dtype)
+        acc = [z + jnp.dot(a, kernel_ref[layer, i, j], preferred_element_type=jnp.float32) for z, j in zip(acc, cols)]
+    return acc
+
+
+def _input_gradient(g_z, kernel_ref, layer, cols, dtype):
+    """g_i = sum_j g_z_j @ K[layer, i, j]^T over column chunks, gradient chunks outermost."""
+    acc = [None] * len(cols)
+    for j, g_j in zip(cols, g_z):
+        a = g_j.astype(dtype)
+        for n, i in enumerate(cols):
+            term = jax.lax.dot_general(a, kernel_ref[layer, i, j], (((1,), (1,)), ((), ())),
+                                       preferred_element_type=jnp.float32)
+            acc[n] = term if acc[n] is None else acc[n] + term
+    return acc
 
 
 def _row_mean(parts, width):
-    total = functools.reduce(jnp.add, [jnp.sum(p, axis=1, keepdims=True) for p in parts])
-    return total / width
+    """The mean over all columns of chunked rows (one cross-thread reduction)."""
+    return jnp.sum(functools.reduce(jnp.add, parts), axis=1, keepdims=True) / width
 
 
 def _normalize(z, width, eps):
@@ -85,7 +102,7 @@ def _norm_affine(xhat, scale_ref, offset_ref, layer, cols):
 def _forward_kernel(x_ref, kernel_ref, bias_ref, scale_ref, offset_ref, out_ref, *saved_ref,
                     n_layers, block_size, width, dtype, eps):
     rows = pl.ds(pl.program_id(0) * ROW_TILE, ROW_TILE)
-    cols = [pl.ds(c, _chunk(width)) for c in range(0, width, _chunk(width))]
+    cols = _columns(width, dtype)
     x = [x_ref[rows, c].astype(jnp.float32) for c in cols]
 
     def layer(index, carry):
@@ -109,7 +126,7 @@ def _backward_kernel(saved_ref, kernel_ref, bias_ref, scale_ref, offset_ref, gra
                      dx_ref, dz_ref, dscale_ref, doffset_ref, *, n_layers, block_size, width, dtype, eps):
     tile = pl.program_id(0)
     rows = pl.ds(tile * ROW_TILE, ROW_TILE)
-    cols = [pl.ds(c, _chunk(width)) for c in range(0, width, _chunk(width))]
+    cols = _columns(width, dtype)
     grad = [grad_ref[rows, c] for c in cols]
 
     def layer(step, carry):
@@ -132,20 +149,30 @@ def _backward_kernel(saved_ref, kernel_ref, bias_ref, scale_ref, offset_ref, gra
         g_z = [rstd * (g_c - mean_g - x_c * mean_gx) for g_c, x_c in zip(g_norm, xhat)]
         for c, g_c in zip(cols, g_z):
             dz_ref[index, rows, c] = g_c
-        g_in = []
-        for i in cols:
-            acc = None
-            for j, g_c in zip(cols, g_z):
-                term = jax.lax.dot_general(g_c.astype(dtype), kernel_ref[index, i, j], (((1,), (1,)), ((), ())),
-                                           preferred_element_type=jnp.float32)
-                acc = term if acc is None else acc + term
-            g_in.append(acc)
+        g_in = _input_gradient(g_z, kernel_ref, index, cols, dtype)
         g = [jnp.where(first, g_c + r, g_c) for g_c, r in zip(g_in, g_residual)]
         return g, g_residual
 
     g, _ = jax.lax.fori_loop(0, n_layers, layer, (grad, [jnp.zeros_like(g_c) for g_c in grad]))
     for c, g_c in zip(cols, g):
         dx_ref[rows, c] = g_c
+
+
+TRITON_CALL = getattr(pl_triton, "CUSTOM_CALL_TARGET_NAME", "__gpu$xla.gpu.triton")  # what the kernels lower to
+
+
+def export_for_cuda(fn, *args, device_kind: str = "NVIDIA H200"):
+    """``jax.export`` of ``jit(fn)(*args)`` for NVIDIA GPUs, on any machine (a CPU-only one too),
+    with the fused kernels lowered to Triton IR: lowering errors show without a GPU (Triton
+    compiles the IR to machine code only on one). JAX from 0.11 reads the GPU's kind from the
+    current device, so an abstract one of ``device_kind`` stands in for it."""
+    from jax import export
+
+    device = jax.sharding.AbstractDevice(device_kind=device_kind, num_cores=None, platform="cuda")
+    mesh = jax.sharding.AbstractMesh((1,), ("x",), (jax.sharding.AxisType.Explicit,), abstract_device=device)
+    with jax.sharding.use_abstract_mesh(mesh):
+        return export.export(jax.jit(fn), platforms=("cuda",),
+                             disabled_checks=[export.DisabledSafetyCheck.custom_call(TRITON_CALL)])(*args)
 
 
 # ----------------------------------------------------------------- pallas calls
