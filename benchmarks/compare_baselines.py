@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth.crl.config import PRESETS
     from gcrl_depth import experiments
+    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.files import atomic_write_text
     from gcrl_depth.plotting import plot_curves
 
     crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> Path:
         for x, label, suffix in (("env_steps", "env steps", "steps"), ("wall_s", "training wall-clock (s)", "wall")):
             plot_curves(experiments.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
                         xlabel=label, ylabel="time at goal (steps of the episode)", title=f"{name}: evaluated on {args.eval_goals} goals")
-    (out / "summary.md").write_text("\n".join(render_summary(summary, by, args, crl_config, gcrl_depth.__version__)) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(render_summary(summary, by, args, crl_config, gcrl_depth.__version__)) + "\n")
     print(f"wrote {out}")
     return out
 

@@ -140,6 +140,7 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
 def plot(task: str, rows: list[dict], path: Path) -> None:
     """Mean time at goal (± s.e. over seeds) against env steps per depth; the paper's finals as dotted lines."""
     from gcrl_depth import experiments
+    from gcrl_depth.files import save_figure
     from gcrl_depth.paper import TABLE_1
     from gcrl_depth.plotting import plt
 
@@ -156,8 +157,7 @@ def plot(task: str, rows: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
+    from gcrl_depth import experiments
     from gcrl_depth.analysis.behaviour import behaviour_probe
     from gcrl_depth.crl.config import PRESETS
-    from gcrl_depth import experiments
     from gcrl_depth.envs import env_id, eval_env_id, task_name
     from gcrl_depth.files import atomic_write_text
 
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def plot_depth(summary: list[dict], path: Path, task: str) -> None:
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     depth = sorted((int(s["value"]), s) for s in summary if s["series"] == "depth")
@@ -135,8 +136,7 @@ def plot_depth(summary: list[dict], path: Path, task: str) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def final_behaviour(rows: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
@@ -161,6 +161,7 @@ def behaviour_table(behaviour: dict[str, dict[int, tuple[float, float]]]) -> lis
 
 def plot_behaviour(behaviour: dict[str, dict[int, tuple[float, float]]], path: Path, task: str) -> None:
     """One panel per statistic: its final value against depth (a critical depth shows as a jump)."""
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     fig, axes = plt.subplots(1, len(behaviour), figsize=(3.2 * len(behaviour), 3.2), dpi=120, squeeze=False)
@@ -173,11 +174,11 @@ def plot_behaviour(behaviour: dict[str, dict[int, tuple[float, float]]], path: P
         ax.grid(alpha=0.3)
     fig.suptitle(f"{task}: behaviour at the final evaluation (mean ± s.e. over seeds)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
@@ -192,8 +193,7 @@ def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, base_config: dict, version: str) -> list[str]:

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     import gcrl_depth
     from gcrl_depth.envs import make_core, task_name
+    from gcrl_depth.files import atomic_write_text
 
     results = []
     for name in [task_name(e) for e in args.envs]:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> Path:
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"env_dynamics_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(results, args, gcrl_depth.__version__))
+    atomic_write_text(out, render_markdown(results, args, gcrl_depth.__version__))
     plot_survival(results, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png').name}")
     return out
@@ -207,6 +208,7 @@ def render_markdown(results: list[dict], args: argparse.Namespace, package_versi
 
 def plot_survival(results: list[dict], path: Path) -> None:
     """Fraction of episodes alive against time (s), random actions solid, zero action dashed."""
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
@@ -223,8 +225,7 @@ def plot_survival(results: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="x-small", loc="lower left")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,12 @@ def main(argv: list[str] | None = None) -> Path:
 
     import gcrl_depth
     from gcrl_depth.envs import TASKS, task_name
+    from gcrl_depth.files import atomic_write_text
 
     names = [task_name(e) for e in args.envs] if args.envs else [n for n in TASKS if not n.endswith("Eval")]
     if args.rows_json is not None:  # the child process: measure one env, hand the rows back
         (name,) = names
-        args.rows_json.write_text(json.dumps(measure_env(name, args)))
+        atomic_write_text(args.rows_json, json.dumps(measure_env(name, args)))
         return args.rows_json
     rows = []
     for name in names:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> Path:
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"env_throughput_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(rows, args, gcrl_depth.__version__))
+    atomic_write_text(out, render_markdown(rows, args, gcrl_depth.__version__))
     plot_throughput(rows, out.with_suffix(".png"), f"{platform}, persistent cache {'on' if args.use_cache else 'off'}")
     print(f"wrote {out} and {out.with_suffix('.png').name}")
     return out
@@ -172,6 +173,7 @@ def bench_gym(name: str, num_envs: int, steps: int) -> dict:
 def plot_throughput(rows: list[dict], path: Path, subtitle: str) -> None:
     """Horizontal bars per env (log scale): plain MuJoCo on one env, then core and gym at
     the largest measured ``num_envs``."""
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     envs = list(dict.fromkeys(row["env"] for row in rows))
@@ -194,8 +196,7 @@ def plot_throughput(rows: list[dict], path: Path, subtitle: str) -> None:
     ax.grid(axis="x", alpha=0.3, which="both")
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def format_row(row: dict) -> str:

@@ -281,7 +281,9 @@ def _csv_cell(value) -> str:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     if args.row is not None:  # a child process (started with the persistent cache off)
-        args.row_out.write_text(json.dumps(measure_row(json.loads(args.row), args)))
+        from gcrl_depth.files import atomic_write_text
+
+        atomic_write_text(args.row_out, json.dumps(measure_row(json.loads(args.row), args)))
         return args.row_out
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -354,6 +356,7 @@ def write_report(args: argparse.Namespace) -> Path:
 def plot_suite(env_rows: list[dict], train_rows: list[dict], path: Path, device: str) -> None:
     """Left: env steps/s by parallel envs per task. Right: training env steps/s by depth per task,
     with the paper's A100 speed (budget / hours) as crosses."""
+    from gcrl_depth.files import save_figure
     from gcrl_depth.paper import PAPER_HOURS, TABLE_1
     from gcrl_depth.plotting import plt
 
@@ -383,8 +386,7 @@ def plot_suite(env_rows: list[dict], train_rows: list[dict], path: Path, device:
             ax.text(0.5, 0.5, "not measured yet", transform=ax.transAxes, ha="center", color="gray")
     fig.suptitle(f"gcrl_depth GPU suite on {device}", fontsize="medium")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _num(value: str, fmt: str) -> str:

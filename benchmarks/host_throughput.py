@@ -75,10 +75,10 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
     import jax
     import numpy as np
 
-    from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
-    from gcrl_depth.crl.env_stepper import goal_env_sizes
     from gcrl_depth import programs
+    from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
     from gcrl_depth.crl.engine import EnvSizes, make_train
+    from gcrl_depth.crl.env_stepper import goal_env_sizes
     from gcrl_depth.envs import make_core
     from gcrl_depth.goal_envs import vector_goal_env
 
@@ -143,6 +143,7 @@ def format_row(row: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path, config) -> None:
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
@@ -157,8 +158,7 @@ def plot(rows: list[dict], path: Path, config) -> None:
     ax.legend(fontsize="x-small")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_markdown(rows: list[dict], args: argparse.Namespace, config, version: str) -> str:

@@ -78,6 +78,8 @@ def plot(rows: list[dict[str, str]], label: str, before: dict | None, path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gcrl_depth.files import save_figure
+
     series = ([(before["label"], counts(before["rows"]))] if before else []) + [(label, counts(rows))]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / len(series)
@@ -89,8 +91,7 @@ def plot(rows: list[dict[str, str]], label: str, before: dict | None, path: Path
     ax.set_title(f"Bad-input battery: {len(rows)} cases")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

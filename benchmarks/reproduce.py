@@ -214,6 +214,7 @@ def render_table(summary: list[dict], args: argparse.Namespace, config: dict, mi
 
 def plot_table(summary: list[dict], path: Path) -> None:
     """One panel per task: time at goal per depth, ours (solid) beside the paper's (hatched), ± s.e."""
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     entries = table_rows(summary)
@@ -242,8 +243,7 @@ def plot_table(summary: list[dict], path: Path) -> None:
     fig.suptitle("Time at goal (last-5 mean ± s.e.): ours solid, paper hatched", fontsize="medium")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

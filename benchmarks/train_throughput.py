@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
+    from gcrl_depth.files import atomic_write_text
 
     rows = []
     for depth in args.depths:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> Path:
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"train_throughput_{platform}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(rows, args, gcrl_depth.__version__))
+    atomic_write_text(out, render_markdown(rows, args, gcrl_depth.__version__))
     print(f"wrote {out}")
     return out
 
@@ -107,6 +108,7 @@ def parse_variant(text: str) -> dict:
 
 def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", runs: int = 1) -> dict:
     import jax
+    from hlo_kernels import kernel_count
 
     from gcrl_depth import programs
     from gcrl_depth.crl.config import CRLConfig
@@ -114,7 +116,6 @@ def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", 
     from gcrl_depth.crl.networks import parameter_count
     from gcrl_depth.crl.run_set import epoch_runs, prefill_runs, start_runs
     from gcrl_depth.envs import make_core
-    from hlo_kernels import kernel_count
 
     config = CRLConfig.from_dict({
         "depth": depth, "width": args.width, "num_envs": args.num_envs, "unroll_length": args.unroll_length,

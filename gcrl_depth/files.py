@@ -29,6 +29,38 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", suffix: str = "") -> I
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary file name beside ``path`` (with its suffix), for writers that need a name
+    (ffmpeg, ...); moved into place when the block ends without an error, else removed."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> str:
+    """Save a matplotlib figure atomically (the format from the suffix) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, **savefig_kwargs)
+    finally:
+        plt.close(fig)
+    return os.fspath(path)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> str:
     """Write ``text`` to ``path`` atomically; returns the path."""
     with atomic_open(path) as f:

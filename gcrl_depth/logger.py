@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from gcrl_depth.files import atomic_open
+
 FORMATS = ("stdout", "csv", "tensorboard", "wandb")
 WANDB_MISSING = "logging to Weights & Biases needs the wandb package: pip install 'gcrl_depth[wandb]'"
 
@@ -104,15 +106,11 @@ class Logger:
         new_keys = [k for k in row if k not in self._csv_keys]
         self._csv_rows.append(row)
         path = self.csv_path
-        if new_keys:  # a new column: rewrite the whole file with the wider header
-            self._csv_keys.extend(new_keys)
-            with open(path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self._csv_keys)
-                writer.writeheader()
-                writer.writerows(self._csv_rows)
-        else:
-            with open(path, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=self._csv_keys).writerow(row)
+        self._csv_keys.extend(new_keys)
+        with atomic_open(path) as f:  # the whole file each time: a crash never leaves a cut row
+            writer = csv.DictWriter(f, fieldnames=self._csv_keys)
+            writer.writeheader()
+            writer.writerows(self._csv_rows)
 
 
 def _start_wandb(settings: dict[str, Any]) -> Any:

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gcrl_depth.files import save_figure  # noqa: E402
+
 
 def plot_curves(
     curves: dict[str, tuple[Sequence[float], ...]],
@@ -38,7 +40,4 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return os.fspath(path)
+    return save_figure(fig, path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,6 +11,7 @@ import imageio.v2 as imageio
 import numpy as np
 
 from gcrl_depth.checks import positive_int
+from gcrl_depth.files import atomic_path
 from gcrl_depth.goal_envs import episode_length
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
@@ -74,18 +74,9 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)  # ffmpeg writes to a name
-    os.close(fd)
-    try:
+    with atomic_path(path) as partial:  # ffmpeg writes to a name
         if suffix == ".gif":
             imageio.mimsave(partial, list(frames), duration=1000 / fps, loop=0)
         else:  # H.264 needs even sizes: pad to a multiple of 2, not of imageio's default 16
             imageio.mimsave(partial, list(frames), fps=fps, codec="libx264", quality=7, macro_block_size=2)
-        with open(partial, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
     return os.fspath(path)

@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from gcrl_depth.checks import positive_int
 from gcrl_depth import programs
+from gcrl_depth.checks import positive_int
 from gcrl_depth.envs.mazes import WALL, Maze, cell_distances
-from gcrl_depth.files import atomic_open
+from gcrl_depth.files import save_figure
 
 QFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (observations (n, obs), goal (goal,)) -> Q (n,)
 
@@ -191,7 +191,4 @@ def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") 
     fig.suptitle(f"{title}(geodesic and straight-line distance themselves correlate {maps[0].spearman_distances:.2f})",
                  fontsize=10)
     fig.tight_layout()
-    with atomic_open(path, "wb", suffix=".png") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return os.fspath(path)
+    return save_figure(fig, path)

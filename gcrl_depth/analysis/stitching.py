@@ -80,7 +80,7 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> list[str]:
 
 def plot_stitching(summary: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> str:
     """Bars per depth: success rate on the near (training) pairs and on the far (stitched) pairs."""
-    from gcrl_depth.files import atomic_open
+    from gcrl_depth.files import save_figure
     from gcrl_depth.plotting import plt
 
     depths = [str(s["depth"]) for s in summary]
@@ -98,10 +98,7 @@ def plot_stitching(summary: Sequence[dict[str, Any]], path: str | os.PathLike, t
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    with atomic_open(path, "wb", suffix=".png") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return os.fspath(path)
+    return save_figure(fig, path)
 
 
 def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header: Sequence[str] = ()) -> Path:
