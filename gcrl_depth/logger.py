@@ -2,7 +2,8 @@
 
 ``record`` stores scalars under namespaced keys (``train/``, ``eval/``, ``time/``);
 ``dump(step)`` writes them to every output and clears them, as stable-baselines3's
-logger does. The CSV grows new columns when new keys appear (the file is rewritten).
+logger does. The CSV grows new columns when new keys appear (the file is rewritten whole,
+atomically), and a logger on a folder that holds a ``progress.csv`` continues it.
 Weights & Biases (``"wandb"``) needs the optional ``wandb`` extra; ``WANDB_MODE=offline``
 logs without a network.
 """
@@ -47,6 +48,11 @@ class Logger:
         self._tb_writer: Any = None
         if self.folder is not None:
             os.makedirs(self.folder, exist_ok=True)
+        if self.csv_path is not None and os.path.exists(self.csv_path):  # continue the folder's progress.csv
+            with open(self.csv_path, newline="") as f:
+                reader = csv.DictReader(f)
+                self._csv_keys = list(reader.fieldnames or [])
+                self._csv_rows = [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in reader]
         self._wandb_run: Any = None
         if "wandb" in self.formats:
             self._wandb_run = _start_wandb({"dir": self.folder, **(wandb_init or {})})
@@ -131,3 +137,11 @@ def _format(value: float) -> str:
     if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.4g}"
+
+
+def _number(text: str) -> float | str:
+    """A cell of an earlier progress.csv as the number it was written from (text if it is none)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text

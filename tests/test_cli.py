@@ -151,7 +151,7 @@ def test_a_failed_wandb_start_is_a_clear_error_and_saves_no_model(monkeypatch, t
                  "--wandb", "p", *TINY])
     error = capsys.readouterr().err
     assert code == 2 and "Weights & Biases did not start" in error and "WANDB_MODE=offline" in error
-    assert not (tmp_path / "run" / "final_model.zip").exists()
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # no model, no logs of the start
 
 
 def test_envs_lists_every_task_and_bad_input_is_a_clear_message():
@@ -164,3 +164,40 @@ def test_envs_lists_every_task_and_bad_input_is_a_clear_message():
     assert ant["success_threshold"] > 0
     done = gcrl_depth("train", "gcrl_depth/Nope-v0", "--no-progress", check=False)
     assert done.returncode == 2 and "gcrl-depth train: unknown task" in done.stderr and "Traceback" not in done.stderr
+
+
+def digests(folder):
+    import hashlib
+
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_run_folder_is_refused_then_resumed_or_overwritten_on_request(trained_run, tmp_path, capsys):
+    import shutil
+
+    from gcrl_depth.cli.main import main
+    from gcrl_depth.crl.checkpoint import read_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = digests(run)
+    common = ["train", "PointUMaze", "--log-dir", str(run), "--no-progress", "--eval-episodes", "2",
+              "--epoch-timesteps", "40", *TINY]
+    assert main([*common, "--timesteps", "100"]) == 2
+    error = capsys.readouterr().err
+    assert "already holds a run" in error and "--overwrite" in error and "--resume" in error and str(run) in error
+    assert digests(run) == before  # nothing touched
+    assert main([*common, "--timesteps", "100", "--overwrite", "--resume"]) == 2 and digests(run) == before
+
+    # --resume: on from the newest checkpoint (100 env steps) to 160 (the replay buffer refilled: prefill 40 + 20)
+    assert main([*common, "--timesteps", "160", "--resume"]) == 0
+    assert read_checkpoint(run / "final_model.zip").meta["num_timesteps"] == 160
+    rows = (run / "progress.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 + 1 and rows[0] == (trained_run / "progress.csv").read_text().splitlines()[0]
+    assert main([*common, "--timesteps", "160", "--resume"]) == 2  # nothing left to train: said, and no model written
+    assert "already" in capsys.readouterr().err
+
+    # --overwrite: the old run's files go; a start refused before training writes no model
+    assert main([*common, "--timesteps", "20", "--overwrite"]) == 2
+    assert "prefill" in capsys.readouterr().err and not (run / "final_model.zip").exists()
+    assert sorted(p.name for p in run.iterdir()) == []  # the old run's files were removed, nothing new written

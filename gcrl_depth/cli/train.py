@@ -22,7 +22,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
                         help="evaluate on the training env's id with these options instead of the default evaluation env "
                              "(e.g. '{\"min_pair_cells\": 4}' for a stitching run)")
-    parser.add_argument("--log-dir", default=None, help="output folder (default runs/<env>-d<depth>-s<seed>)")
+    parser.add_argument("--log-dir", default=None, help="output folder (default runs/<env>-d<depth>-s<seed>); one that "
+                        "holds a run is refused unless --overwrite or --resume")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run --log-dir holds (its models, "
+                        "checkpoints, progress.csv and TensorBoard events are removed first)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run --log-dir holds from its newest checkpoint or final model up to --timesteps "
+                             "(parameters, optimizer state, counts; the replay buffer is refilled unless saved)")
     parser.add_argument("--save-every", type=int, default=0, metavar="N", help="checkpoint every N env steps (0: none)")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
     parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
@@ -52,6 +58,7 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gcrl_depth.cli import run_folder
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.crl.config import PRESETS, CRLConfig
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env: Any = train_id
     log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{args.seed}")
+    resume_from = run_folder.prepare(log_dir, args.overwrite, args.resume)
     built: list[Any] = []  # the envs built here, closed at the end
     try:
         if args.env_kwargs:
@@ -72,8 +80,15 @@ def run(args: argparse.Namespace) -> int:
         if args.eval_env_kwargs is not None and args.eval_episodes > 0:
             eval_env = vector_goal_env(train_id, args.eval_episodes, **args.eval_env_kwargs)
             built.append(eval_env)
-        model = DeepCRL(env, depth=depth, seed=args.seed, eval_episodes=args.eval_episodes, eval_env=eval_env,
-                        epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir), **config)
+        agent = dict(eval_episodes=args.eval_episodes, epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir))
+        if eval_env is not None:
+            agent["eval_env"] = eval_env
+        if resume_from is not None:  # the flags given on the command line change what load allows them to
+            given = {f: getattr(args, f) for f in CRLConfig.__dataclass_fields__ if hasattr(args, f) and f != "depth"}
+            model = DeepCRL.load(resume_from, env=env, **agent, **given)
+            print(f"resuming {resume_from} at {model.num_timesteps:,} env steps")
+        else:
+            model = DeepCRL(env, depth=depth, seed=args.seed, **agent, **config)
         try:
             if args.wandb:  # before training: a failed start must not leave an untrained final_model.zip
                 model.set_logger(Logger(log_dir, (*model.logger.formats, "wandb"), wandb_init={
@@ -82,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
                                "eval_env_kwargs": args.eval_env_kwargs, **model.config.to_dict()}}))
         except BaseException:
             model.close()
+            if resume_from is None:
+                run_folder.clear(log_dir)  # nothing of this start is left behind
             raise
-        final = train_and_save(model, args, log_dir)
+        final = train_and_save(model, args, log_dir, fresh=resume_from is None)
     finally:
         for opened in built:
             opened.close()
@@ -91,16 +108,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path) -> str:
-    """Learn with the best-model and checkpoint callbacks; the final model is saved even after an error."""
+def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: bool = True) -> str:
+    """Learn (up to ``--timesteps`` in all) with the best-model and checkpoint callbacks; the final
+    model is saved even after an error, once training has begun. A start refused before any
+    training writes no model, and in a ``fresh`` folder leaves none of the run's files (its logs)."""
     from gcrl_depth.callbacks import CheckpointCallback, SaveBestModel
+    from gcrl_depth.cli import run_folder
 
     callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
     if args.save_every > 0:
         callbacks.append(CheckpointCallback(args.save_every, log_dir / "checkpoints", verbose=1))
+    start = model.num_timesteps
     try:
-        model.learn(args.timesteps, callback=callbacks, progress_bar=args.progress)
+        if start >= args.timesteps:
+            raise ValueError(f"--resume: the run in {str(log_dir)!r} has {start:,} env steps already, at least "
+                             f"--timesteps {args.timesteps:,}; pass a larger --timesteps to train on")
+        model.learn(args.timesteps - start, callback=callbacks, progress_bar=args.progress, reset_num_timesteps=start == 0)
     finally:
-        final = model.save(log_dir / "final_model.zip")
+        trained = model.num_timesteps > start
+        final = model.save(log_dir / "final_model.zip") if trained else None
         model.close()
+        if fresh and not trained:
+            run_folder.clear(log_dir)
     return final

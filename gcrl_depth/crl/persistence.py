@@ -54,6 +54,9 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
     """Rebuild an agent of ``cls`` from a checkpoint (see :meth:`DeepCRL.load`)."""
     stored = checkpoint.read_checkpoint(path)
     config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
+    for name in set(kwargs) & set(ARCHITECTURE_FIELDS):
+        if kwargs[name] == config.get(name):  # what the saved parameters are anyway
+            kwargs.pop(name)
     fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
     if fixed:
         raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
