@@ -201,3 +201,31 @@ def test_a_run_folder_is_refused_then_resumed_or_overwritten_on_request(trained_
     assert main([*common, "--timesteps", "20", "--overwrite"]) == 2
     assert "prefill" in capsys.readouterr().err and not (run / "final_model.zip").exists()
     assert sorted(p.name for p in run.iterdir()) == []  # the old run's files were removed, nothing new written
+
+
+def test_user_errors_are_one_line_naming_the_flag_and_what_was_expected(tmp_path, capsys):
+    from gcrl_depth.cli.main import main
+
+    (tmp_path / "bad.yaml").write_text("width: [16\n")
+    (tmp_path / "a_file").write_text("")
+    cases = [  # (arguments, words the message must hold)
+        (["train", "PointUMaze", "--config", str(tmp_path)], ["--config", "a folder", "YAML or JSON file"]),
+        (["train", "PointUMaze", "--config", str(tmp_path / "bad.yaml")], ["--config", "not valid YAML"]),
+        (["train", "PointUMaze", "--log-dir", str(tmp_path / "a_file")], ["--log-dir", "is a file", "expected a folder"]),
+        (["train", "PointUMaze", "--log-dir", str(tmp_path / "a_file" / "run"), "--timesteps", "60", "--no-progress", *TINY],
+         ["cannot write or read", "a_file"]),
+        (["stitching", "PointUMaze", "--depths", "4", "6", "--out", str(tmp_path / "st")], ["--depths 6", "multiple of 4"]),
+        (["stitching", "PointUMaze", "--max-cells", "50", "--out", str(tmp_path / "st")],
+         ["--max-cells 50", "6 cells apart", "expected 1 to 5"]),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, error
+        assert all(word in error for word in words), (argv, error)
+    assert not (tmp_path / "st").exists()  # the sweep's arguments were all checked before its first run
+    for argv, flag in ((["eval", "model.zip", "--episodes", "0"], "--episodes"), (["train", "X", "--timesteps", "-5"],
+                                                                                  "--timesteps")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and f"argument {flag}: expected a positive integer" in capsys.readouterr().err

@@ -75,8 +75,11 @@ def test_default_goal_is_the_cell_farthest_along_the_maze():
 
 
 def test_bad_input_is_a_clear_error():
-    with pytest.raises(ValueError, match="not a free cell"):
-        q_map(MAZE, euclidean_critic, (0, 0), TEMPLATE)
+    rows, cols = MAZE.grid.shape
+    with pytest.raises(ValueError, match=rf"goal cell \(0, 0\) is not a free cell of this {rows}x{cols} maze"):
+        q_map(MAZE, euclidean_critic, (0, 0), TEMPLATE)  # in the maze's cells, not the map's finer grid
+    with pytest.raises(ValueError, match=rf"rows 0-{rows - 1}, columns 0-{cols - 1}"):
+        q_map(MAZE, euclidean_critic, (rows + 3, 1), TEMPLATE)
     with pytest.raises(ValueError, match="NaN or infinite"):
         q_map(MAZE, lambda obs, goal: np.full(len(obs), np.nan), GOAL, TEMPLATE)
     with pytest.raises(ValueError, match="per_cell must be a positive integer"):

@@ -80,6 +80,12 @@ def geodesic_distances(maze: Maze, goal_cell: tuple[int, int], per_cell: int) ->
     point of ``goal_cell`` at (or, for even ``per_cell``, next to) its centre, in steps between
     neighbouring points of free cells (4-connected: L1 in open space); NaN in walls."""
     fine = np.repeat(np.repeat(maze.grid, per_cell, axis=0), per_cell, axis=1)
+    rows, cols = maze.grid.shape
+    row, col = goal_cell
+    if not (0 <= row < rows and 0 <= col < cols) or maze.grid[row, col] == WALL:
+        free = [tuple(int(v) for v in cell) for cell in np.argwhere(maze.grid != WALL)[:4]]
+        raise ValueError(f"goal cell ({row}, {col}) is not a free cell of this {rows}x{cols} maze (rows 0-{rows - 1}, "
+                         f"columns 0-{cols - 1}); free cells are e.g. {', '.join(map(str, free))}")
     source = (goal_cell[0] * per_cell + per_cell // 2, goal_cell[1] * per_cell + per_cell // 2)
     steps = cell_distances(fine, source).astype(float)
     steps[steps < 0] = np.nan

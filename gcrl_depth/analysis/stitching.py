@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from gcrl_depth import experiments
 
 STITCHING_CELLS = 3  # the paper's bound on training pairs
@@ -24,18 +26,42 @@ def stitching_options(max_cells: int = STITCHING_CELLS) -> tuple[dict[str, int],
     return {"max_pair_cells": max_cells}, {"min_pair_cells": max_cells + 1}
 
 
+def check_stitching(env: str, depths: Sequence[int], max_cells: int, **config: Any) -> str:
+    """Every argument of a stitching sweep checked before its first run, in the user's terms: the
+    task (a maze), each depth with the config, and ``max_cells`` against the maze's distances
+    (near pairs at most ``max_cells`` apart, far ones farther). Returns the task's name."""
+    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.envs import TASKS, task_name
+    from gcrl_depth.envs.mazes import LAYOUTS, WALL, cell_distances, parse_layout
+
+    task = task_name(env)
+    if "layout" not in TASKS[task][1]:
+        raise ValueError(f"the stitching test needs a maze task (PointBigMaze, AntBigMaze, ...); {task} has no maze")
+    for depth in depths:
+        try:
+            CRLConfig(depth=depth, **config)
+        except ValueError as error:
+            raise ValueError(f"--depths {depth}: {error}") from None
+    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells < 1:
+        raise ValueError(f"--max-cells must be a positive number of maze cells, got {max_cells!r}")
+    grid = parse_layout(LAYOUTS[TASKS[task][1]["layout"]])
+    farthest = max(int(cell_distances(grid, tuple(cell)).max()) for cell in np.argwhere(grid != WALL))
+    if max_cells >= farthest:
+        raise ValueError(f"--max-cells {max_cells}: {task}'s farthest two cells are {farthest} cells apart, so no far "
+                         f"pairs (more than {max_cells} apart) are left to evaluate on; expected 1 to {farthest - 1}")
+    return task
+
+
 def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                    max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
                    serial: bool = False, **config: Any) -> dict[int, list[dict[str, Any]]]:
     """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
     another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
     metrics (the protocol's measure) and the near pairs' (``near/...``)."""
-    from gcrl_depth.envs import TASKS, env_id, task_name
+    from gcrl_depth.envs import env_id
     from gcrl_depth.goal_envs import vector_goal_env
 
-    task = task_name(env)
-    if "layout" not in TASKS[task][1]:
-        raise ValueError(f"the stitching test needs a maze task (PointBigMaze, AntBigMaze, ...); {task} has no maze")
+    task = check_stitching(env, [depth], max_cells, **config)
     length = {} if episode_length is None else {"episode_length": episode_length}
     near, far = ({**options, **length} for options in stitching_options(max_cells))
     near_envs = vector_goal_env(env_id(task), eval_episodes, **near)

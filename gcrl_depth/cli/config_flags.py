@@ -60,15 +60,25 @@ def config_values(args: argparse.Namespace, config_file: str | None, preset: dic
 
 def read_config_file(path: str) -> dict[str, Any]:
     """A YAML (``.yaml`` / ``.yml``) or JSON file holding a mapping of CRLConfig fields."""
+    if Path(path).is_dir():
+        raise ValueError(f"--config {path}: a folder; expected a YAML or JSON file of CRLConfig fields")
+    if not Path(path).exists():
+        raise ValueError(f"--config {path}: no such file; expected a YAML or JSON file of CRLConfig fields")
     text = Path(path).read_text()
     if path.endswith((".yaml", ".yml")):
         import yaml
 
-        values = yaml.safe_load(text)
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"--config {path}: not valid YAML ({' '.join(str(error).split())})") from None
     else:
-        values = json.loads(text)
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--config {path}: not valid JSON ({error}); a .yaml or .yml name reads YAML") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of CRLConfig fields, got {type(values).__name__}")
+        raise ValueError(f"--config {path}: expected a mapping of CRLConfig fields, got {type(values).__name__}")
     return values
 
 

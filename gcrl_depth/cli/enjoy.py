@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gcrl_depth.cli.arg_types import positive_int
 from gcrl_depth.cli.evaluate import add_goal_flags, model_env
 
 
@@ -12,11 +13,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("enjoy", help="render a saved model's episodes as a GIF or MP4",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model", help="a checkpoint zip written by DeepCRL.save or gcrl-depth train")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes, one after another in the video")
+    parser.add_argument("--episodes", type=positive_int, default=3, help="episodes, one after another in the video")
     parser.add_argument("--out", default="rollout.mp4", help="video file: .mp4 or .gif")
     parser.add_argument("--steps", type=int, default=None, help="steps per episode (default: whole episodes)")
-    parser.add_argument("--frame-every", type=int, default=5, help="keep every N-th frame (the video plays N times faster)")
-    parser.add_argument("--size", type=int, default=240, help="frame width and height in pixels")
+    parser.add_argument("--frame-every", type=positive_int, default=5, help="keep every N-th frame (the video plays N times faster)")
+    parser.add_argument("--size", type=positive_int, default=240, help="frame width and height in pixels")
     add_goal_flags(parser)
     parser.set_defaults(run=run)
 

@@ -7,12 +7,14 @@ import dataclasses
 import json
 from typing import Any
 
+from gcrl_depth.cli.arg_types import json_object, positive_int
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="evaluate a saved model with the shared evaluator",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model", help="a checkpoint zip written by DeepCRL.save or gcrl-depth train")
-    parser.add_argument("--episodes", type=int, default=128, help="evaluation episodes")
+    parser.add_argument("--episodes", type=positive_int, default=128, help="evaluation episodes")
     add_goal_flags(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
@@ -20,7 +22,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def add_goal_flags(parser: argparse.ArgumentParser) -> None:
     """``--eval-goals``, ``--env-kwargs`` and ``--seed``: which goals (and starts) a saved model is run on."""
-    from gcrl_depth.cli.train import json_object
 
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
                         help="the training goal distribution, or a gcrl_depth maze's farthest goals (...Eval)")

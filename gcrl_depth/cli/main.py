@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:  # clear errors, without a traceback
         print(f"gcrl-depth {args.command}: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the disk's answer: a read-only folder, a full disk, a file where a folder belongs
+        where = f" {error.filename!r}" if error.filename else ""
+        print(f"gcrl-depth {args.command}: cannot write or read{where}: {error.strerror or error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from gcrl_depth.cli.arg_types import positive_int
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("qmap", help="Q-value heatmaps over the maze for a fixed goal, several models side by side",
@@ -14,7 +16,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", nargs="+", default=None, help="one label per model (default: 'depth N')")
     parser.add_argument("--goal-cell", nargs=2, type=int, default=None, metavar=("ROW", "COL"),
                         help="goal cell (default: the free cell farthest along the maze from the start)")
-    parser.add_argument("--per-cell", type=int, default=5, help="points per cell along each axis")
+    parser.add_argument("--per-cell", type=positive_int, default=5, help="points per cell along each axis")
     parser.add_argument("--seed", type=int, default=0, help="seed of the reset state whose non-position features are kept")
     parser.add_argument("--out", default="qmap.png", help="PNG file")
     parser.add_argument("--json", action="store_true", help="print the correlations as JSON")

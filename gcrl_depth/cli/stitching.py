@@ -6,6 +6,7 @@ import argparse
 import shlex
 import time
 
+from gcrl_depth.cli.arg_types import positive_int
 from gcrl_depth.cli.config_flags import add_config_flags, config_values
 from gcrl_depth.cli.train import add_preset_flags
 
@@ -18,10 +19,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per depth")
     parser.add_argument("--serial", action="store_true",
                         help="train a depth's seeds one after another (default: as one run set, one program)")
-    parser.add_argument("--max-cells", type=int, default=3, help="training pairs are at most this many maze cells apart")
-    parser.add_argument("--timesteps", type=int, default=200_000, help="env steps per run")
-    parser.add_argument("--eval-every", type=int, default=50_000, help="env steps between evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation (far and near pairs each)")
+    parser.add_argument("--max-cells", type=positive_int, default=3, help="training pairs are at most this many maze cells apart")
+    parser.add_argument("--timesteps", type=positive_int, default=200_000, help="env steps per run")
+    parser.add_argument("--eval-every", type=positive_int, default=50_000, help="env steps between evaluations")
+    parser.add_argument("--eval-episodes", type=positive_int, default=32, help="episodes per evaluation (far and near pairs each)")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>)")
     add_preset_flags(parser, default="cpu")
@@ -33,13 +34,12 @@ def run(args: argparse.Namespace) -> int:
     import gcrl_depth
     from gcrl_depth.analysis import stitching
     from gcrl_depth.crl.config import PRESETS
-    from gcrl_depth.envs import task_name
     from gcrl_depth.machine import results_header
 
     config = config_values(args, args.config, PRESETS[args.preset])
     if "depth" in config:
         raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
-    task = task_name(args.env)
+    task = stitching.check_stitching(args.env, args.depths, args.max_cells, **config)  # all before the first run
     rows = []
     for depth in args.depths:
         start = time.perf_counter()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from gcrl_depth.cli.arg_types import json_object, positive_int
 from gcrl_depth.cli.config_flags import add_config_flags, config_values
 
 
@@ -15,7 +15,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
     add_preset_flags(parser)
-    parser.add_argument("--timesteps", type=int, default=1_000_000, help="env steps to train (prefill included)")
+    parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps to train (prefill included)")
     parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
@@ -44,17 +44,6 @@ def add_preset_flags(parser: argparse.ArgumentParser, default: str = "paper") ->
     """``--preset`` and ``--config FILE``, which :func:`config_values` composes with the field flags."""
     parser.add_argument("--preset", choices=["cpu", "paper"], default=default, help="named overrides of the paper's defaults")
     parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """A JSON object from the command line."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}': {error}")
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}', got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
