@@ -84,18 +84,35 @@ def run_path(out: Path, task: str, depth: int, seed: int) -> Path:
 
 
 def stored_run(path: Path, settings: dict) -> list[dict] | None:
-    """The rows of a finished run with these settings, None if it has not run; an error if it ran differently."""
+    """The rows of a finished run with these settings, None if it has not run (or its files are
+    half-written, cut or corrupt: said, naming the file, and the run is trained again); an error
+    if it ran with other settings."""
     from gcrl_depth.experiments import read_csv
 
     if not path.exists():
         return None
-    stored = json.loads(path.with_suffix(".json").read_text())
+    try:
+        stored = json.loads(path.with_suffix(".json").read_text())
+        rows = read_csv(path)
+        if not rows:
+            raise ValueError(f"{path} holds no evaluations")
+    except FileNotFoundError:
+        return _unfinished(path, f"its settings file {path.with_suffix('.json').name} is missing (half-written)")
+    except json.JSONDecodeError as error:
+        return _unfinished(path, f"its settings file {path.with_suffix('.json').name} is not valid JSON ({error})")
+    except ValueError as error:
+        return _unfinished(path, str(error).replace(f"{path}", "the file"))
     settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
     if stored != settings:
         changed = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
         raise SystemExit(f"{path} was run with other settings ({', '.join(changed)}: {[stored.get(k) for k in changed]} "
                          f"vs {[settings.get(k) for k in changed]}); use another --out or delete it")
-    return read_csv(path)
+    return rows
+
+
+def _unfinished(path: Path, why: str) -> None:
+    print(f"{path}: {why}; counted as not run, trained again", flush=True)
+    return None
 
 
 def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Namespace) -> dict[int, list[dict]]:

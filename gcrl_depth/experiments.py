@@ -267,9 +267,21 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, columns: 
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows written by :func:`write_csv`, numbers parsed back (ints, floats; other cells stay strings)."""
+    """Rows written by :func:`write_csv`, numbers parsed back (ints, floats; other cells stay strings).
+
+    Raises:
+        ValueError: naming the file and line, for a row with more or fewer cells than the header
+            (a file cut mid-row, or not one of these).
+    """
     with open(path, newline="") as f:
-        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        rows = []
+        for row in reader:
+            if None in row or None in row.values():
+                raise ValueError(f"{os.fspath(path)}, line {reader.line_num}: {len(reader.fieldnames or [])} columns "
+                                 "expected (the file is cut or damaged)")
+            rows.append({k: _parse_cell(v) for k, v in row.items()})
+        return rows
 
 
 def _parse_cell(value: str) -> Any:
