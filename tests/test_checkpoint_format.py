@@ -55,3 +55,64 @@ def test_an_unknown_format_names_the_readable_ones(tmp_path):
             target.writestr(name, data)
     with pytest.raises(ValueError, match=r"format 3.*\[1, 2\]"):
         DeepCRL.load(bad)
+
+
+@pytest.fixture(scope="module")
+def format_2(tmp_path_factory):
+    """A format-2 checkpoint: the format-1 fixture loaded and saved again."""
+    model = DeepCRL.load(FORMAT_1, verbose=0, eval_episodes=0)
+    path = model.save(tmp_path_factory.mktemp("format2") / "model.zip")
+    model.close()
+    return Path(path)
+
+
+def rewritten(source, target, change):
+    """A copy of checkpoint ``source`` at ``target`` with ``change(name, data) -> data`` applied to each member."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            new.writestr(name, change(name, old.read(name)))
+    return target
+
+
+def edited_params(edit):
+    from flax import serialization
+
+    def change(name, data):
+        if name != "params.msgpack":
+            return data
+        leaves = serialization.msgpack_restore(data)
+        return serialization.msgpack_serialize({key: edit(key, np.asarray(value)) for key, value in leaves.items()})
+
+    return change
+
+
+def edited_json(member, edit):
+    return lambda name, data: json.dumps(edit(json.loads(data))).encode() if name == member else data
+
+
+def test_float16_parameters_are_cast_to_float32_with_a_warning(format_2, tmp_path):
+    path = rewritten(format_2, tmp_path / "half.zip", edited_params(lambda key, value: value.astype(np.float16)))
+    with pytest.warns(RuntimeWarning, match=r"saved as float16; cast to float32"):
+        model = DeepCRL.load(path, verbose=0, eval_episodes=0)
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(model.learner.params)} == {np.dtype(np.float32)}
+    model.close()
+
+
+def test_a_checkpoint_that_cannot_be_used_is_refused_naming_the_file_and_what_is_wrong(format_2, tmp_path):
+    def poison(key, value):
+        return np.full_like(value, np.nan) if "log_alpha" in key else value
+
+    cases = {
+        "nan.zip": (edited_params(poison), r"hold NaN or infinite values at .*log_alpha"),
+        "newer.zip": (edited_json("metadata.json", lambda m: {**m, "format_version": 9}),
+                      r"format 9, written by gcrl_depth .*reads formats \[1, 2\]; upgrade gcrl_depth"),
+        "no_seed.zip": (edited_json("metadata.json", lambda m: {k: v for k, v in m.items() if k != "seed"}),
+                        r"not a complete DeepCRL checkpoint: metadata.json lacks \['seed'\]"),
+        "future_knob.zip": (edited_json("config.json", lambda c: {**c, "future_knob": 1}),
+                            r"saved by gcrl_depth .* config options this version does not know: \['future_knob'\]"),
+    }
+    for name, (change, message) in cases.items():
+        path = rewritten(format_2, tmp_path / name, change)
+        with pytest.raises(ValueError, match=message) as error:
+            DeepCRL.load(path, verbose=0, eval_episodes=0)
+        assert name in str(error.value)

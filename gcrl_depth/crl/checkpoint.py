@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import platform
+import warnings
 import zipfile
 import zlib
 from importlib import metadata as importlib_metadata
@@ -38,6 +39,7 @@ from gcrl_depth.files import atomic_open
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MEMBERS = ("config.json", "metadata.json", "params.msgpack", "optimizer.msgpack")
+REQUIRED_META = ("sizes", "seed", "num_timesteps", "num_updates", "agent", "evaluations", "key")  # format 2
 TRAINING_MEMBER = "training_state.msgpack"
 VERSIONED_PACKAGES = ("gcrl_depth", "jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "numpy")
 
@@ -106,9 +108,11 @@ class Checkpoint:
             learner = learner_from_v1(self.members, like, self.path)
             check_same_shapes(like.params, learner.params,
                               f"{self.path!r}: checkpoint parameters do not match the agent's architecture")
+            check_finite(learner.params, f"{self.path!r}: parameters")
             return jax.tree_util.tree_map(lambda x, t: np.asarray(x, t.dtype), learner, like)
         params = tree_from_bytes(like.params, self.members["params.msgpack"], f"{self.path}: parameters")
         opt_state = tree_from_bytes(like.opt_state, self.members["optimizer.msgpack"], f"{self.path}: optimizer state")
+        check_finite(params, f"{self.path!r}: parameters")
         return Learner(params, opt_state)
 
     def key(self) -> jax.Array:
@@ -157,7 +161,15 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (config.json / metadata.json are not JSON: {error})") from error
     if not isinstance(meta, dict) or meta.get("format_version") not in READABLE_VERSIONS:
         version = meta.get("format_version") if isinstance(meta, dict) else None
-        raise ValueError(f"{path!r} has checkpoint format {version!r}; this gcrl_depth reads formats {list(READABLE_VERSIONS)}")
+        writer = (meta.get("versions") or {}).get("gcrl_depth") if isinstance(meta, dict) else None
+        newer = isinstance(version, int) and version > max(READABLE_VERSIONS)
+        raise ValueError(f"{path!r} has checkpoint format {version!r}" + (f", written by gcrl_depth {writer}" if writer else "")
+                         + f"; this gcrl_depth ({package_versions().get('gcrl_depth')}) reads formats "
+                         f"{list(READABLE_VERSIONS)}" + ("; upgrade gcrl_depth to load it" if newer else ""))
+    missing = sorted(set(REQUIRED_META) - set(meta)) if meta["format_version"] >= 2 else []
+    if missing or not isinstance(config, dict):
+        what = f"metadata.json lacks {missing}" if missing else "config.json is not a mapping"
+        raise ValueError(f"{path!r} is not a complete DeepCRL checkpoint: {what}")
     return Checkpoint(path, config, meta, members)
 
 
@@ -207,12 +219,31 @@ def tree_from_bytes(template: Any, data: bytes, what: str) -> Any:
         is_key = jax.dtypes.issubdtype(like.dtype, jax.dtypes.prng_key)
         expected = jax.eval_shape(jax.random.key_data, like) if is_key else like
         value = stored.get(name)
+        if value is not None and _float_cast(value, expected):
+            warnings.warn(f"{what}: {name} was saved as {np.asarray(value).dtype}; cast to {expected.dtype}",
+                          RuntimeWarning, stacklevel=3)
+            value = np.asarray(value, expected.dtype)
         if value is None or np.shape(value) != tuple(expected.shape) or np.asarray(value).dtype != expected.dtype:
             found = "missing" if value is None else f"{np.asarray(value).dtype}{list(np.shape(value))}"
             raise ValueError(f"checkpoint {what} do not match the agent's architecture at {name}: expected "
                              f"{expected.dtype}{list(expected.shape)}, found {found}")
         leaves.append(jax.random.wrap_key_data(value) if is_key else value)  # keys use the default PRNG impl
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _float_cast(value: Any, expected: Any) -> bool:
+    """Whether a saved float array of the right shape differs from the expected float dtype (then it is cast)."""
+    value = np.asarray(value)
+    return (value.dtype != expected.dtype and np.issubdtype(value.dtype, np.floating)
+            and np.issubdtype(np.dtype(expected.dtype), np.floating) and value.shape == tuple(expected.shape))
+
+
+def check_finite(tree: Any, what: str) -> None:
+    """Raise a ValueError naming the first leaf of ``tree`` with a NaN or an infinity."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not np.isfinite(np.asarray(leaf)).all():
+            raise ValueError(f"{what} hold NaN or infinite values at {jax.tree_util.keystr(path)}; refusing to load "
+                             "them (a diverged run? load an earlier checkpoint)")
 
 
 def _first_keys(tree: Any) -> list[str]:

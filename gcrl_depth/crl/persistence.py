@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gcrl_depth.crl import checkpoint
-from gcrl_depth.crl.config import ARCHITECTURE_FIELDS
+from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
 from gcrl_depth.crl.host_env import rebuild
 from gcrl_depth.evaluation import EvaluationResult
@@ -54,6 +54,11 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
     """Rebuild an agent of ``cls`` from a checkpoint (see :meth:`DeepCRL.load`)."""
     stored = checkpoint.read_checkpoint(path)
     config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(CRLConfig)})
+    if unknown:
+        writer = (meta.get("versions") or {}).get("gcrl_depth", "another version")
+        raise ValueError(f"{stored.path!r} was saved by gcrl_depth {writer} with config options this version does not "
+                         f"know: {unknown}")
     for name in set(kwargs) & set(ARCHITECTURE_FIELDS):
         if kwargs[name] == config.get(name):  # what the saved parameters are anyway
             kwargs.pop(name)
