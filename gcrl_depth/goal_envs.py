@@ -34,6 +34,10 @@ def check_goal_space(space: gym.Space, what: str = "env") -> None:
         found = f"a Dict with keys {sorted(keys)}" if keys is not None else type(space).__name__
         raise TypeError(f"{what} is not a goal env: its observation space must be a Dict with keys {list(GOAL_KEYS)} "
                         f"(Gymnasium-Robotics' GoalEnv convention); found {found}")
+    achieved, desired = (space[key].shape for key in ("achieved_goal", "desired_goal"))
+    if achieved is not None and desired is not None and int(np.prod(achieved)) != int(np.prod(desired)):
+        raise ValueError(f"{what}: achieved_goal {tuple(achieved)} and desired_goal {tuple(desired)} must have the same "
+                         "size (CRL relabels a state's goal with a later achieved goal)")
 
 
 def registered_spec(name: str) -> gym.envs.registration.EnvSpec:
@@ -144,7 +148,11 @@ def step_success(obs: dict[str, np.ndarray], info: dict[str, Any], reward_of: Ca
     """
     for key in ("is_success", "success"):
         if key in info:
-            return np.asarray(info[key], dtype=float)
+            value = np.asarray(info[key])
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"the env's info[{key!r}] must be booleans or numbers (one per env), got {value.dtype} "
+                                f"values such as {value.ravel()[:1].tolist()}")
+            return value.astype(float)
     reward_fn = reward_of()
     if reward_fn is None:
         raise ValueError("cannot tell success: the env's info has neither 'is_success' nor 'success', "

@@ -105,3 +105,52 @@ def test_the_host_path_trains_on_collected_rows():
     assert all(np.isfinite(float(v)) for v in metrics.values()) and "train/critic_loss" in metrics
     changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.learner.params.critic)
     assert all(jax.tree_util.tree_leaves(changed))
+
+
+class Misbehaving(LineGoalEnv):
+    """LineGoalEnv that goes wrong at its 3rd step, in one of the ways a third-party env can."""
+
+    def __init__(self, fault):
+        super().__init__()
+        self.fault, self.steps = fault, 0
+        if fault == "goal_sizes":
+            self.observation_space = gym.spaces.Dict({**self.observation_space.spaces,
+                                                      "desired_goal": gym.spaces.Box(-10, 10, (2,), np.float64)})
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps == 3 and self.fault == "nan":
+            obs["observation"] = np.array([np.nan])
+        if self.steps == 3 and self.fault == "shape":
+            obs["observation"] = np.zeros(3)
+        if self.fault == "success_text":
+            info["is_success"] = "yes"
+        return obs, reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize("fault, error, words", [
+    ("nan", ValueError, ("non-finite observation", "step 3", "env's fault")),
+    ("shape", ValueError, ("step 3", "wrong shape", "observation space declares")),
+    ("success_text", TypeError, ("info['is_success']", "booleans or numbers")),
+    ("goal_sizes", ValueError, ("achieved_goal (1,) and desired_goal (2,)", "same size")),
+])
+def test_a_misbehaving_env_is_named_as_the_cause_with_the_key_and_the_step(fault, error, words):
+    def envs():
+        return gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(Misbehaving(fault), 20)] * 2)
+
+    with pytest.raises(error) as raised:
+        EnvStepper(envs(), seed=0).collect(lambda obs, goals: np.zeros((len(obs), 1)), 5)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_observations_are_checked_against_the_declared_sizes():
+    from gcrl_depth.crl.env_stepper import checked_obs
+
+    sizes = EnvSizes(observation_size=3, goal_size=2, action_size=1)
+    good = {"observation": np.zeros((2, 3)), "achieved_goal": np.zeros((2, 2)), "desired_goal": np.ones((2, 2))}
+    assert checked_obs(good, 2, sizes, "reset")["observation"].dtype == np.float32
+    with pytest.raises(ValueError, match=r"achieved_goal of shape \(2, 3\) at step 7; its observation space declares 2"):
+        checked_obs({**good, "achieved_goal": np.zeros((2, 3))}, 2, sizes, "step 7")
+    with pytest.raises(ValueError, match="desired_goal at reset is not an array of numbers"):
+        checked_obs({**good, "desired_goal": [["a", "b"], ["c", "d"]]}, 2, sizes, "reset")

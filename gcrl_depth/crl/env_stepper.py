@@ -70,7 +70,8 @@ class EnvStepper:
     def reset(self, seed: int | None = None) -> None:
         """Start new episodes in every env (episode ids go on increasing)."""
         obs, _ = self.envs.reset(seed=seed)
-        self.obs = _float_obs(obs, self.num_envs)
+        self.steps = 0  # env steps since this reset, for the messages of checked_obs
+        self.obs = checked_obs(obs, self.num_envs, self.sizes, "reset")
         self.episode = self.episode + 1
         self.resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step() is a reset
         self.final = None  # SAME_STEP: (mask, obs) of episodes that ended at the last step
@@ -88,11 +89,16 @@ class EnvStepper:
                 row_obs, row_goals = _where(mask, final["observation"], row_obs), _where(mask, final["achieved_goal"], row_goals)
                 self.episode = self.episode + mask
                 self.final = None
-            next_obs, _, terminated, truncated, info = self.envs.step(actions.reshape(self.envs.action_space.shape))
+            try:
+                next_obs, _, terminated, truncated, info = self.envs.step(actions.reshape(self.envs.action_space.shape))
+            except ValueError as error:  # e.g. a Sync/AsyncVectorEnv stacking observations of the wrong shape
+                raise ValueError(f"the env's step {self.steps + 1} failed in its vector env: {error} (an observation of "
+                                 "another shape than its observation space declares is a common cause)") from error
             done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
             for name, value in zip(rows, (row_obs, actions, row_goals, row_episode)):
                 rows[name].append(value)
-            next_obs = _float_obs(next_obs, self.num_envs)
+            self.steps += 1
+            next_obs = checked_obs(next_obs, self.num_envs, self.sizes, f"step {self.steps}")
             if self.mode is AutoresetMode.NEXT_STEP:
                 self.episode = self.episode + self.resetting  # this call reset them: their returned obs starts a new episode
                 live = ~self.resetting
@@ -129,8 +135,28 @@ def _flat_size(space: gym.Space) -> int:
     return int(np.prod(space.shape))
 
 
-def _float_obs(obs: dict[str, Any], num_envs: int) -> dict[str, np.ndarray]:
-    return {key: np.asarray(obs[key], np.float32).reshape(num_envs, -1) for key in ("observation", "achieved_goal", "desired_goal")}
+def checked_obs(obs: dict[str, Any], num_envs: int, sizes: EnvSizes, when: str) -> dict[str, np.ndarray]:
+    """The goal-env observation of every env as float32 ``(num_envs, size)`` arrays, checked against
+    the declared sizes and for NaN / infinity: a misbehaving env is named as the cause, with the
+    key and the step, before anything it returned reaches training."""
+    out = {}
+    for key, size in (("observation", sizes.observation_size), ("achieved_goal", sizes.goal_size),
+                      ("desired_goal", sizes.goal_size)):
+        try:
+            value = np.asarray(obs[key], np.float32)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"the env's {key} at {when} is not an array of numbers ({error})") from None
+        if value.size != num_envs * size:
+            raise ValueError(f"the env returned {key} of shape {value.shape} at {when}; its observation space declares "
+                             f"{size} numbers per env ({num_envs} envs)")
+        value = value.reshape(num_envs, size)
+        bad = ~np.isfinite(value)
+        if bad.any():
+            env = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"the env returned a non-finite {key} (NaN or infinity) at {when} in env {env}: the env's "
+                             "fault, not training's")
+        out[key] = value
+    return out
 
 
 def _where(mask: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
