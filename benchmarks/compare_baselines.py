@@ -72,9 +72,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
     out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
+    if "crl" in args.algos:
+        experiments.check_configs((f"--depths {depth}", {**crl_config, "depth": depth}) for depth in args.depths)
+    resolved = [experiments.resolve_env(name, args.eval_goals, args.episode_length) for name in args.envs]  # all first
     rows = []
-    for name in args.envs:
-        train_id, eval_id, env_kwargs = experiments.resolve_env(name, args.eval_goals, args.episode_length)
+    for train_id, eval_id, env_kwargs in resolved:
         task = experiments.short_name(train_id)
         for algo in args.algos:
             for depth in (args.depths if algo == "crl" else [args.baseline_depth]):

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
     base_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"
+    experiments.check_configs((f"{series} {value}", {**base_config, **overrides})
+                              for series, value, overrides in configurations(args))
     rows = []
     for series, value, overrides in configurations(args):
         start = time.perf_counter()

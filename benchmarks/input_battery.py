@@ -1,4 +1,6 @@
-"""Run the bad-input battery (``tests/bad_inputs.py``) and count its outcomes.
+"""Run a bad-input battery (``tests/bad_inputs.py``, or ``--battery edge_inputs``: its sibling of
+the command line, run folders and files, run files, checkpoint contents and third-party envs)
+and count its outcomes.
 
     python benchmarks/input_battery.py --out benchmarks/results/input_battery_cpu
     # the same cases against an older checkout (its package first on the path):
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import json
 import sys
 import time
@@ -30,9 +33,10 @@ from gcrl_depth.machine import describe_machine  # noqa: E402
 GOOD = ("clear error", "correct")
 
 
-def run(names: list[str] | None) -> list[dict[str, str]]:
+def run(names: list[str] | None, battery: str = "bad_inputs") -> list[dict[str, str]]:
     rows = []
-    cases = [c for c in bad_inputs.CASES if not names or any(n in c.name for n in names)]
+    all_cases = importlib.import_module(battery).CASES
+    cases = [c for c in all_cases if not names or any(n in c.name for n in names)]
     for i, case in enumerate(cases, 1):
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -48,8 +52,9 @@ def counts(rows: list[dict[str, str]]) -> dict[str, int]:
     return {outcome: found.get(outcome, 0) for outcome in bad_inputs.OUTCOMES}
 
 
-def report(rows: list[dict[str, str]], label: str, before: dict | None) -> str:
-    lines = [f"# Bad-input battery ({label})", "", f"{len(rows)} cases from `tests/bad_inputs.py`; outcomes as its docstring defines them.", ""]
+def report(rows: list[dict[str, str]], label: str, before: dict | None, battery: str = "bad_inputs") -> str:
+    lines = [f"# Bad-input battery `{battery}` ({label})", "",
+             f"{len(rows)} cases from `tests/{battery}.py`; outcomes as `tests/bad_inputs.py`'s docstring defines them.", ""]
     lines += ["## Machine", "", *describe_machine(), ""]
     total = counts(rows)
     if before is not None:
@@ -100,12 +105,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default="after")
     parser.add_argument("--before", help="a JSON written by an earlier run, for a before/after table")
     parser.add_argument("--cases", nargs="*", help="run only cases whose name contains one of these")
+    parser.add_argument("--battery", choices=["bad_inputs", "edge_inputs"], default="bad_inputs")
     args = parser.parse_args(argv)
-    rows = run(args.cases)
+    rows = run(args.cases, args.battery)
     before = json.loads(Path(args.before).read_text()) if args.before else None
     out = Path(args.out)
     atomic_write_text(out.with_suffix(".json"), json.dumps({"label": args.label, "rows": rows}, indent=1))
-    atomic_write_text(out.with_suffix(".md"), report(rows, args.label, before))
+    atomic_write_text(out.with_suffix(".md"), report(rows, args.label, before, args.battery))
     plot(rows, args.label, before, out.with_suffix(".png"))
     print(json.dumps(counts(rows)))
 

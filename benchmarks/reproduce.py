@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> Path:
     config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
     out = args.out or RESULTS_DIR / f"reproduce_{jax.devices()[0].platform}"
     tasks = [task_name(t) for t in args.tasks]
+    experiments.check_configs((f"--depths {depth}", {**config, "depth": depth}) for depth in args.depths)
     rows, missing = [], []
     for task in tasks:
         for depth in args.depths:

@@ -151,6 +151,19 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
     return rows
 
 
+def check_configs(configs: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Every DeepCRL config of a multi-run command built before its first run: ``(label, config)``
+    pairs (the label names the flag and value, e.g. ``"--depths 6"``); a bad one raises a
+    SystemExit naming its label, so no run is trained and thrown away before it shows."""
+    from gcrl_depth.crl.config import CRLConfig
+
+    for label, config in configs:
+        try:
+            CRLConfig.from_dict(config)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(f"{label}: {error}") from None
+
+
 def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], *args: Any, serial: bool = False,
                        **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
     """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`), or with

@@ -612,7 +612,8 @@ def _judge(case: Case, subject: Any, result: Any, error: BaseException | None) -
             if expect.then is not None and not expect.then(subject):
                 return wrong, f"clear error, but afterwards: not intact ({message[:200]})"
             return "clear error", message[:300]
-        return ("unclear error" if _raised_in_gcrl_depth(error) else "deep traceback"), message[:300]
+        said = getattr(error, "said_by_gcrl_depth", False) or _raised_in_gcrl_depth(error)  # a command's own line
+        return ("unclear error" if said else "deep traceback"), message[:300]
     if isinstance(expect, Raises):
         return wrong, f"no error (expected {[t.__name__ for t in expect.types]} naming {list(expect.words)})"
     if expect.check(subject, result):

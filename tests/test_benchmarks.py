@@ -286,3 +286,13 @@ def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names
         assert script.stored_run(path, settings) is None, name
         said = capsys.readouterr().out
         assert str(path) in said and words in said and "trained again" in said, (name, said)
+
+
+def test_multi_run_scripts_check_every_config_before_their_first_run(tmp_path):
+    reproduce, sweep = load_script("reproduce"), load_script("depth_sweep")
+    with pytest.raises(SystemExit, match="--depths 6: depth must be a positive multiple of 4"):
+        reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "6", "--timesteps", "120", "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit, match="width 0: width must be a positive integer"):
+        sweep.main(["--env", "PointUMaze", "--depths", "4", "--widths", "16", "0", "--timesteps", "120",
+                    "--out", str(tmp_path / "s")])
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written

@@ -127,6 +127,9 @@ def plot_stitching(summary: Sequence[dict[str, Any]], path: str | os.PathLike, t
     return save_figure(fig, path)
 
 
+RESULT_FILES = ("curves.csv", "summary.md", "stitching.png")  # what write_results writes
+
+
 def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header: Sequence[str] = ()) -> Path:
     """``curves.csv``, ``summary.md`` (``header`` lines, then the table) and ``stitching.png`` into ``out``."""
     from gcrl_depth.files import atomic_write_text

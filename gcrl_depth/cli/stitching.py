@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
+from pathlib import Path
 
 from gcrl_depth.cli.arg_types import positive_int
 from gcrl_depth.cli.config_flags import add_config_flags, config_values
@@ -24,7 +25,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=positive_int, default=50_000, help="env steps between evaluations")
     parser.add_argument("--eval-episodes", type=positive_int, default=32, help="episodes per evaluation (far and near pairs each)")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
-    parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>); one that holds "
+                        "results is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results --out holds")
     add_preset_flags(parser, default="cpu")
     add_config_flags(parser, exclude=("depth",))
     parser.set_defaults(run=run)
@@ -40,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     if "depth" in config:
         raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
     task = stitching.check_stitching(args.env, args.depths, args.max_cells, **config)  # all before the first run
+    out = Path(args.out or f"runs/stitching-{task}")
+    held = [name for name in stitching.RESULT_FILES if (out / name).exists()]
+    if held and not args.overwrite:
+        raise ValueError(f"--out {str(out)!r} already holds results ({', '.join(held)}); pass --overwrite to replace "
+                         "them, or another --out")
     rows = []
     for depth in args.depths:
         start = time.perf_counter()
@@ -56,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
               f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
               f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
               f"{args.timesteps:,} env steps per run, preset `{args.preset}` with {config}; seeds {args.seeds}."]
-    out = stitching.write_results(rows, args.out or f"runs/stitching-{task}", header)
+    out = stitching.write_results(rows, out, header)
     print(f"wrote {out}")
     return 0
