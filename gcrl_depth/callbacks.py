@@ -101,8 +101,10 @@ class ConvertCallback(BaseCallback):
 
 class CheckpointCallback(BaseCallback):
     """Saves the agent every ``save_freq`` env steps to ``save_path/{name_prefix}_{steps}_steps.zip``
-    (with the replay buffer if ``include_buffer``, for an exact resume). It only ever sees finite
-    parameters: a diverged epoch stops training before the callbacks run."""
+    (with the replay buffer if ``include_buffer``, for an exact resume): at the end of every epoch
+    that crosses a multiple of ``save_freq`` (counted from where training started), so epochs a
+    little shorter than the interval skip no save. It only ever sees finite parameters: a
+    diverged epoch stops training before the callbacks run."""
 
     def __init__(self, save_freq: int, save_path: str | os.PathLike, name_prefix: str = "deep_crl", verbose: int = 0,
                  include_buffer: bool = False) -> None:
@@ -111,13 +113,13 @@ class CheckpointCallback(BaseCallback):
             raise ValueError(f"save_freq must be a positive number of env steps, got {save_freq!r}")
         self.save_freq, self.save_path, self.name_prefix = save_freq, os.fspath(save_path), name_prefix
         self.include_buffer = include_buffer
-        self._last_saved = 0
+        self._start = self._last_saved = 0
 
     def _on_training_start(self) -> None:
-        self._last_saved = self.num_timesteps
+        self._start = self._last_saved = self.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self._last_saved >= self.save_freq:
+        if (self.num_timesteps - self._start) // self.save_freq > (self._last_saved - self._start) // self.save_freq:
             path = os.path.join(self.save_path, f"{self.name_prefix}_{self.num_timesteps}_steps.zip")
             self.model.save(path, include_buffer=self.include_buffer)
             self._last_saved = self.num_timesteps

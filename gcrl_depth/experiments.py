@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from gcrl_depth import stats
 from gcrl_depth.evaluation import HEADLINE_WINDOW, EvaluationResult, evaluate
 from gcrl_depth.files import atomic_write_text
 
@@ -265,8 +266,33 @@ def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[st
             entry[name] = float(np.mean([m[name] for m in members]))
         for name in (*METRICS, *(f"final_{m}" for m in METRICS)):
             entry[name], entry[f"{name}_se"] = mean_and_se([m[name] for m in members])
+        entry["time_at_goal_iqm"], entry["time_at_goal_iqm_low"], entry["time_at_goal_iqm_high"] = stats.bootstrap_ci(
+            {"runs": [m["time_at_goal"] for m in members]})
         summary.append(entry)
     return summary
+
+
+def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id") -> list[str]:
+    """Markdown lines: per ``group`` value, the IQM of its runs' headline time at goal pooled over
+    tasks with a 95% stratified bootstrap interval (seeds resampled within each task), and the
+    probability that a run of it beats a run of the first (smallest) value on the same task."""
+    scores: dict[Any, dict[Any, list[float]]] = {}
+    for run in run_results(rows):
+        scores.setdefault(run[group], {}).setdefault(run[task], []).append(run["time_at_goal"])
+    values = sorted(scores)
+    base = values[0]
+    lines = [f"| {group} | tasks | runs | IQM time at goal [95% CI] | P(beats {group} {base}) [95% CI] |",
+             "|---|---|---|---|---|"]
+    for value in values:
+        point, low, high = stats.bootstrap_ci(scores[value])
+        if value == base:
+            improvement = "-"
+        else:
+            p, p_low, p_high = stats.probability_of_improvement_ci(scores[value], scores[base])
+            improvement = f"{p:.2f} [{p_low:.2f}, {p_high:.2f}]"
+        runs = sum(len(v) for v in scores[value].values())
+        lines.append(f"| {value} | {len(scores[value])} | {runs} | {point:.1f} [{low:.1f}, {high:.1f}] | {improvement} |")
+    return lines
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, columns: Sequence[str] = COLUMNS) -> str:
@@ -310,13 +336,14 @@ def markdown_table(summary: Sequence[dict[str, Any]], by: Sequence[str]) -> list
     """Lines of a markdown table: the group keys, then the headline metrics (mean of each run's
     last 5 evaluations) and the final evaluation's time at goal, as mean ± s.e. over seeds."""
     header = [*by, "seeds", "params", "env steps", "train wall s", f"time at goal (last {HEADLINE_WINDOW})",
-              "time at goal (final)", "success rate", "final distance"]
+              "time at goal (final)", "success rate", "final distance", "time at goal IQM [95% CI]"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summary:
         cells = [str(s[k]) for k in by] + [str(s["seeds"]), f"{s['params']:,.0f}", f"{s['env_steps']:,.0f}",
                                             f"{s['wall_s']:,.0f}"]
         cells += [f"{s[m]:.1f} ± {s[m + '_se']:.1f}" for m in ("time_at_goal", "final_time_at_goal")]
         cells += [f"{s[m]:.2f} ± {s[m + '_se']:.2f}" for m in ("success_rate", "final_distance")]
+        cells.append(f"{s['time_at_goal_iqm']:.1f} [{s['time_at_goal_iqm_low']:.1f}, {s['time_at_goal_iqm_high']:.1f}]")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

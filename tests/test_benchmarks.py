@@ -214,6 +214,7 @@ def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     assert runs == ["PointUMaze_d4_s0.csv", "PointUMaze_d4_s0.json", "PointUMaze_d4_s1.csv", "PointUMaze_d4_s1.json"]
     table = (tmp_path / "table.md").read_text()
     assert "| PointUMaze | 120 (-) |" in table and "(2) |" in table
+    assert "## Interval estimates" in table and "| 4 | 1 | 2 |" in table  # depth 4: 1 task, 2 runs, IQM [interval]
     assert (tmp_path / "table.png").read_bytes()[:4] == b"\x89PNG"
 
     stamp = (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns

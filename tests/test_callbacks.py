@@ -57,3 +57,18 @@ def test_success_rate_and_bad_metric(tmp_path):
     assert run(best, [1, 1, 1], success=[0.2, 0.9, 0.5]) == [100, 200]
     with pytest.raises(ValueError, match="metric must be one of"):
         SaveBestModel(tmp_path, metric="reward")
+
+
+def test_checkpoints_come_at_every_crossed_multiple_even_when_epochs_fall_a_little_short(tmp_path):
+    from gcrl_depth.callbacks import CheckpointCallback
+
+    agent = Agent()
+    agent.save = lambda path, include_buffer=False: agent.saved.append(agent.num_timesteps)
+    callback = CheckpointCallback(100, tmp_path)
+    callback.init_callback(agent)
+    callback.on_training_start({}, {})
+    for epoch in range(1, 9):
+        agent.num_timesteps = 95 * epoch  # epochs of 95 env steps, a save every 100
+        callback.update_locals({})
+        callback.on_step()
+    assert agent.saved == [190, 285, 380, 475, 570, 665, 760]  # one per multiple of 100 crossed (700 at 760)

@@ -29,3 +29,17 @@ def test_csv_round_trip_is_atomic_and_typed(tmp_path):
     path = experiments.write_csv(rows, tmp_path / "sub" / "curves.csv")
     assert experiments.read_csv(path) == rows
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["curves.csv"]  # no temporary file left
+
+
+def test_tables_give_interval_estimates_beside_the_mean():
+    rows = [dict(row, env_id=task, depth=depth) for task in ("a", "b") for depth, level in ((4, 10), (64, 100))
+            for seed in range(4) for row in curve(seed, [level + seed] * 5)]
+    (summary, *_) = experiments.summarize(rows, ("env_id", "depth"))
+    assert summary["time_at_goal_iqm"] == pytest.approx(11.5)  # seeds 0..3 at 10 + seed: the middle two
+    assert summary["time_at_goal_iqm_low"] <= 11.5 <= summary["time_at_goal_iqm_high"]
+    assert experiments.markdown_table([summary], ("env_id", "depth"))[2].endswith(
+        f"| 11.5 [{summary['time_at_goal_iqm_low']:.1f}, {summary['time_at_goal_iqm_high']:.1f}] |")
+    header, _, shallow, deep = experiments.interval_table(rows)
+    assert "IQM time at goal [95% CI]" in header and "P(beats depth 4)" in header
+    assert shallow.startswith("| 4 | 2 | 8 | 11.5 [") and shallow.endswith("| - |")
+    assert deep.startswith("| 64 | 2 | 8 | 101.5 [") and deep.endswith("| 1.00 [1.00, 1.00] |")  # every deep run wins
