@@ -141,12 +141,15 @@ def terminal_view(obs: dict[str, np.ndarray], info: dict[str, Any], done: np.nda
     return obs, info
 
 
+SUCCESS_KEYS = ("is_success", "success")  # info keys of a step's success, in the order they are read
+
+
 def step_success(obs: dict[str, np.ndarray], info: dict[str, Any], reward_of: Callable[[], RewardFn | None]) -> np.ndarray:
     """Per env: is the achieved goal at the desired goal after this step?
 
     ``reward_of()`` gives the env's ``compute_reward``; it is asked for only when info has no success key.
     """
-    for key in ("is_success", "success"):
+    for key in SUCCESS_KEYS:
         if key in info:
             value = np.asarray(info[key])
             if value.dtype.kind not in "biuf":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,7 +13,7 @@ import numpy as np
 
 from gcrl_depth.checks import positive_int
 from gcrl_depth.files import atomic_path
-from gcrl_depth.goal_envs import episode_length
+from gcrl_depth.goal_envs import SUCCESS_KEYS, episode_length, step_success
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
@@ -33,7 +34,8 @@ def record_video(
     episode, as one GIF or MP4 that plays ``frame_every`` times faster than real time.
 
     Returns per episode ``{"steps", "steps_at_goal", "final_distance"}`` (NaN where the env
-    reports no distance).
+    reports no distance); a step is at the goal as the evaluator counts it (``info["is_success"]``,
+    ``info["success"]``, or the env's ``compute_reward`` > 0).
     """
     if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
@@ -42,6 +44,7 @@ def record_video(
             continue
         positive_int(value, name)
     env = gym.make(env_id, render_mode="rgb_array", width=size, height=size, **env_kwargs)
+    reward_of = functools.cache(lambda: getattr(env.unwrapped, "compute_reward", None))
     frames, stats = [], []
     try:
         length = steps or episode_length(env)
@@ -53,7 +56,8 @@ def record_video(
             at_goal, distance, step = 0, float("nan"), -1
             for step in range(length):
                 obs, _, terminated, truncated, info = env.step(policy(obs))
-                at_goal += int(info.get("success", 0))
+                at_goal += int(step_success({key: np.asarray(value)[None] for key, value in obs.items()},
+                                            {key: [info[key]] for key in SUCCESS_KEYS if key in info}, reward_of)[0] > 0)
                 distance = float(info.get("distance", float("nan")))
                 if step % frame_every == frame_every - 1:
                     frames.append(env.render())

@@ -73,3 +73,15 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_sb3)
     with pytest.raises(ImportError, match=r"gcrl_depth\[baselines\]"):
         require_sb3()
+
+
+def test_an_sb3_vector_env_trains_several_envs_at_once():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env(ENV, n_envs=2, seed=0, env_kwargs={"episode_length": 20})
+    model = make_baseline("sac", envs, seed=0, width=32, batch_size=16, device="cpu")
+    assert model.learning_starts == 40 and model.n_envs == 2 and model.device.type == "cpu"  # an episode of each env
+    model.learn(60)
+    assert model.num_timesteps == 60 and model.replay_buffer.size() == 30  # rows per env: 2 envs x 30 steps
+    with pytest.raises(TypeError, match="SB3 vector env"):
+        make_baseline("sac", [envs])

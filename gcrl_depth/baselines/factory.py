@@ -3,7 +3,7 @@
 Defaults (SB3's own, plus what goal-conditioned tasks need): learning rate 3e-4, batch 256,
 gamma 0.99, tau 0.005, one gradient step per env step, a 1M-transition buffer, HER with 4
 relabelled goals per transition drawn from the episode's future, ``learning_starts`` = one
-episode (HER samples only finished episodes), TD3 exploration noise N(0, 0.2). Networks:
+episode of every env (HER samples only finished episodes), TD3 exploration noise N(0, 0.2). Networks:
 two hidden layers of ``width`` (default 256), or with ``depth`` the project's residual
 tower (see :mod:`gcrl_depth.baselines.residual`).
 """
@@ -43,22 +43,27 @@ def make_baseline(
     depth: int | None = None,
     width: int = 256,
     verbose: int = 0,
+    device: str = "cpu",
     **sb3_kwargs: Any,
 ):
     """A stable-baselines3 ``SAC`` or ``TD3`` model with HER on a goal env (gcrl_depth's or any other).
 
     Args:
         algo: ``"sac"`` or ``"td3"``.
-        env: an env id or a single ``gym.make`` env with a goal env's Dict observation
-            (``observation``, ``achieved_goal``, ``desired_goal``) and ``compute_reward``.
+        env: an env id, a single ``gym.make`` env, or an SB3 vector env
+            (``make_vec_env(id, n_envs=N)``: N envs stepped together, as HER allows), with a
+            goal env's Dict observation (``observation``, ``achieved_goal``, ``desired_goal``)
+            and ``compute_reward``.
         seed: seed of the model and its env.
         depth: None for an MLP of two ``width`` layers; a multiple of 4 for the residual
             tower (Dense-LayerNorm-swish blocks) on (observation, desired goal).
         width: hidden width.
+        device: torch device of the networks (``"cpu"``, ``"cuda"``, ``"auto"``).
         **sb3_kwargs: override any SB3 constructor argument (e.g. ``gradient_steps``).
     """
     sb3 = require_sb3()
     from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.vec_env import VecEnv
     from stable_baselines3.her import HerReplayBuffer
 
     from gcrl_depth.goal_envs import check_goal_space, episode_length
@@ -68,16 +73,24 @@ def make_baseline(
         raise ValueError(f"unknown baseline {algo!r}; expected one of {list(ALGORITHMS)}")
     if isinstance(env, str):
         env = gym.make(env)
-    if not isinstance(env, gym.Env):
-        raise TypeError(f"baselines need an env id or a single gym.make env (SB3 vectorizes it), got {type(env).__name__}")
+    if isinstance(env, VecEnv):  # SB3's VecEnv is no Gymnasium env: its first env's length (a DummyVecEnv's), or the spec's
+        copies = getattr(env, "envs", None)
+        specs = [spec for spec in env.get_attr("spec") if spec is not None and spec.max_episode_steps]
+        length = episode_length(copies[0]) if copies else int(specs[0].max_episode_steps) if specs else None
+    elif isinstance(env, gym.Env):
+        length = episode_length(env)
+    else:
+        raise TypeError("baselines need an env id, a single gym.make env or an SB3 vector env "
+                        f"(make_vec_env(id, n_envs=N)), got {type(env).__name__}")
     check_goal_space(env.observation_space, "make_baseline's env")
-    length = episode_length(env)
     if length is None and "learning_starts" not in sb3_kwargs:
         raise ValueError("this env registers no max_episode_steps: pass learning_starts= (HER samples only finished "
                          "episodes, so one episode's steps)")
     kwargs = {**baseline_defaults(length or 1),
               "replay_buffer_class": HerReplayBuffer, "replay_buffer_kwargs": dict(HER_KWARGS),
-              "policy_kwargs": _policy_kwargs(depth, width), "seed": seed, "verbose": verbose, "device": "cpu"}
+              "policy_kwargs": _policy_kwargs(depth, width), "seed": seed, "verbose": verbose, "device": device}
+    if isinstance(env, VecEnv):  # SB3 counts every env's steps: one episode of each before sampling
+        kwargs["learning_starts"] = (length or 1) * env.num_envs
     if algo == "td3":
         size = env.action_space.shape[0]
         kwargs["action_noise"] = NormalActionNoise(np.zeros(size), TD3_NOISE_STD * np.ones(size))
