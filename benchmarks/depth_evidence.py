@@ -146,13 +146,14 @@ def plot(task: str, rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for label, (x, y, se) in experiments.mean_curves(rows, ("depth",), "env_steps").items():
-        (line,) = ax.plot(x, y, marker="o", markersize=3, label=f"depth {label.split('=')[-1]}")
+        depth = int(label.split("=")[-1])  # labels are "depth=<d>"
+        (line,) = ax.plot(x, y, marker="o", markersize=3, label=f"depth {depth}")
         ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)], color=line.get_color(),
                         alpha=0.2)
-        reference = TABLE_1[task].at_depth(int(label.split("=")[-1])) if task in TABLE_1 else None
+        reference = TABLE_1[task].at_depth(depth) if task in TABLE_1 else None
         if reference is not None:
             ax.axhline(reference[0], color=line.get_color(), linestyle=":", linewidth=1,
-                       label=f"paper, depth {label.split('=')[-1]}, at {TABLE_1[task].budget / 1e6:.0f}M steps")
+                       label=f"paper, depth {depth}, at {TABLE_1[task].budget / 1e6:.0f}M steps")
     ax.set(xlabel="env steps per seed", ylabel="time at goal (steps of 1000)", title=f"{task}: time at goal by depth")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

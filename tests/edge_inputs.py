@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import jax
 import numpy as np
 from bad_inputs import TINY, Case, Raises, Works, rewrite_zip, saved
-from line_goal_env import LineGoalEnv
+from benchmark_scripts import load_script
+from line_goal_env import Misbehaving
 
 from gcrl_depth import DeepCRL
 
@@ -162,13 +164,8 @@ def _run_files(kind: str) -> Folder:
 
 
 def _stored(folder: Folder) -> Any:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import reproduce
-
     with contextlib.redirect_stdout(io.StringIO()):
-        return reproduce.stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
+        return load_script("reproduce").stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
 
 
 def _run_file_cases() -> list[Case]:
@@ -216,7 +213,7 @@ def _load(path: str) -> DeepCRL:
 
 
 def _float32_with_a_warning(_: Any, model: DeepCRL) -> bool:
-    dtypes = {leaf.dtype for leaf in __import__("jax").tree_util.tree_leaves(model.learner.params)}
+    dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(model.learner.params)}
     return dtypes == {np.dtype(np.float32)} and any("float16" in w for w in model.warnings)
 
 
@@ -242,30 +239,8 @@ def _checkpoint_cases() -> list[Case]:
 
 
 # ----------------------------------------------------------------- third-party envs
-class _Misbehaving(LineGoalEnv):
-    """LineGoalEnv going wrong at its 3rd step in one of the ways a third-party env can."""
-
-    def __init__(self, fault: str) -> None:
-        super().__init__()
-        self.fault, self.steps = fault, 0
-        if fault == "goal_sizes":
-            self.observation_space = gym.spaces.Dict({**self.observation_space.spaces,
-                                                      "desired_goal": gym.spaces.Box(-10, 10, (2,), np.float64)})
-
-    def step(self, action: Any) -> Any:
-        obs, reward, terminated, truncated, info = super().step(action)
-        self.steps += 1
-        if self.steps == 3 and self.fault == "nan":
-            obs["observation"] = np.array([np.nan])
-        if self.steps == 3 and self.fault == "shape":
-            obs["observation"] = np.zeros(3)
-        if self.fault == "success_text":
-            info["is_success"] = "yes"
-        return obs, reward, terminated, truncated, info
-
-
 def _train_on(fault: str) -> DeepCRL:
-    envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(_Misbehaving(fault), 20)] * 2)
+    envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(Misbehaving(fault), 20)] * 2)
     model = DeepCRL(envs, depth=4, eval_episodes=0, verbose=0, **{**TINY, "num_envs": 2})
     return model.learn(40)
 

@@ -1,4 +1,4 @@
-"""A tiny custom goal env written as a user would: a point on a line moving toward a goal."""
+"""A tiny custom goal env written as a user would (a point on a line moving toward a goal), and a misbehaving one."""
 
 from __future__ import annotations
 
@@ -29,3 +29,26 @@ class LineGoalEnv(gym.Env):
 
     def _obs(self):
         return {"observation": self.position.copy(), "achieved_goal": self.position.copy(), "desired_goal": self.goal.copy()}
+
+
+class Misbehaving(LineGoalEnv):
+    """LineGoalEnv going wrong at its 3rd step in one of the ways a third-party env can (``fault``: "nan",
+    "shape", "success_text" or "goal_sizes")."""
+
+    def __init__(self, fault):
+        super().__init__()
+        self.fault, self.steps = fault, 0
+        if fault == "goal_sizes":
+            self.observation_space = gym.spaces.Dict({**self.observation_space.spaces,
+                                                      "desired_goal": gym.spaces.Box(-10, 10, (2,), np.float64)})
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps == 3 and self.fault == "nan":
+            obs["observation"] = np.array([np.nan])
+        if self.steps == 3 and self.fault == "shape":
+            obs["observation"] = np.zeros(3)
+        if self.fault == "success_text":
+            info["is_success"] = "yes"
+        return obs, reward, terminated, truncated, info

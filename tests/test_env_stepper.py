@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.env_stepper import EnvStepper
 from gcrl_depth.crl.engine import EnvSizes, make_train
-from line_goal_env import LineGoalEnv
+from line_goal_env import LineGoalEnv, Misbehaving
 
 gym.register_envs(gymnasium_robotics)
 STEP = 0.5  # LineGoalEnv moves by 0.5 x action; the policy below always pushes +1
@@ -105,28 +105,6 @@ def test_the_host_path_trains_on_collected_rows():
     assert all(np.isfinite(float(v)) for v in metrics.values()) and "train/critic_loss" in metrics
     changed = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.learner.params.critic)
     assert all(jax.tree_util.tree_leaves(changed))
-
-
-class Misbehaving(LineGoalEnv):
-    """LineGoalEnv that goes wrong at its 3rd step, in one of the ways a third-party env can."""
-
-    def __init__(self, fault):
-        super().__init__()
-        self.fault, self.steps = fault, 0
-        if fault == "goal_sizes":
-            self.observation_space = gym.spaces.Dict({**self.observation_space.spaces,
-                                                      "desired_goal": gym.spaces.Box(-10, 10, (2,), np.float64)})
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = super().step(action)
-        self.steps += 1
-        if self.steps == 3 and self.fault == "nan":
-            obs["observation"] = np.array([np.nan])
-        if self.steps == 3 and self.fault == "shape":
-            obs["observation"] = np.zeros(3)
-        if self.fault == "success_text":
-            info["is_success"] = "yes"
-        return obs, reward, terminated, truncated, info
 
 
 @pytest.mark.parametrize("fault, error, words", [

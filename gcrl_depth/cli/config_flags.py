@@ -54,8 +54,13 @@ def config_values(args: argparse.Namespace, config_file: str | None, preset: dic
     values = dict(preset)
     if config_file:
         values.update(read_config_file(config_file))
-    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(CRLConfig) if hasattr(args, f.name)})
+    values.update(given_flags(args))
     return values
+
+
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The CRLConfig fields given as flags on the command line (a flag not given leaves no attribute)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(CRLConfig) if hasattr(args, f.name)}
 
 
 def read_config_file(path: str) -> dict[str, Any]:

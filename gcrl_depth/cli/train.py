@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gcrl_depth.cli.arg_types import json_object, positive_int
-from gcrl_depth.cli.config_flags import add_config_flags, config_values
+from gcrl_depth.cli.config_flags import add_config_flags, config_values, given_flags
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if eval_env is not None:
             agent["eval_env"] = eval_env
         if resume_from is not None:  # the flags given on the command line change what load allows them to
-            given = {f: getattr(args, f) for f in CRLConfig.__dataclass_fields__ if hasattr(args, f) and f != "depth"}
+            given = {name: value for name, value in given_flags(args).items() if name != "depth"}
             model = DeepCRL.load(resume_from, env=env, **agent, **given)
             print(f"resuming {resume_from} at {model.num_timesteps:,} env steps")
         else:
