@@ -66,6 +66,14 @@ class Folder:
             target.write_bytes(data if isinstance(data, bytes) else data.encode())
         self.digests = self.snapshot()
 
+    @classmethod
+    def around(cls, path: str | Path) -> "Folder":
+        """The folder a prepared file lies in (alone), hashed as it is."""
+        folder = cls.__new__(cls)
+        folder.path = Path(path).parent
+        folder.digests = folder.snapshot()
+        return folder
+
     def snapshot(self) -> dict[str, str]:
         return {str(p.relative_to(self.path)): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in sorted(self.path.rglob("*")) if p.is_file()}
@@ -103,41 +111,44 @@ def _cli_cases() -> list[Case]:
         Case("train --overwrite --resume", "argument", lambda f: train(f, "--overwrite", "--resume"),
              Raises((CommandError,), ("exclude each other",), then=intact), setup=run_folder, loses_data_if_wrong=True),
         Case("train --resume with nothing to resume", "argument", lambda f: train(f, "--resume"),
-             Raises((CommandError,), ("--resume", "final_model.zip")), setup=Folder),
+             Raises((CommandError,), ("--resume", "final_model.zip"), then=empty), setup=Folder),
         Case("train --timesteps below the prefill writes nothing", "argument", lambda f: train(f, "--timesteps", "20"),
              Raises((CommandError,), ("prefill",), then=empty), setup=Folder),
         Case("train --timesteps -5", "argument", lambda f: train(f, "--timesteps", "-5"),
-             Raises((CommandError,), ("--timesteps", "positive integer")), setup=Folder),
+             Raises((CommandError,), ("--timesteps", "positive integer"), then=empty), setup=Folder),
         Case("train --log-dir a file", "file", lambda f: cli("train", "PointUMaze", "--log-dir", str(f / "a_file")),
              Raises((CommandError,), ("--log-dir", "is a file", "expected a folder"), then=intact),
              setup=lambda: Folder({"a_file": "notes"})),
         Case("train --log-dir inside a file", "file",
              lambda f: cli("train", "PointUMaze", "--log-dir", str(f / "a_file" / "run"), "--timesteps", "60", *CLI_TINY),
-             Raises((CommandError,), ("cannot write or read", "a_file"), then=intact), setup=lambda: Folder({"a_file": "notes"})),
+             Raises((CommandError,), ("cannot write or read", "a_file"), then=intact),
+             setup=lambda: Folder({"a_file": "notes"})),
         Case("train --config a folder", "file", lambda f: cli("train", "PointUMaze", "--config", str(f.path)),
-             Raises((CommandError,), ("--config", "a folder", "YAML or JSON")), setup=Folder),
+             Raises((CommandError,), ("--config", "a folder", "YAML or JSON"), then=empty), setup=Folder),
         Case("train --config with a YAML syntax error", "file",
              lambda f: cli("train", "PointUMaze", "--config", str(f / "c.yaml")),
-             Raises((CommandError,), ("--config", "not valid YAML")), setup=lambda: Folder({"c.yaml": "width: [16\n"})),
+             Raises((CommandError,), ("--config", "not valid YAML"), then=intact),
+             setup=lambda: Folder({"c.yaml": "width: [16\n"})),
         Case("train --config a JSON list", "file", lambda f: cli("train", "PointUMaze", "--config", str(f / "c.json")),
-             Raises((CommandError,), ("--config", "expected a mapping")), setup=lambda: Folder({"c.json": "[1, 2]"})),
+             Raises((CommandError,), ("--config", "expected a mapping"), then=intact),
+             setup=lambda: Folder({"c.json": "[1, 2]"})),
         Case("eval --episodes 0", "argument", lambda _: cli("eval", "model.zip", "--episodes", "0"),
              Raises((CommandError,), ("--episodes", "positive integer"))),
         Case("eval a model that is not there", "file", lambda f: cli("eval", str(f / "nope.zip")),
-             Raises((CommandError,), ("no checkpoint",)), setup=Folder),
+             Raises((CommandError,), ("no checkpoint",), then=empty), setup=Folder),
         Case("stitching --depths 4 6", "argument",
              lambda f: cli("stitching", "PointUMaze", "--depths", "4", "6", "--out", str(f / "out")),
              Raises((CommandError,), ("--depths 6", "multiple of 4"), then=empty), setup=Folder),
         Case("stitching --max-cells 50", "argument",
              lambda f: cli("stitching", "PointUMaze", "--max-cells", "50", "--out", str(f / "out")),
-             Raises((CommandError,), ("--max-cells 50", "expected 1 to")), setup=Folder),
+             Raises((CommandError,), ("--max-cells 50", "expected 1 to"), then=empty), setup=Folder),
         Case("stitching into a folder holding results", "file",
              lambda f: cli("stitching", "PointUMaze", "--depths", "4", "--out", str(f.path)),
              Raises((CommandError,), ("already holds results", "--overwrite"), then=intact),
              setup=lambda: Folder({"curves.csv": "algo,depth\ncrl,4\n", "summary.md": "# results"}),
              loses_data_if_wrong=True),
         Case("stitching on a task without a maze", "argument", lambda f: cli("stitching", "Ant", "--out", str(f / "out")),
-             Raises((CommandError,), ("maze task",)), setup=Folder),
+             Raises((CommandError,), ("maze task",), then=empty), setup=Folder),
         Case("qmap goal cell outside the maze", "argument", lambda _: _q_map_at((12, 1)),
              Raises((ValueError,), ("goal cell (12, 1)", "rows 0-"))),
     ]
@@ -189,7 +200,7 @@ def _checkpoint() -> str:
     return saved()
 
 
-def _with_params(edit: Any) -> str:
+def _with_params(edit: Any) -> Folder:
     from flax import serialization
 
     def change(members: dict[str, bytes]) -> dict[str, bytes]:
@@ -197,17 +208,20 @@ def _with_params(edit: Any) -> str:
         return {**members, "params.msgpack": serialization.msgpack_serialize(
             {k: edit(k, np.asarray(v)) for k, v in leaves.items()})}
 
-    return rewrite_zip(_checkpoint(), change)
+    return Folder.around(rewrite_zip(_checkpoint(), change))
 
 
-def _with_json(member: str, edit: Any) -> str:
-    return rewrite_zip(_checkpoint(), lambda m: {**m, member: json.dumps(edit(json.loads(m[member]))).encode()})
+def _with_json(member: str, edit: Any) -> Folder:
+    def change(members: dict[str, bytes]) -> dict[str, bytes]:
+        return {**members, member: json.dumps(edit(json.loads(members[member]))).encode()}
+
+    return Folder.around(rewrite_zip(_checkpoint(), change))
 
 
-def _load(path: str) -> DeepCRL:
+def _load(folder: Folder) -> DeepCRL:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = DeepCRL.load(path, verbose=0)
+        model = DeepCRL.load(folder / "edited.zip", verbose=0)
     model.warnings = [str(w.message) for w in caught]
     return model
 
@@ -224,16 +238,17 @@ def _checkpoint_cases() -> list[Case]:
     return [
         Case("load float16 parameters", "file", _load, Works(_float32_with_a_warning),
              setup=lambda: _with_params(lambda k, v: v.astype(np.float16))),
-        Case("load NaN parameters", "file", _load, Raises((ValueError,), ("edited.zip", "NaN", "log_alpha")),
+        Case("load NaN parameters", "file", _load,
+             Raises((ValueError,), ("edited.zip", "NaN", "log_alpha"), then=intact),
              setup=lambda: _with_params(nan_alpha)),
         Case("load a newer checkpoint format", "file", _load,
-             Raises((ValueError,), ("edited.zip", "format 7", "upgrade gcrl_depth")),
+             Raises((ValueError,), ("edited.zip", "format 7", "upgrade gcrl_depth"), then=intact),
              setup=lambda: _with_json("metadata.json", lambda m: {**m, "format_version": 7})),
         Case("load a checkpoint without its seed", "file", _load,
-             Raises((ValueError,), ("edited.zip", "lacks ['seed']")),
+             Raises((ValueError,), ("edited.zip", "lacks ['seed']"), then=intact),
              setup=lambda: _with_json("metadata.json", lambda m: {k: v for k, v in m.items() if k != "seed"})),
         Case("load a checkpoint with an unknown config option", "file", _load,
-             Raises((ValueError,), ("edited.zip", "does not know", "future_knob")),
+             Raises((ValueError,), ("edited.zip", "does not know", "future_knob"), then=intact),
              setup=lambda: _with_json("config.json", lambda c: {**c, "future_knob": 1})),
     ]
 
