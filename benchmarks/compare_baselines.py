@@ -119,7 +119,7 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
     return [
         *results_header("DeepCRL vs SB3 SAC+HER / TD3+HER", "compare_baselines.py", version),
         f"Budget {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
-        f"{args.eval_episodes} fresh episodes of {args.episode_length or 'the env’s'} steps ({args.eval_goals} goals), "
+        f"{args.eval_episodes} fresh episodes of {args.episode_length or 'the default number of'} steps ({args.eval_goals} goals), "
         "deterministic policies, "
         f"seeds {args.seeds}. DeepCRL: preset `{args.preset}`, overrides of the paper defaults {crl_config or 'none'}. "
         "SAC/TD3: stable-baselines3 with HerReplayBuffer (future, 4 goals), 1 gradient step per env step, "

@@ -134,7 +134,7 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
         lines.append(f"| {depth} | {s['seeds']} | {int(s['env_steps']):,} | {s['wall_s']:.0f} | {s['time_at_goal']:.1f} ± "
                      f"{s['time_at_goal_se']:.1f} | {s['success_rate']:.2f} ± {s['success_rate_se']:.2f} | {ratio} | "
                      f"{paper_cell} | {notes.get(depth, '')} |")
-    return lines + ["", "![curves](evidence.png)", ""]
+    return [*lines, "", "![curves](evidence.png)", ""]
 
 
 def plot(task: str, rows: list[dict], path: Path) -> None:

@@ -104,8 +104,8 @@ def measure_env(name: str, args: argparse.Namespace) -> list[dict]:
 
 def make_row(name: str, mode: str, num_envs: int, compile_s: float | None, steps_per_s: float, core) -> dict:
     """One table row; the core gives frames per step and control dt."""
-    return dict(env=name, mode=mode, num_envs=num_envs, compile_s=compile_s, steps_per_s=steps_per_s,
-                n_frames=core.n_frames, dt=core.dt)
+    return {"env": name, "mode": mode, "num_envs": num_envs, "compile_s": compile_s, "steps_per_s": steps_per_s,
+                "n_frames": core.n_frames, "dt": core.dt}
 
 
 def bench_mujoco(name: str, core, control_steps: int) -> dict:

@@ -431,7 +431,7 @@ def train_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
                      f"{_num(r.get('ms_per_grad_step'), ',.2f')} | {_num(r.get('ms_per_grad_step_per_seed'), ',.2f')} | "
                      f"{_num(r.get('kernels_per_grad_step'), ',.0f')} | {_num(r.get('peak_gib'), '.2f')} | {projected} | "
                      f"{'-' if paper is None else paper} | {r['status']} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def speed_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
@@ -452,7 +452,7 @@ def speed_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
                      f"{_num(r.get('kernels_per_grad_step'), ',.0f')} | {_num(r.get('compile_s'), '.1f')} | "
                      f"{_num(r.get('peak_gib'), '.2f')} | {_num(r.get('planned_gib'), '.2f')} | "
                      f"{_num(r.get('gflop_per_step'), '.1f')} | {_num(r.get('floor_ms'), '.3f')} | {r['status']} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def evidence_section(folder: Path) -> list[str]:

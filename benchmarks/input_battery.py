@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import bad_inputs  # noqa: E402  (after the path insertion)
+import bad_inputs
 
-from gcrl_depth.files import atomic_write_text  # noqa: E402
-from gcrl_depth.machine import describe_machine  # noqa: E402
+from gcrl_depth.files import atomic_write_text
+from gcrl_depth.machine import describe_machine
 
 GOOD = ("clear error", "correct")
 

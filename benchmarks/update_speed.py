@@ -76,6 +76,8 @@ def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1,
     """One row: the compiled program of :data:`STEPS` gradient steps for ``runs`` seeds, timed."""
     import jax
     import jax.numpy as jnp
+    from hlo_kernels import kernel_count
+    from train_throughput import parse_variant
 
     from gcrl_depth.crl.buffer import Transition
     from gcrl_depth.crl.config import CRLConfig
@@ -83,8 +85,6 @@ def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1,
     from gcrl_depth.crl.learner import gradient_step, init_learner
     from gcrl_depth.crl.networks import parameter_count
     from gcrl_depth.envs import make_core
-    from hlo_kernels import kernel_count
-    from train_throughput import parse_variant
 
     config = CRLConfig.from_dict({"depth": depth, "width": width, "batch_size": batch_size, **parse_variant(variant)})
     sizes = EnvSizes.of(make_core(task))

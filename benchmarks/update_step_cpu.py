@@ -53,9 +53,9 @@ def programs_for(depth: int):
 
 def main(depths: list[int]) -> None:
     import jax
+    from hlo_kernels import kernel_count
 
     import gcrl_depth
-    from hlo_kernels import kernel_count
 
     for depth in depths:
         state, one, many = programs_for(depth)

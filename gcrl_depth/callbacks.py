@@ -10,7 +10,8 @@ stops training after the current epoch. Callbacks see ``self.model`` (the agent)
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class BaseCallback:
@@ -75,7 +76,7 @@ class CallbackList(BaseCallback):
             callback.on_training_start(self.locals, self.globals)
 
     def _on_step(self) -> bool:
-        return all([callback.on_step() for callback in self.callbacks])  # every callback runs
+        return all(callback.on_step() for callback in self.callbacks)  # every callback runs
 
     def _on_training_end(self) -> None:
         for callback in self.callbacks:

@@ -23,20 +23,28 @@ headline number, the mean over the last 5 evaluations.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.checks import positive_int
 from gcrl_depth import programs
+from gcrl_depth.checks import positive_int
 from gcrl_depth.envs.core import GoalEnv
-from gcrl_depth.envs.rollout import alive_before, rollout
 from gcrl_depth.envs.gym_api import reset_key_seed
-from gcrl_depth.goal_envs import (check_goal_space, episode_length, reward_function, step_distance, step_success,
-                                  terminal_view, vector_goal_env)
+from gcrl_depth.envs.rollout import alive_before, rollout
+from gcrl_depth.goal_envs import (
+    check_goal_space,
+    episode_length,
+    reward_function,
+    step_distance,
+    step_success,
+    terminal_view,
+    vector_goal_env,
+)
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 HEADLINE_WINDOW = 5  # evaluations averaged for the reported number

@@ -14,7 +14,8 @@ import io
 import json
 import os
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +185,6 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
     import gymnasium as gym
 
     from gcrl_depth.baselines import make_baseline, sb3_policy
-
     from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}

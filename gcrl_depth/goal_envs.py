@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

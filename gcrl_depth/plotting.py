@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from gcrl_depth.files import save_figure  # noqa: E402
+from gcrl_depth.files import save_figure
 
 
 def plot_curves(

@@ -8,7 +8,7 @@ within each task (stratified), so every task keeps its number of runs.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

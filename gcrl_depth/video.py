@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import gymnasium as gym
 import imageio.v2 as imageio

@@ -31,8 +31,9 @@ import time
 import traceback
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import jax
@@ -42,7 +43,7 @@ from gcrl_depth import DeepCRL, evaluate
 
 ID = "gcrl_depth/PointUMaze-v0"
 NUM_ENVS = 4
-TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64, prefill_steps=10)
+TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64, "prefill_steps": 10}
 PREFILL, PER_ITERATION = 10 * NUM_ENVS, 5 * NUM_ENVS
 FIRST_LEARN = PREFILL + 2 * PER_ITERATION
 OUTCOMES = ("clear error", "correct", "unclear error", "deep traceback", "silently wrong", "data loss", "hang")
@@ -92,8 +93,8 @@ def trained(**overrides: Any) -> DeepCRL:
 
 def obs(batch: int | None = None, **replace: Any) -> dict[str, np.ndarray]:
     shape = () if batch is None else (batch,)
-    values = {"observation": np.zeros(shape + (4,), np.float32), "achieved_goal": np.zeros(shape + (2,), np.float32),
-              "desired_goal": np.ones(shape + (2,), np.float32)}
+    values = {"observation": np.zeros((*shape, 4), np.float32), "achieved_goal": np.zeros((*shape, 2), np.float32),
+              "desired_goal": np.ones((*shape, 2), np.float32)}
     return {**values, **replace}
 
 
@@ -205,7 +206,7 @@ def raise_in_callback(error: BaseException, after_epochs: int = 2) -> Callable[[
 def expect_error(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
-    except Exception as error:  # noqa: BLE001  (the battery reports any error)
+    except Exception as error:
         return error
 
 
@@ -215,37 +216,37 @@ def _construction_cases() -> list[Case]:
         return lambda _: model(**kw)
 
     bad = [
-        ("width=0", dict(width=0), ValueError, ("width",)),
-        ("width=16.5", dict(width=16.5), ValueError, ("width",)),
-        ("depth=6", dict(depth=6), ValueError, ("multiple of 4",)),
-        ("depth=0", dict(depth=0), ValueError, ("depth",)),
-        ("depth='4'", dict(depth="4"), (ValueError, TypeError), ("depth",)),
-        ("misspelt option widht=16", dict(widht=16), TypeError, ("unknown", "width")),
-        ("learning_rate=inf", dict(learning_rate=math.inf), ValueError, ("learning_rate", "finite")),
-        ("learning_rate=nan", dict(learning_rate=math.nan), ValueError, ("learning_rate",)),
-        ("learning_rate=-1", dict(learning_rate=-1.0), ValueError, ("learning_rate",)),
-        ("learning_rate='3e-4'", dict(learning_rate="3e-4"), (ValueError, TypeError), ("learning_rate",)),
-        ("remat='no'", dict(remat="no"), (TypeError, ValueError), ("remat", "True or False")),
-        ("compute_dtype='float16'", dict(compute_dtype="float16"), ValueError, ("compute_dtype", "bfloat16")),
-        ("scan_unroll=0", dict(scan_unroll=0), ValueError, ("scan_unroll", "positive integer")),
-        ("gamma='0.99'", dict(gamma="0.99"), (TypeError, ValueError), ("gamma", "number")),
-        ("gamma=1.0", dict(gamma=1.0), ValueError, ("gamma", "(0, 1)")),
-        ("seed=-1", dict(seed=-1), ValueError, ("seed",)),
-        ("seed=2**64", dict(seed=2**64), ValueError, ("seed", "2**63")),
-        ("seed=1.5", dict(seed=1.5), ValueError, ("seed", "integer")),
-        ("target_entropy='abc'", dict(target_entropy="abc"), (TypeError, ValueError), ("target_entropy", "number")),
-        ("target_entropy=nan", dict(target_entropy=math.nan), ValueError, ("target_entropy", "finite")),
-        ("env_steps_per_update=1e-9", dict(env_steps_per_update=1e-9), ValueError, ("env_steps_per_update", "at least")),
-        ("env_steps_per_update=0", dict(env_steps_per_update=0.0), ValueError, ("env_steps_per_update",)),
-        ("logsumexp_penalty=-1", dict(logsumexp_penalty=-1.0), ValueError, ("logsumexp_penalty",)),
-        ("buffer_size below unroll_length", dict(buffer_size=4), ValueError, ("buffer_size", "unroll_length")),
-        ("batch_size=0", dict(batch_size=0), ValueError, ("batch_size",)),
-        ("num_envs differing from the vector env", dict(num_envs=8), ValueError, ("num_envs", "conflicts")),
-        ("eval_episodes=-1", dict(eval_episodes=-1), ValueError, ("eval_episodes",)),
-        ("epoch_timesteps=0", dict(epoch_timesteps=0), ValueError, ("epoch_timesteps",)),
-        ("unknown eval_env id", dict(eval_episodes=2, eval_env="gcrl_depth/Nope-v0"), ValueError, ("unknown task",)),
-        ("eval_env of another robot", dict(eval_episodes=2, eval_env="gcrl_depth/ArmReach-v0"), ValueError, ("eval_env", "sizes")),
-        ("eval_env of the wrong type", dict(eval_episodes=2, eval_env=42), TypeError, ("eval_env",)),
+        ("width=0", {"width": 0}, ValueError, ("width",)),
+        ("width=16.5", {"width": 16.5}, ValueError, ("width",)),
+        ("depth=6", {"depth": 6}, ValueError, ("multiple of 4",)),
+        ("depth=0", {"depth": 0}, ValueError, ("depth",)),
+        ("depth='4'", {"depth": "4"}, (ValueError, TypeError), ("depth",)),
+        ("misspelt option widht=16", {"widht": 16}, TypeError, ("unknown", "width")),
+        ("learning_rate=inf", {"learning_rate": math.inf}, ValueError, ("learning_rate", "finite")),
+        ("learning_rate=nan", {"learning_rate": math.nan}, ValueError, ("learning_rate",)),
+        ("learning_rate=-1", {"learning_rate": -1.0}, ValueError, ("learning_rate",)),
+        ("learning_rate='3e-4'", {"learning_rate": "3e-4"}, (ValueError, TypeError), ("learning_rate",)),
+        ("remat='no'", {"remat": "no"}, (TypeError, ValueError), ("remat", "True or False")),
+        ("compute_dtype='float16'", {"compute_dtype": "float16"}, ValueError, ("compute_dtype", "bfloat16")),
+        ("scan_unroll=0", {"scan_unroll": 0}, ValueError, ("scan_unroll", "positive integer")),
+        ("gamma='0.99'", {"gamma": "0.99"}, (TypeError, ValueError), ("gamma", "number")),
+        ("gamma=1.0", {"gamma": 1.0}, ValueError, ("gamma", "(0, 1)")),
+        ("seed=-1", {"seed": -1}, ValueError, ("seed",)),
+        ("seed=2**64", {"seed": 2**64}, ValueError, ("seed", "2**63")),
+        ("seed=1.5", {"seed": 1.5}, ValueError, ("seed", "integer")),
+        ("target_entropy='abc'", {"target_entropy": "abc"}, (TypeError, ValueError), ("target_entropy", "number")),
+        ("target_entropy=nan", {"target_entropy": math.nan}, ValueError, ("target_entropy", "finite")),
+        ("env_steps_per_update=1e-9", {"env_steps_per_update": 1e-9}, ValueError, ("env_steps_per_update", "at least")),
+        ("env_steps_per_update=0", {"env_steps_per_update": 0.0}, ValueError, ("env_steps_per_update",)),
+        ("logsumexp_penalty=-1", {"logsumexp_penalty": -1.0}, ValueError, ("logsumexp_penalty",)),
+        ("buffer_size below unroll_length", {"buffer_size": 4}, ValueError, ("buffer_size", "unroll_length")),
+        ("batch_size=0", {"batch_size": 0}, ValueError, ("batch_size",)),
+        ("num_envs differing from the vector env", {"num_envs": 8}, ValueError, ("num_envs", "conflicts")),
+        ("eval_episodes=-1", {"eval_episodes": -1}, ValueError, ("eval_episodes",)),
+        ("epoch_timesteps=0", {"epoch_timesteps": 0}, ValueError, ("epoch_timesteps",)),
+        ("unknown eval_env id", {"eval_episodes": 2, "eval_env": "gcrl_depth/Nope-v0"}, ValueError, ("unknown task",)),
+        ("eval_env of another robot", {"eval_episodes": 2, "eval_env": "gcrl_depth/ArmReach-v0"}, ValueError, ("eval_env", "sizes")),
+        ("eval_env of the wrong type", {"eval_episodes": 2, "eval_env": 42}, TypeError, ("eval_env",)),
     ]
     cases = [Case(f"DeepCRL({label})", "argument", new(**kw), Raises(types if isinstance(types, tuple) else (types,), words))
              for label, kw, types, words in bad]
@@ -590,7 +591,7 @@ def classify(case: Case, timeout_s: float = CASE_TIMEOUT_S) -> tuple[str, str]:
         result, error = case.act(subject), None
     except _Hang:
         return "hang", f"no answer in {timeout_s:.0f} s"
-    except Exception as caught:  # noqa: BLE001
+    except Exception as caught:
         result, error = None, caught
     finally:
         if previous is not None:
@@ -598,7 +599,7 @@ def classify(case: Case, timeout_s: float = CASE_TIMEOUT_S) -> tuple[str, str]:
             signal.signal(signal.SIGALRM, previous)
     try:
         return _judge(case, subject, result, error)
-    except Exception as caught:  # noqa: BLE001  (a check that crashes means the subject is broken)
+    except Exception as caught:
         outcome = "data loss" if case.loses_data_if_wrong and not isinstance(caught, CountsDisagree) else "silently wrong"
         return outcome, f"the check failed: {type(caught).__name__}: {caught}"
 

@@ -67,7 +67,7 @@ class Folder:
         self.digests = self.snapshot()
 
     @classmethod
-    def around(cls, path: str | Path) -> "Folder":
+    def around(cls, path: str | Path) -> Folder:
         """The folder a prepared file lies in (alone), hashed as it is."""
         folder = cls.__new__(cls)
         folder.path = Path(path).parent

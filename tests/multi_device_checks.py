@@ -18,15 +18,16 @@ from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import gcrl_depth  # noqa: E402,F401
-from gcrl_depth import DeepCRL  # noqa: E402
-from gcrl_depth.crl.engine import DATA_AXIS  # noqa: E402
-from gcrl_depth.crl.learner import gradient_step, init_learner  # noqa: E402
-from gcrl_depth.crl.run_set import RunSet  # noqa: E402
-from test_crl_learner import SPEC, minibatch  # noqa: E402
+from test_crl_learner import SPEC, minibatch
+
+import gcrl_depth  # noqa: F401
+from gcrl_depth import DeepCRL
+from gcrl_depth.crl.engine import DATA_AXIS
+from gcrl_depth.crl.learner import gradient_step, init_learner
+from gcrl_depth.crl.run_set import RunSet
 
 ENV = "gcrl_depth/PointUMaze-v0"
-TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64, prefill_steps=10)
+TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64, "prefill_steps": 10}
 
 
 def envs():
@@ -42,8 +43,8 @@ def data_parallel_update_equals_one_device() -> None:
     mesh = Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
     sharded = dataclasses.replace(SPEC, data_axis=DATA_AXIS, data_shards=len(jax.devices()))
     learner, batch, key = init_learner(SPEC, jax.random.key(0)), minibatch(1), jax.random.key(11)
-    single, single_metrics = jax.jit(lambda l, b, k: gradient_step(l, b, k, SPEC))(learner, batch, key)
-    step = jax.shard_map(lambda l, b, k: gradient_step(l, b, k, sharded), mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()), check_vma=False,
+    single, single_metrics = jax.jit(lambda lrn, b, k: gradient_step(lrn, b, k, SPEC))(learner, batch, key)
+    step = jax.shard_map(lambda lrn, b, k: gradient_step(lrn, b, k, sharded), mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()), check_vma=False,
                          out_specs=(P(), P()))
     split, split_metrics = jax.jit(step)(learner, batch, key)
     error = max_difference(single, split)

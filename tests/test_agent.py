@@ -17,8 +17,8 @@ import pytest
 from gcrl_depth import DeepCRL, evaluate
 from gcrl_depth.callbacks import BaseCallback, CheckpointCallback, SaveBestModel
 
-TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
-            prefill_steps=10)
+TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64,
+            "prefill_steps": 10}
 NUM_ENVS = 4
 PREFILL = 10 * NUM_ENVS
 PER_ITERATION = NUM_ENVS * 5
@@ -37,9 +37,9 @@ def leaves(tree):
 def sample_obs(batch: int | None, seed: int = 0):
     rng = np.random.default_rng(seed)
     shape = () if batch is None else (batch,)
-    return {"observation": rng.normal(size=shape + (4,)).astype(np.float32),
-            "achieved_goal": rng.normal(size=shape + (2,)).astype(np.float32),
-            "desired_goal": rng.normal(size=shape + (2,)).astype(np.float32)}
+    return {"observation": rng.normal(size=(*shape, 4)).astype(np.float32),
+            "achieved_goal": rng.normal(size=(*shape, 2)).astype(np.float32),
+            "desired_goal": rng.normal(size=(*shape, 2)).astype(np.float32)}
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def test_callbacks_run_per_epoch_and_can_stop_training(tmp_path):
     calls = []
     best = SaveBestModel(tmp_path / "best", metric="time_at_goal")
     model.learn(1000, callback=[recorder, CheckpointCallback(40, tmp_path / "every"), best,
-                                lambda l, g: calls.append(l["epoch"])])
+                                lambda log, g: calls.append(log["epoch"])])
     assert recorder.events == ["start", "end"]
     assert [steps for steps, _ in recorder.seen] == [80, 120]  # stopped after the second epoch
     assert model.num_timesteps == 120 and calls == [1, 2]

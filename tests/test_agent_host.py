@@ -13,13 +13,13 @@ from gymnasium.vector import AutoresetMode
 from line_goal_env import LineGoalEnv
 
 from gcrl_depth.crl.agent import DeepCRL
-from gcrl_depth.crl.host_env import rebuild
 from gcrl_depth.crl.engine import EnvSizes
+from gcrl_depth.crl.host_env import rebuild
 
 gym.register_envs(gymnasium_robotics)
 NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
-TINY = dict(depth=4, width=16, repr_dim=8, batch_size=16, unroll_length=UNROLL, env_steps_per_update=5.0,
-            buffer_size=512, prefill_steps=PREFILL, num_envs=NUM_ENVS)
+TINY = {"depth": 4, "width": 16, "repr_dim": 8, "batch_size": 16, "unroll_length": UNROLL, "env_steps_per_update": 5.0,
+            "buffer_size": 512, "prefill_steps": PREFILL, "num_envs": NUM_ENVS}
 ITERATION = NUM_ENVS * UNROLL  # env steps per training iteration
 LINE_ID = "gcrl_test/LineGoal-v0"
 gym.register(LINE_ID, entry_point=LineGoalEnv, max_episode_steps=5)
@@ -82,7 +82,7 @@ def test_a_custom_goal_env_trains_in_same_step_autoreset():
 
 
 def test_a_custom_env_without_an_id_says_what_to_pass():
-    with pytest.raises(ValueError, match="register it.*eval_env=.*eval_episodes=0"):
+    with pytest.raises(ValueError, match=r"register it.*eval_env=.*eval_episodes=0"):
         DeepCRL(line_envs(), verbose=0, **TINY)
     with pytest.raises(ValueError, match="cannot make them: it has no registered id"):
         DeepCRL(LineGoalEnv(), eval_episodes=0, verbose=0, **TINY)
@@ -114,11 +114,11 @@ def test_a_registered_custom_env_saves_loads_and_resumes(tmp_path):
     assert np.all(new_ids > episodes_before)  # a resumed run starts new episodes, never continuing a stored one
 
     record = {k: meta[k] for k in ("env_id", "task_kwargs", "vectorization_mode", "vector_kwargs", "unrecordable")}
-    with pytest.raises(ValueError, match="'gcrl_test/Gone-v0', which is not registered in this process.*pass env="):
+    with pytest.raises(ValueError, match=r"'gcrl_test/Gone-v0', which is not registered in this process.*pass env="):
         rebuild({**record, "env_id": "gcrl_test/Gone-v0"}, 2, "x.zip")
-    with pytest.raises(ValueError, match="cannot import 'no_such_package'.*pass env="):
+    with pytest.raises(ValueError, match=r"cannot import 'no_such_package'.*pass env="):
         rebuild({**record, "env_id": "no_such_package:Gone-v0"}, 2, "x.zip")
-    with pytest.raises(ValueError, match="without a registered id.*pass env="):
+    with pytest.raises(ValueError, match=r"without a registered id.*pass env="):
         rebuild({**record, "env_id": None}, 2, "x.zip")
     with pytest.raises(ValueError, match=r"RescaleAction'\] are not recorded\).*pass env="):
         rebuild({**record, "task_kwargs": None, "unrecordable": "the wrappers ['RescaleAction'] are not recorded"}, 2, "x.zip")

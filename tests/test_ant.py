@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
+from wall_geometry import deepest_while_stepping, robot_geoms, wall_penetration
 
 from gcrl_depth.envs.mazes import task_maze
 from gcrl_depth.envs.models import FLOOR_BIT, WALL_BIT, compile_model
-from wall_geometry import deepest_while_stepping, robot_geoms, wall_penetration
 
 FEET = {f"{leg}_foot" for leg in ("front_left", "front_right", "back_left", "back_right")}
 HIPS = {f"{leg}_hip_tip" for leg in ("front_left", "front_right", "back_left", "back_right")}
@@ -62,7 +62,7 @@ def test_a_flipped_ant_sinks_below_the_healthy_height_and_terminates(ant_core):
     state = state.replace(physics=state.physics.replace(qpos=state.physics.qpos.at[3:7].set(upside_down).at[2].set(0.5),
                                                         qvel=jnp.zeros_like(state.physics.qvel)))
     transition = jax.jit(ant_core.transition)
-    for step in range(1, 41):  # 2 s
+    for step in range(1, 41):  # noqa: B007  (2 s; the step of the fall is checked below)
         state = transition(state, jnp.zeros(ant_core.action_size))
         if bool(state.terminated):
             break

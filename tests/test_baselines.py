@@ -44,9 +44,9 @@ def test_bad_arguments_are_clear_errors():
         make_baseline("ppo", ENV)
     with pytest.raises(ValueError, match="multiple of 4"):
         make_baseline("sac", ENV, depth=5)
-    with pytest.raises(TypeError, match="not a goal env.*'achieved_goal'"):
+    with pytest.raises(TypeError, match=r"not a goal env.*'achieved_goal'"):
         make_baseline("sac", gym.make("Pendulum-v1"))
-    with pytest.raises(TypeError, match="single gym.make env"):
+    with pytest.raises(TypeError, match=r"single gym.make env"):
         make_baseline("sac", gym.make_vec(ENV, num_envs=2))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gcrl_depth.callbacks import SaveBestModel
@@ -42,7 +44,7 @@ def test_keeps_the_latest_evaluations_best(tmp_path):
     best = SaveBestModel(tmp_path, metric="time_at_goal")
     assert run(best, [3, 5, None, 4, 5, 7, 1]) == [100, 200, 600]  # ties and epochs without evaluation keep the old one
     assert best.best == 7 and best.best_timesteps == 600
-    assert open(best.best_path).read() == "600"
+    assert Path(best.best_path).read_text() == "600"
 
 
 def test_the_headline_smooths_over_the_last_five(tmp_path):

@@ -141,7 +141,7 @@ def test_bad_episode_length(bad):
 
 
 def test_unknown_task_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown task 'Nope'.*PointUMaze"):
+    with pytest.raises(ValueError, match=r"unknown task 'Nope'.*PointUMaze"):
         make_core("Nope")
 
 

@@ -50,7 +50,7 @@ def test_one_gradient_equals_the_sequential_updates_over_two_steps():
     adam = optax.adam(SPEC.learning_rate)
     actor, critic, log_alpha = p.actor, p.critic, p.log_alpha
     opts = (adam.init(actor), adam.init(log_alpha), adam.init(critic))
-    step = jax.jit(lambda l, b, k: gradient_step(l, b, k, SPEC))
+    step = jax.jit(lambda lrn, b, k: gradient_step(lrn, b, k, SPEC))
     for seed in (1, 2):
         batch, key = minibatch(seed), jax.random.key(10 + seed)
         learner, metrics = step(learner, batch, key)

@@ -9,9 +9,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gcrl_depth.crl.networks import (LOG_STD_MAX, LOG_STD_MIN, PHI, PSI, TowerSpec, actor_forward, check_depth,
-                                     deterministic_action, encode, encode_with_policy, init_actor, init_critic,
-                                     parameter_count, run_blocks, sample_action)
+from gcrl_depth.crl.networks import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    PHI,
+    PSI,
+    TowerSpec,
+    actor_forward,
+    check_depth,
+    deterministic_action,
+    encode,
+    encode_with_policy,
+    init_actor,
+    init_critic,
+    parameter_count,
+    run_blocks,
+    sample_action,
+)
 
 OBS, GOAL, ACTION, REPR = 5, 3, 2, 8
 

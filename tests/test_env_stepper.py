@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
+from line_goal_env import LineGoalEnv, Misbehaving
 
 from gcrl_depth.crl.buffer import ReplayBuffer
-from gcrl_depth.crl.env_stepper import EnvStepper
 from gcrl_depth.crl.engine import EnvSizes, make_train
-from line_goal_env import LineGoalEnv, Misbehaving
+from gcrl_depth.crl.env_stepper import EnvStepper
 
 gym.register_envs(gymnasium_robotics)
 STEP = 0.5  # LineGoalEnv moves by 0.5 x action; the policy below always pushes +1
@@ -78,7 +78,7 @@ def test_third_party_vector_envs_sync_and_async():
 def test_a_non_goal_env_is_refused_naming_the_keys():
     with pytest.raises(TypeError, match="'observation', 'achieved_goal', 'desired_goal'"):
         EnvStepper(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
-    with pytest.raises(TypeError, match="gym.make_vec"):
+    with pytest.raises(TypeError, match=r"gym.make_vec"):
         EnvStepper(gym.make("CartPole-v1"))
 
 

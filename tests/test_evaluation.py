@@ -53,7 +53,7 @@ def test_real_policies_on_point_u_maze():
     def greedy(obs):
         return np.clip(obs["desired_goal"] - obs["achieved_goal"], -1, 1)
 
-    kwargs = dict(num_envs=16, seed=0, episode_length=60)
+    kwargs = {"num_envs": 16, "seed": 0, "episode_length": 60}
     idle = evaluate(lambda obs: np.zeros((16, 2)), "gcrl_depth/PointUMaze-v0", **kwargs)
     steer = evaluate(greedy, "gcrl_depth/PointUMaze-v0", **kwargs)
     assert idle.time_at_goal == 0.0 and idle.success_rate == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ def figure():
 
 def test_a_figure_is_saved_whole_or_not_at_all(tmp_path):
     path = save_figure(figure(), tmp_path / "plots" / "curve.png")
-    assert open(path, "rb").read(4) == b"\x89PNG"
+    assert Path(path).read_bytes()[:4] == b"\x89PNG"
     before = digest(tmp_path / "plots" / "curve.png")
     fig = figure()
 
@@ -40,12 +41,11 @@ def test_a_figure_is_saved_whole_or_not_at_all(tmp_path):
 def test_a_writer_that_needs_a_name_gets_one_with_the_suffix_and_a_failure_keeps_the_old_file(tmp_path):
     path = tmp_path / "clip.mp4"
     atomic_write_text(path, "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(path) as tmp:
-            assert tmp.endswith(".mp4") and tmp != str(path)
-            open(tmp, "w").write("half")
-            raise RuntimeError("ffmpeg died")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        assert tmp.endswith(".mp4") and tmp != str(path)
+        Path(tmp).write_text("half")
+        raise RuntimeError("ffmpeg died")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
     with atomic_path(path) as tmp:
-        open(tmp, "w").write("new")
+        Path(tmp).write_text("new")
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

@@ -125,7 +125,7 @@ def test_interpret_mode_poisons_outputs_and_every_element_of_every_output_is_wri
     params = (blocks.kernel.reshape(8, 192, 192), blocks.bias.reshape(8, 192), blocks.scale.reshape(8, 192),
               blocks.offset.reshape(8, 192))
     x = fused_tower._pad_rows(jax.random.normal(jax.random.key(1), (40, 192)))
-    options = dict(dtype=jnp.float32, eps=LAYER_NORM_EPS, block_size=BLOCK_SIZE, interpret=True)
+    options = {"dtype": jnp.float32, "eps": LAYER_NORM_EPS, "block_size": BLOCK_SIZE, "interpret": True}
     out, saved = fused_tower._forward(params, x, save=True, **options)
     outputs = [out, saved, *fused_tower._backward(params, saved, jnp.ones_like(x), **options)]
     assert x.shape[0] == 48 and saved.shape == (8, 48, 192)
@@ -160,7 +160,7 @@ def test_widths_the_kernels_cannot_take_are_refused_with_the_rule(width):
 def test_training_with_pallas_towers_matches_training_with_xla_towers():
     """Gradient steps of the whole learner (actor, critic, temperature; Adam) built from a config with either kernel."""
     sizes = EnvSizes(observation_size=6, goal_size=2, action_size=3)
-    tiny = dict(depth=8, width=64, repr_dim=16, batch_size=12)
+    tiny = {"depth": 8, "width": 64, "repr_dim": 16, "batch_size": 12}
 
     def minibatch(key):
         k_obs, k_action, k_goal = jax.random.split(key, 3)

@@ -117,7 +117,7 @@ def test_make_vec_shapes_and_same_step_autoreset():
     assert envs.action_space.shape == (3, 8)
     obs, _ = envs.reset(seed=0)
     assert envs.observation_space.contains(obs)
-    obs1, reward, terminated, truncated, info = envs.step(np.zeros((3, 8), np.float32))
+    _obs1, reward, terminated, truncated, info = envs.step(np.zeros((3, 8), np.float32))
     assert reward.shape == terminated.shape == truncated.shape == (3,)
     assert not truncated.any() and not info["_final_obs"].any()
     obs2, _, _, truncated, info = envs.step(np.zeros((3, 8), np.float32))

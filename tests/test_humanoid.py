@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
+from wall_geometry import deepest_while_stepping, robot_geoms
 
 from gcrl_depth.envs.humanoid import GOAL_Z, HEALTHY_Z, Humanoid, HumanoidMaze
 from gcrl_depth.envs.mazes import HUMANOID_EVAL_LAYOUTS, task_maze
 from gcrl_depth.envs.models import FLOOR_BIT, WALL_BIT, compile_model
-from wall_geometry import deepest_while_stepping, robot_geoms
 
 N_ENVS = 4
 

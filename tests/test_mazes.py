@@ -7,8 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from gcrl_depth.envs import mazes
-from gcrl_depth.envs import TASKS, make_core
+from gcrl_depth.envs import TASKS, make_core, mazes
 from gcrl_depth.envs.mazes import EVAL_LAYOUTS, HUMANOID_EVAL_LAYOUTS, LAYOUTS, Maze, merge_walls, parse_layout
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_plot_writes_one_png_with_every_map(tmp_path):
     maps = [q_map(MAZE, critic, GOAL, TEMPLATE, per_cell=PER_CELL, label=name)
             for name, critic in (("geodesic", geodesic_critic), ("euclidean", euclidean_critic))]
     path = plot_q_maps(maps, tmp_path / "qmap.png", title="hand-made critics")
-    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["qmap.png"]  # no temporary file left behind
 
 

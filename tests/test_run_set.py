@@ -12,8 +12,8 @@ import pytest
 from gcrl_depth import DeepCRL, RunSet
 
 ENV = "gcrl_depth/PointUMaze-v0"
-TINY = dict(width=16, repr_dim=8, unroll_length=5, batch_size=8, env_steps_per_update=10.0, buffer_size=64,
-            prefill_steps=10, eval_episodes=3, epoch_timesteps=40, verbose=0)
+TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64,
+            "prefill_steps": 10, "eval_episodes": 3, "epoch_timesteps": 40, "verbose": 0}
 STEPS = 100  # prefill 40 + 3 iterations of 20
 
 

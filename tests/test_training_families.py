@@ -16,8 +16,8 @@ import pytest
 from gcrl_depth import DeepCRL
 
 NUM_ENVS, UNROLL, EPISODE = 2, 6, 4
-SMALL = dict(width=16, repr_dim=8, unroll_length=UNROLL, batch_size=8, env_steps_per_update=4.0, buffer_size=16,
-             prefill_steps=0)
+SMALL = {"width": 16, "repr_dim": 8, "unroll_length": UNROLL, "batch_size": 8, "env_steps_per_update": 4.0, "buffer_size": 16,
+             "prefill_steps": 0}
 
 
 @pytest.mark.isolated

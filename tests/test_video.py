@@ -20,7 +20,7 @@ class RenderedLine(LineGoalEnv):
         self.render_mode, self.size, self.key = render_mode, (height, width), key
 
     def reset(self, seed=None, options=None):
-        obs, info = super().reset(seed=seed)
+        _obs, info = super().reset(seed=seed)
         self.goal = np.array([1.0])  # two pushes of +1 reach it
         return self._obs(), info
 

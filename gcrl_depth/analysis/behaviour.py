@@ -14,7 +14,8 @@ for a batch of episodes in one jitted program and summarizes:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -10,8 +10,9 @@ distribution (``near/...``) so a far-pair failure can be told apart from not lea
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,8 @@ tower (see :mod:`gcrl_depth.baselines.residual`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

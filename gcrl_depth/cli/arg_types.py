@@ -23,7 +23,7 @@ def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}': {error}")
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}': {error}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}', got {text!r}")
     return value

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if args.eval_env_kwargs is not None and args.eval_episodes > 0:
             eval_env = vector_goal_env(train_id, args.eval_episodes, **args.eval_env_kwargs)
             built.append(eval_env)
-        agent = dict(eval_episodes=args.eval_episodes, epoch_timesteps=args.epoch_timesteps, log_dir=str(log_dir))
+        agent = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps, "log_dir": str(log_dir)}
         if eval_env is not None:
             agent["eval_env"] = eval_env
         if resume_from is not None:  # the flags given on the command line change what load allows them to

@@ -32,9 +32,9 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from gcrl_depth import programs
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.checks import positive_int
-from gcrl_depth import programs
 from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
@@ -219,7 +219,7 @@ class DeepCRL:
         log_interval: int = 1,
         progress_bar: bool = False,
         reset_num_timesteps: bool = True,
-    ) -> "DeepCRL":
+    ) -> DeepCRL:
         """Train for ``total_timesteps`` env steps (rounded up to whole iterations; see ``num_timesteps``).
 
         Args:
@@ -425,7 +425,7 @@ class DeepCRL:
         return save_agent(self, path, include_buffer)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> "DeepCRL":
+    def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> DeepCRL:
         """Rebuild an agent from :meth:`save`'s zip; ``env`` defaults to the saved env id and options.
 
         ``kwargs`` override agent settings (``verbose``, ``log_dir``, ``eval_episodes``, ...)

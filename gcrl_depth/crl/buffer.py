@@ -63,7 +63,7 @@ class ReplayBuffer:
         return self.obs.shape[1]
 
     @classmethod
-    def create(cls, capacity: int, num_envs: int, obs_size: int, action_size: int, goal_size: int) -> "ReplayBuffer":
+    def create(cls, capacity: int, num_envs: int, obs_size: int, action_size: int, goal_size: int) -> ReplayBuffer:
         """An empty buffer holding ``capacity`` steps for each of ``num_envs`` slots."""
         if capacity < 2:
             raise ValueError(f"buffer capacity must be at least 2 steps per env, got {capacity}")
@@ -76,7 +76,7 @@ class ReplayBuffer:
             size=jnp.zeros((), jnp.int32),
         )
 
-    def insert(self, obs: jax.Array, actions: jax.Array, goals: jax.Array, episode: jax.Array) -> "ReplayBuffer":
+    def insert(self, obs: jax.Array, actions: jax.Array, goals: jax.Array, episode: jax.Array) -> ReplayBuffer:
         """Append a chunk of T steps: obs (T, num_envs, obs_size), actions (T, num_envs, action_size),
         achieved goals (T, num_envs, goal_size), episode (T, num_envs)."""
         steps = obs.shape[0]

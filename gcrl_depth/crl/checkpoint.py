@@ -72,8 +72,7 @@ def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict
         "params.msgpack": tree_to_bytes(params),
         "optimizer.msgpack": tree_to_bytes(opt_state),
     }
-    with atomic_open(path, "wb", suffix=".zip") as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_open(path, "wb", suffix=".zip") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in members.items():
                 archive.writestr(name, data)
             if training_state is not None:  # large and incompressible: stored as is

@@ -167,7 +167,7 @@ class CRLConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "CRLConfig":
+    def from_dict(cls, values: dict[str, Any]) -> CRLConfig:
         """Build from a dict, rejecting unknown keys with the list of known ones."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)

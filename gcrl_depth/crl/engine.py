@@ -41,8 +41,17 @@ from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.learner import Learner, LearnerSpec, gradient_step, init_learner
 from gcrl_depth.crl.losses import l2_distance
-from gcrl_depth.crl.networks import (BLOCK_SIZE, ActorParams, CriticParams, TowerSpec, actor_forward, default_unroll,
-                                     deterministic_action, encode, sample_action)
+from gcrl_depth.crl.networks import (
+    BLOCK_SIZE,
+    ActorParams,
+    CriticParams,
+    TowerSpec,
+    actor_forward,
+    default_unroll,
+    deterministic_action,
+    encode,
+    sample_action,
+)
 from gcrl_depth.envs.core import EnvState, GoalEnv
 from gcrl_depth.envs.rollout import episode_ids, rollout
 from gcrl_depth.evaluation import episode_sums
@@ -88,7 +97,7 @@ class TrainState:
     env: EnvState | None = None
     episode: jax.Array | None = None
 
-    def replace(self, **changes: Any) -> "TrainState":
+    def replace(self, **changes: Any) -> TrainState:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -244,7 +253,7 @@ class Engine:
         return self.updates(self.insert(state, rows))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, data_shards: int = 1) -> Engine:
     """The pure training functions of ``config`` on an env of ``sizes`` (stepped on the device if ``core``),
     split over ``data_shards`` devices (data parallel) if more than one.

@@ -17,12 +17,13 @@ Both give the agent the same things: ``sizes``, ``collector(engine)``, ``evaluat
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import gymnasium as gym
 
-from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.collectors import Collector, DeviceCollector, HostCollector
+from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.devices import data_mesh
 from gcrl_depth.crl.engine import Engine, EnvSizes
 from gcrl_depth.crl.env_source import eval_core, is_device_env, resolve_eval_env, unwrap_env

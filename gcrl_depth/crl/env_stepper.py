@@ -21,7 +21,8 @@ Episode boundaries, in both of Gymnasium's auto-reset modes:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np

@@ -233,7 +233,7 @@ def _tower_forward(params, x, dtype, eps, block_size, remat, interpret):
 
 def _tower_backward(dtype, eps, block_size, remat, interpret, residuals, grad):
     params, padded, saved, batch = residuals
-    options = dict(dtype=dtype, eps=eps, block_size=block_size, interpret=interpret)
+    options = {"dtype": dtype, "eps": eps, "block_size": block_size, "interpret": interpret}
     if remat:
         _, saved = _forward(params, padded, save=True, **options)
     dx, dz, dscale, doffset = _backward(params, saved, _pad_rows(grad), **options)

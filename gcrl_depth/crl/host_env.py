@@ -17,9 +17,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gcrl_depth.crl.env_stepper import goal_env_sizes
 from gcrl_depth.crl.engine import EnvSizes
-from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space, episode_length, first_env, registered_spec, vector_goal_env
+from gcrl_depth.crl.env_stepper import goal_env_sizes
+from gcrl_depth.goal_envs import (
+    GOAL_KEYS,
+    check_goal_space,
+    episode_length,
+    first_env,
+    registered_spec,
+    vector_goal_env,
+)
 from gcrl_depth.interrupts import ignoring_interrupts
 
 VECTOR_ONLY_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")

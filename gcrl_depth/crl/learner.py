@@ -27,8 +27,16 @@ import optax
 
 from gcrl_depth.crl.buffer import Transition
 from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, l2_distance
-from gcrl_depth.crl.networks import (ActorParams, CriticParams, TowerSpec, actor_forward, encode_with_policy, init_actor,
-                                     init_critic, sample_action)
+from gcrl_depth.crl.networks import (
+    ActorParams,
+    CriticParams,
+    TowerSpec,
+    actor_forward,
+    encode_with_policy,
+    init_actor,
+    init_critic,
+    sample_action,
+)
 
 
 @jax.tree_util.register_dataclass
@@ -49,7 +57,7 @@ class Learner:
     params: Params
     opt_state: Any
 
-    def replace(self, **changes: Any) -> "Learner":
+    def replace(self, **changes: Any) -> Learner:
         return dataclasses.replace(self, **changes)
 
 

@@ -23,7 +23,8 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,10 +32,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth import programs
+from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import non_finite_metric
-from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.epochs import unstarted_copy
 from gcrl_depth.evaluation import evaluation_keys, summarise
@@ -132,8 +133,8 @@ class RunSet:
         return {m.seed: m.evaluations.headline(metric) for m in self.members if m.evaluations.results}
 
     # ----------------------------------------------------------------- learning
-    def learn(self, total_timesteps: int, callback: Callable[["RunSet"], Any] | None = None, progress_bar: bool = False,
-              reset_num_timesteps: bool = True) -> "RunSet":
+    def learn(self, total_timesteps: int, callback: Callable[[RunSet], Any] | None = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> RunSet:
         """Train every member for ``total_timesteps`` env steps (as DeepCRL.learn, per member).
 
         Members that diverged (in this call or before) do not train: the others run as a

@@ -35,9 +35,9 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+from mujoco import mjx
 
 from gcrl_depth.checks import positive_int
-from mujoco import mjx
 
 
 @jax.tree_util.register_dataclass
@@ -69,7 +69,7 @@ class EnvState:
     key: jax.Array
     metrics: dict[str, jax.Array]
 
-    def replace(self, **changes: Any) -> "EnvState":
+    def replace(self, **changes: Any) -> EnvState:
         """Return a copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
@@ -228,7 +228,7 @@ class GoalEnv(abc.ABC):
         """Replace a finished episode by a new one with a NEW start and goal."""
         key, episode_key = jax.random.split(state.key)
         physics, obs, goal, achieved = self._new_episode(episode_key)
-        fresh = dict(obs=obs, goal=goal, achieved_goal=achieved, step=jnp.zeros((), jnp.int32))
+        fresh = {"obs": obs, "goal": goal, "achieved_goal": achieved, "step": jnp.zeros((), jnp.int32)}
         done = state.done
         chosen = {name: jnp.where(done, fresh[name], getattr(state, name)) for name in _EPISODE_FIELDS}
         physics = _select_physics(done, physics, state.physics)

@@ -39,7 +39,7 @@ from gcrl_depth.envs.core import EnvState, GoalEnv
 
 OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
 _CORE_CACHE: dict[str, GoalEnv] = {}
-_FUNCTIONS: dict[GoalEnv, "_CoreFunctions"] = {}  # per core instance; cores are long-lived and shared
+_FUNCTIONS: dict[GoalEnv, _CoreFunctions] = {}  # per core instance; cores are long-lived and shared
 
 
 def shared_core(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
@@ -242,7 +242,7 @@ class GcrlGoalEnv(gym.Env):
         self._fns = core_functions(self.core)
         self.observation_space = goal_dict_space(self.core)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.core.action_size,), dtype=np.float32)
-        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.core.dt))}
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.core.dt)}
         self.render_mode = render_mode
         self._rendering = _LazyRendering(self.core, render_mode, width, height)
         self._state: EnvState | None = None
@@ -316,7 +316,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
         self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.core.action_size,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.core.dt))}
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.core.dt)}
         self.render_mode = render_mode
         self._rendering = _LazyRendering(self.core, render_mode, width, height)
         self._state: EnvState | None = None

@@ -11,7 +11,7 @@ the observation; threshold 0.5; dt 0.03 s in the open arena and 0.015 s in the m
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

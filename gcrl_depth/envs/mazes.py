@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -245,7 +245,7 @@ class Maze:
     pairs: np.ndarray | None = None
 
     @classmethod
-    def from_layout(cls, layout: str | Sequence[str], cell_size: float) -> "Maze":
+    def from_layout(cls, layout: str | Sequence[str], cell_size: float) -> Maze:
         """Build from a layout name in :data:`LAYOUTS` or from explicit rows."""
         if isinstance(layout, str):
             if layout not in LAYOUTS:
@@ -261,7 +261,7 @@ class Maze:
             goal_cells=cls._centres(grid, GOAL, cell_size),
         )
 
-    def with_pairs(self, min_cells: int | None = None, max_cells: int | None = None) -> "Maze":
+    def with_pairs(self, min_cells: int | None = None, max_cells: int | None = None) -> Maze:
         """This maze drawing start and goal as one pair of free cells (``R``, ``G`` or ``0``)
         whose BFS distance is ``min_cells`` to ``max_cells`` cells (the stitching test);
         with both None, the maze itself."""

@@ -7,7 +7,7 @@ the point never falls, so episodes end only by truncation. Same layouts and cell
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

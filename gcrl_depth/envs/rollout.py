@@ -10,7 +10,8 @@ saw at every step, stacked on a leading time axis. What the callers derive from 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
