@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # torch must come from the local CPU wheel (torch==2.13.0): never let pip fetch CUDA torch.
 PIP_INSTALL := $(PY) -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# ruff over the whole tree; mypy over the public API modules ([tool.mypy] files in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 demo: $(STAMP)
 	$(PY) -m gcrl_depth.demo

@@ -185,7 +185,7 @@ def as_callback(callback: Any) -> BaseCallback | None:
     if callback is None:
         return None
     if isinstance(callback, (list, tuple)):
-        return CallbackList([as_callback(c) for c in callback])
+        return CallbackList([c for c in map(as_callback, callback) if c is not None])
     if hasattr(callback, "init_callback") and hasattr(callback, "on_step"):
         return callback
     if callable(callback):

@@ -96,7 +96,7 @@ def evaluate(policy: Policy, env: str | gym.vector.VectorEnv, num_envs: int = 32
     distance = final_distance
     for _ in range(int(length)):
         actions = np.asarray(policy(obs), dtype=np.float32)
-        if actions.size != np.prod(envs.action_space.shape):
+        if actions.size != np.prod(envs.action_space.shape or ()):
             raise ValueError(f"the policy returned actions of shape {actions.shape}; expected {envs.action_space.shape}")
         actions = actions.reshape(envs.action_space.shape)
         obs, _, terminated, truncated, info = envs.step(actions)

@@ -193,7 +193,8 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
     params = sum(p.numel() for p in model.policy.parameters())
     run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,
            "params": int(params)}
-    rows, wall = [], 0.0
+    rows: list[dict[str, Any]] = []
+    wall = 0.0
     while model.num_timesteps < timesteps:
         start = time.perf_counter()
         model.learn(min(eval_every, timesteps - model.num_timesteps), reset_num_timesteps=False)
@@ -247,9 +248,9 @@ def run_results(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard error (0 for a single value)."""
-    values = np.asarray(values, dtype=float)
-    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    return float(values.mean()), se
+    array = np.asarray(values, dtype=float)
+    se = float(array.std(ddof=1) / np.sqrt(len(array))) if len(array) > 1 else 0.0
+    return float(array.mean()), se
 
 
 def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -19,7 +19,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", suffix: str = "") -> I
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+        text_options: dict[str, Any] = {} if "b" in mode else {"newline": ""}
+        with os.fdopen(fd, mode, **text_options) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

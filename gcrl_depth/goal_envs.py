@@ -35,6 +35,7 @@ def check_goal_space(space: gym.Space, what: str = "env") -> None:
         found = f"a Dict with keys {sorted(keys)}" if keys is not None else type(space).__name__
         raise TypeError(f"{what} is not a goal env: its observation space must be a Dict with keys {list(GOAL_KEYS)} "
                         f"(Gymnasium-Robotics' GoalEnv convention); found {found}")
+    assert isinstance(space, gym.spaces.Dict)
     achieved, desired = (space[key].shape for key in ("achieved_goal", "desired_goal"))
     if achieved is not None and desired is not None and int(np.prod(achieved)) != int(np.prod(desired)):
         raise ValueError(f"{what}: achieved_goal {tuple(achieved)} and desired_goal {tuple(desired)} must have the same "
@@ -110,8 +111,9 @@ def reward_function(envs: gym.vector.VectorEnv) -> Callable[[], RewardFn | None]
 
 def _find_reward_function(envs: gym.vector.VectorEnv) -> RewardFn | None:
     single = first_env(envs)
-    if single is None and getattr(envs, "spec", None) is not None:
-        single = gym.make(envs.spec.id)
+    spec = getattr(envs, "spec", None)
+    if single is None and spec is not None:
+        single = gym.make(spec.id)
     return getattr(getattr(single, "unwrapped", None), "compute_reward", None)
 
 

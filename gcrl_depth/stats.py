@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+# Scores per task: each a sequence (or array) of per-seed values.
+Scores = Mapping[str, "Sequence[float] | np.ndarray"]
+
 BOOTSTRAP_REPS = 2000
 CONFIDENCE = 0.95
 
@@ -26,7 +29,7 @@ def iqm(values: Sequence[float] | np.ndarray) -> float:
     return float(np.mean(x[cut:len(x) - cut]))
 
 
-def bootstrap_ci(scores: Mapping[str, Sequence[float]], statistic: Callable[[np.ndarray], float] = iqm,
+def bootstrap_ci(scores: Scores, statistic: Callable[[np.ndarray], float] = iqm,
                  reps: int = BOOTSTRAP_REPS, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float, float]:
     """(point estimate, low, high): ``statistic`` of all tasks' scores pooled, with a percentile
     interval from a bootstrap that resamples seeds within each task."""
@@ -43,7 +46,7 @@ def bootstrap_ci(scores: Mapping[str, Sequence[float]], statistic: Callable[[np.
     return point, float(low), float(high)
 
 
-def probability_of_improvement(x: Mapping[str, Sequence[float]], y: Mapping[str, Sequence[float]]) -> float:
+def probability_of_improvement(x: Scores, y: Scores) -> float:
     """P(X > Y) averaged over the tasks both have: per task, the chance a run of X scores above a
     run of Y (ties count half; the Mann-Whitney U statistic over all pairs of runs)."""
     shared = [task for task in x if task in y]
@@ -56,7 +59,7 @@ def probability_of_improvement(x: Mapping[str, Sequence[float]], y: Mapping[str,
     return float(np.mean(per_task))
 
 
-def probability_of_improvement_ci(x: Mapping[str, Sequence[float]], y: Mapping[str, Sequence[float]],
+def probability_of_improvement_ci(x: Scores, y: Scores,
                                   reps: int = BOOTSTRAP_REPS, confidence: float = CONFIDENCE,
                                   seed: int = 0) -> tuple[float, float, float]:
     """(P(X > Y), low, high) with a bootstrap that resamples each side's seeds within each task."""
@@ -64,7 +67,7 @@ def probability_of_improvement_ci(x: Mapping[str, Sequence[float]], y: Mapping[s
     shared = [task for task in x if task in y]
     point = probability_of_improvement(x, y)
 
-    def resample(scores: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    def resample(scores: Scores) -> dict[str, np.ndarray]:
         out = {}
         for task in shared:
             values = np.asarray(scores[task], float)

@@ -93,7 +93,7 @@ def make_baseline(
     if isinstance(env, VecEnv):  # SB3 counts every env's steps: one episode of each before sampling
         kwargs["learning_starts"] = (length or 1) * env.num_envs
     if algo == "td3":
-        size = env.action_space.shape[0]
+        size = int(np.prod(env.action_space.shape or (1,)))
         kwargs["action_noise"] = NormalActionNoise(np.zeros(size), TD3_NOISE_STD * np.ones(size))
     kwargs.update(sb3_kwargs)
     cls = sb3.SAC if algo == "sac" else sb3.TD3

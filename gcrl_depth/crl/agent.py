@@ -313,7 +313,7 @@ class DeepCRL:
         with deferred_interrupts():  # the state and the step count change together
             self._state = self.collector.prefill(state)
             self.num_timesteps += prefill
-        jax.block_until_ready(self._state.buffer.size)
+        jax.block_until_ready(self._state.buffer)
         self.logger.record("time/prefill_s", time.perf_counter() - start)
         bar.update(prefill)
 

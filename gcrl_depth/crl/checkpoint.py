@@ -31,6 +31,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
@@ -120,7 +121,7 @@ class Checkpoint:
             data = serialization.msgpack_restore(self.members["optimizer.msgpack"])["key"]
         else:
             data = self.meta["key"]
-        return jax.random.wrap_key_data(np.asarray(data, np.uint32))
+        return jax.random.wrap_key_data(jnp.asarray(np.asarray(data, np.uint32)))
 
     def training(self, like: dict[str, Any]) -> dict[str, Any] | None:
         """``{"buffer", "env", "episode"}`` saved with ``include_buffer=True`` (None if absent), shaped like ``like``."""
@@ -189,7 +190,8 @@ def check_same_shapes(expected: Any, found: Any, message: str) -> None:
         found_shapes = jax.tree_util.tree_map(np.shape, found)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{message}: {error}") from error
-    if jax.tree_util.tree_structure(expected_shapes, is_leaf=_is_shape) != jax.tree_util.tree_structure(found_shapes, is_leaf=_is_shape):
+    expected_tree: Any = jax.tree_util.tree_structure(expected_shapes, is_leaf=_is_shape)  # (PyTreeDef's stub lacks ==)
+    if expected_tree != jax.tree_util.tree_structure(found_shapes, is_leaf=_is_shape):
         raise ValueError(f"{message}: the structure differs (expected {_first_keys(expected)}, got {_first_keys(found)})")
     if expected_shapes != found_shapes:
         mismatched = [jax.tree_util.keystr(path) for (path, a), b in zip(

@@ -37,6 +37,7 @@ from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES,
 from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.env_paths import DevicePath
 from gcrl_depth.crl.epochs import unstarted_copy
 from gcrl_depth.evaluation import evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
@@ -161,8 +162,8 @@ class RunSet:
         self.mesh = run_mesh(len(active), self.devices)
         states = shard_runs(stack([m._state for m in active]), self.mesh)
         for m in active:
-            m._state = None  # the stacked state owns the data now; members get their slices back below
-        self._fallback = None
+            m._state = None  # type: ignore[assignment]  # the stacked state owns the data now; members get their slices back below
+        self._fallback: TrainState | None = None
         try:
             if not states.started:
                 states = self._start(states, active, bar)
@@ -256,6 +257,7 @@ class RunSet:
         if lead.eval_episodes == 0:
             return
         start = time.perf_counter()
+        assert isinstance(lead.path, DevicePath)  # run sets train on the device path only
         core, episodes = lead.path.evaluation(lead.eval_episodes)
         keys = shard_runs(jnp.stack([evaluation_keys(m._next_evaluation_seed(), episodes) for m in active]), self.mesh)
         at_goal, distance = jax.device_get(programs.run(evaluate_runs, states.learner.params.actor, keys,

@@ -203,7 +203,7 @@ class _LazyRendering:
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; create the env with render_mode='rgb_array'")
             return None
-        if state is None:
+        if state is None or obs is None:
             raise RuntimeError("call reset() before render()")
         if self._renderer is None:
             self._renderer = _FrameRenderer(self.core, *self.size)
@@ -259,7 +259,7 @@ class GcrlGoalEnv(gym.Env):
     def step(self, action: Any):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        action = validate_actions(action, self.action_space.shape)
+        action = validate_actions(action, (self.core.action_size,))
         self._state, outputs = self._fns.transition(self._state, action)
         obs, reward, terminated, truncated, metrics = jax.device_get(outputs)
         self._last_obs = _as_obs_dict(obs)
@@ -341,7 +341,7 @@ class GcrlVectorEnv(gym.vector.VectorEnv):
     def step(self, actions: Any):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        actions = validate_actions(actions, self.action_space.shape)
+        actions = validate_actions(actions, (self.num_envs, self.core.action_size))
         self._state, (outputs, final_obs) = self._fns.step_batch(self._state, actions)
         (obs, reward, terminated, truncated, metrics), final_obs = jax.device_get((outputs, final_obs))
         self._last_obs = _as_obs_dict(obs)
