@@ -34,6 +34,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_config_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=["PointUMaze"],
                         help="gcrl_depth task names or ids, or Gymnasium goal env ids ('module:Id' imports module first)")
@@ -51,12 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train",
                         help="evaluate on the training goal distribution or on the maze's farthest goals (gcrl_depth's "
                              "...Eval twins; other envs are evaluated on their own goals)")
-    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
     parser.add_argument("--episode-length", type=int, default=None,
                         help="steps per episode (default: the task's 1000, or the env's registered max_episode_steps)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
+    add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     return parser.parse_args(argv)
 
 
@@ -66,11 +66,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     import gcrl_depth
     from gcrl_depth import experiments
-    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.files import atomic_write_text
     from gcrl_depth.plotting import plot_curves
 
-    crl_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
+    crl_config = resolved_config(args)
     out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
     if "crl" in args.algos:
         experiments.check_configs((f"--depths {depth}", {**crl_config, "depth": depth}) for depth in args.depths)

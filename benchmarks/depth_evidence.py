@@ -35,6 +35,7 @@ MIN_SHARE_S = 30.0  # a depth with less time than this left is not started
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_config_arguments
     from gcrl_depth.paper import PAPER_EVAL_EPISODES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,9 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=PAPER_EVAL_EPISODES)
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--seconds", type=float, default=400.0, help="wall-clock budget of all depths together")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="DeepCRL overrides")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per depth")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "depth_evidence")
+    add_config_arguments(parser, default_preset="paper", exclude=("depth",))
     args = parser.parse_args(argv)
     for name in ("seeds", "timesteps", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
@@ -59,10 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     from gcrl_depth import experiments
+    from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.envs import env_id, eval_env_id, task_name
 
     task = task_name(args.task)
-    config = experiments.parse_overrides(args.config)
+    config = resolved_config(args)
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     rows: dict[int, list[dict]] = {}
     notes: dict[int, str] = {}

@@ -32,6 +32,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_config_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="PointUMaze", help="task name or id")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 16])
@@ -47,13 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=25_000)
     parser.add_argument("--eval-episodes", type=int, default=16)
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train")
-    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="DeepCRL config overrides on top of the preset, e.g. num_envs=64 width=256")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--behaviour", action="store_true",
                         help="record behaviour statistics (survival, torso height, over-the-wall passages) at every evaluation")
     parser.add_argument("--out", type=Path, default=None)
+    add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     args = parser.parse_args(argv)
     for pair in args.actor_critic:
         if len(pair.split(":")) != 2 or not all(p.isdigit() for p in pair.split(":")):
@@ -80,14 +80,14 @@ def main(argv: list[str] | None = None) -> Path:
     import gcrl_depth
     from gcrl_depth import experiments
     from gcrl_depth.analysis.behaviour import behaviour_probe
-    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.envs import env_id, eval_env_id, task_name
     from gcrl_depth.files import atomic_write_text
 
     task = task_name(args.env)
     train_id = env_id(task)
     eval_id = eval_env_id(task) if args.eval_goals == "eval" else train_id
-    base_config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
+    base_config = resolved_config(args)
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"
     experiments.check_configs((f"{series} {value}", {**base_config, **overrides})

@@ -94,8 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidence-seeds", type=int, default=3, help="seeds per depth, trained as one run set")
     parser.add_argument("--evidence-timesteps", type=int, default=1_000_000, help="env steps per seed (at most)")
     parser.add_argument("--evidence-seconds", type=float, default=400.0, help="wall-clock budget of the evidence part")
-    parser.add_argument("--evidence-config", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="DeepCRL overrides for the evidence runs (e.g. tower_kernel=pallas)")
+    parser.add_argument("--evidence-config", default=None, metavar="FILE",
+                        help="YAML or JSON file of CRLConfig fields for the evidence runs (e.g. benchmarks/configs/pallas.yaml)")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
@@ -318,12 +318,12 @@ def run_evidence(args: argparse.Namespace) -> None:
     options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--seeds",
                str(args.evidence_seeds), "--timesteps", str(args.evidence_timesteps), "--seconds",
                str(args.evidence_seconds), "--out", str(args.out / "evidence")]
+    if args.evidence_config:
+        options += ["--config", str(args.evidence_config)]
     if args.smoke:
-        options += ["--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20", "--config", "num_envs=4",
-                    "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8", "env_steps_per_update=10",
-                    "buffer_size=64", "prefill_steps=10", *args.evidence_config]
+        options += ["--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20", "--preset", "tiny"]
     else:
-        options += ["--progress", "--config", *args.evidence_config]
+        options.append("--progress")
     depth_evidence.main(options)
 
 

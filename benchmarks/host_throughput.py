@@ -16,7 +16,7 @@ env step, not the physics. Writes ``benchmarks/results/host_throughput_<platform
 and a bar chart next to it.
 
     python benchmarks/host_throughput.py
-    python benchmarks/host_throughput.py --depth 16 --config num_envs=64
+    python benchmarks/host_throughput.py --depth 16 --num-envs 64
 """
 
 from __future__ import annotations
@@ -30,16 +30,17 @@ DEFAULT_PAIRS = ["gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "gymnasium_
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_config_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, metavar="HOST_ID=DEVICE_TASK",
                         help="a Gymnasium goal env id ('module:Id' imports module first) and the gcrl_depth task to compare with")
     parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides on the preset")
     parser.add_argument("--iterations", type=int, default=2, help="training iterations per timed run")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per path (the fastest is reported)")
     parser.add_argument("--vectorization", choices=["sync", "async"], default="sync", help="the host vector env")
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
+    add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     return parser.parse_args(argv)
 
 
@@ -48,10 +49,10 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth.crl.config import PRESETS, CRLConfig
-    from gcrl_depth.experiments import parse_overrides
+    from gcrl_depth.cli.config_flags import resolved_config
+    from gcrl_depth.crl.config import CRLConfig
 
-    config = CRLConfig.from_dict({**PRESETS[args.preset], **parse_overrides(args.config), "depth": args.depth})
+    config = CRLConfig.from_dict({**resolved_config(args), "depth": args.depth})
     rows = []
     for pair in args.pairs:
         host_id, sep, task = pair.partition("=")

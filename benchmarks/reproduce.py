@@ -32,6 +32,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_config_arguments
     from gcrl_depth.paper import PAPER_EVAL_EPISODES, PAPER_EVALUATIONS, PAPER_SEEDS, TABLE_1
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,15 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     budget.add_argument("--timesteps", type=int, default=None, help="one explicit env-step budget for every task")
     parser.add_argument("--evaluations", type=int, default=PAPER_EVALUATIONS, help="evaluations per run")
     parser.add_argument("--eval-episodes", type=int, default=PAPER_EVAL_EPISODES)
-    parser.add_argument("--preset", choices=["cpu", "paper"], default="paper")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="DeepCRL config overrides on top of the preset, e.g. num_envs=256")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per run")
     parser.add_argument("--serial", action="store_true",
                         help="train seeds one after another (default: a (task, depth)'s seeds as one run set)")
     parser.add_argument("--report-only", action="store_true", help="train nothing; write the table from stored runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
+    add_config_arguments(parser, default_preset="paper", exclude=("depth",))
     args = parser.parse_args(argv)
     for name in ("seeds", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
@@ -132,11 +131,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     import gcrl_depth
     from gcrl_depth import experiments
-    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.envs import task_name
     from gcrl_depth.files import atomic_write_text
 
-    config = {**PRESETS[args.preset], **experiments.parse_overrides(args.config)}
+    config = resolved_config(args)
     out = args.out or RESULTS_DIR / f"reproduce_{jax.devices()[0].platform}"
     tasks = [task_name(t) for t in args.tasks]
     experiments.check_configs((f"--depths {depth}", {**config, "depth": depth}) for depth in args.depths)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -209,20 +208,6 @@ def _leaves(tree: Any) -> list[Any]:
     import jax
 
     return jax.tree_util.tree_leaves(tree)
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["width=64", "remat=true"]`` -> ``{"width": 64, "remat": True}`` (values parsed as JSON, else strings)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 def run_results(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -40,10 +40,11 @@ import jax
 import numpy as np
 
 from gcrl_depth import DeepCRL, evaluate
+from gcrl_depth.crl.config import PRESETS
 
 ID = "gcrl_depth/PointUMaze-v0"
 NUM_ENVS = 4
-TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64, "prefill_steps": 10}
+TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
 PREFILL, PER_ITERATION = 10 * NUM_ENVS, 5 * NUM_ENVS
 FIRST_LEARN = PREFILL + 2 * PER_ITERATION
 OUTCOMES = ("clear error", "correct", "unclear error", "deep traceback", "silently wrong", "data loss", "hang")
@@ -258,17 +259,16 @@ def _construction_cases() -> list[Case]:
         Case("DeepCRL('Nope-v0')", "argument", lambda _: DeepCRL("Nope-v0"), Raises((ValueError,), ("unknown env id",))),
         Case("DeepCRL(id, num_envs=0)", "argument", lambda _: DeepCRL(ID, num_envs=0), Raises((ValueError,), ("num_envs",))),
         Case("DeepCRL(gym.make(id, max_episode_steps=5))", "argument",
-             lambda _: DeepCRL(gym.make(ID, max_episode_steps=5), eval_episodes=0, verbose=0, **TINY, num_envs=NUM_ENVS),
+             lambda _: DeepCRL(gym.make(ID, max_episode_steps=5), eval_episodes=0, verbose=0, **TINY),
              Works(lambda _, m: m.core.episode_length == 5 and m.task_kwargs["episode_length"] == 5)),
         Case("DeepCRL(TimeLimit(gym.make(id), 5))", "argument",
-             lambda _: DeepCRL(gym.wrappers.TimeLimit(gym.make(ID), 5), eval_episodes=0, verbose=0, **TINY, num_envs=NUM_ENVS),
+             lambda _: DeepCRL(gym.wrappers.TimeLimit(gym.make(ID), 5), eval_episodes=0, verbose=0, **TINY),
              Works(lambda _, m: m.core.episode_length == 5)),
         Case("DeepCRL(RescaleAction(gym.make(id), -2, 2))", "argument",
-             lambda _: DeepCRL(gym.wrappers.RescaleAction(gym.make(ID), -2.0, 2.0), eval_episodes=0, verbose=0, **TINY,
-                               num_envs=NUM_ENVS),
+             lambda _: DeepCRL(gym.wrappers.RescaleAction(gym.make(ID), -2.0, 2.0), eval_episodes=0, verbose=0, **TINY),
              Raises((ValueError,), ("RescaleAction",))),
         Case("DeepCRL(gym.make(id)) plain", "argument",
-             lambda _: DeepCRL(gym.make(ID, episode_length=12), eval_episodes=0, verbose=0, **TINY, num_envs=NUM_ENVS),
+             lambda _: DeepCRL(gym.make(ID, episode_length=12), eval_episodes=0, verbose=0, **TINY),
              Works(lambda _, agent: agent.core.episode_length == 12)),
         Case("DeepCRL(sync vector env of gcrl envs)", "argument",
              lambda _: DeepCRL(gym.make_vec(ID, num_envs=2, vectorization_mode="sync"), eval_episodes=0, verbose=0),

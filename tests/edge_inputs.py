@@ -29,8 +29,7 @@ from line_goal_env import Misbehaving
 
 from gcrl_depth import DeepCRL
 
-CLI_TINY = ["--num-envs", "4", "--unroll-length", "5", "--width", "16", "--repr-dim", "8", "--batch-size", "8",
-            "--env-steps-per-update", "10", "--buffer-size", "64", "--prefill-steps", "10", "--no-progress"]
+CLI_TINY = ["--preset", "tiny", "--no-progress"]
 
 
 class CommandError(Exception):

@@ -16,9 +16,9 @@ import pytest
 
 from gcrl_depth import DeepCRL, evaluate
 from gcrl_depth.callbacks import BaseCallback, CheckpointCallback, SaveBestModel
+from gcrl_depth.crl.config import PRESETS
 
-TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64,
-            "prefill_steps": 10}
+TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
 NUM_ENVS = 4
 PREFILL = 10 * NUM_ENVS
 PER_ITERATION = NUM_ENVS * 5
@@ -238,6 +238,24 @@ def test_loading_into_a_different_architecture_fails_clearly(trained, tmp_path):
             archive.writestr(name, data)
     with pytest.raises(ValueError, match="do not match the agent's architecture"):
         DeepCRL.load(tmp_path / "wider.zip", verbose=0)
+
+
+def test_the_papers_ablations_train_save_and_load_as_themselves(tmp_path):
+    """LayerNorm off, ReLU and no residual sums together: the agent trains to finite parameters, its
+    checkpoint keeps the switches, and load refuses to run the saved parameters with other layers."""
+    ablated = {"layer_norm": False, "activation": "relu", "residual": False}
+    model = tiny_model(seed=3, eval_episodes=0, **ablated).learn(PREFILL + 2 * PER_ITERATION)
+    assert all(np.isfinite(x).all() for x in leaves(model.learner.params))
+    path = model.save(tmp_path / "ablated.zip")
+    loaded = DeepCRL.load(path, verbose=0)
+    assert {k: getattr(loaded.config, k) for k in ablated} == ablated
+    obs = sample_obs(4)
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r"load cannot change \['layer_norm'\]"):
+        DeepCRL.load(path, verbose=0, layer_norm=True)
+    model.close()
+    loaded.close()
 
 
 

@@ -8,6 +8,8 @@ import json
 import pytest
 from benchmark_scripts import load_script
 
+from gcrl_depth.crl.config import PRESETS
+
 
 def test_env_throughput_writes_a_table(tmp_path):
     script = load_script("env_throughput")
@@ -115,8 +117,14 @@ def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(
     assert [(r["task"], r["status"]) for r in csv_rows(path)] == [("PointUMaze", "ok")]
 
 
-TINY_CRL = ["num_envs=4", "unroll_length=5", "width=16", "repr_dim=8", "batch_size=8", "env_steps_per_update=10",
-            "buffer_size=64", "prefill_steps=10"]
+TINY_CRL = ["--preset", "tiny"]
+
+
+def tiny_config_file(folder):
+    """The tiny preset written as a user's YAML config file (what ``--config FILE`` reads in every script)."""
+    path = folder / "tiny.yaml"
+    path.write_text("".join(f"{key}: {value}\n" for key, value in PRESETS["tiny"].items()))
+    return path
 
 
 def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
@@ -124,7 +132,8 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     # DeepCRL's runs on PointUMaze are the reproduce and depth-sweep tests' (the compilation cache shares the programs)
     script.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
                  "--timesteps", "120", "--eval-every", "40", "--eval-episodes", "2", "--episode-length", "20",
-                 "--baseline-width", "16", "--config", *TINY_CRL, "--out", str(tmp_path)])
+                 "--baseline-width", "16", "--preset", "paper", "--config", str(tiny_config_file(tmp_path)),
+                 "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:9] == ["algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate"]
@@ -146,7 +155,7 @@ def test_host_throughput_compares_the_two_paths(tmp_path):
     script = load_script("host_throughput")
     out = tmp_path / "host.md"
     script.main(["--pairs", "gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "--iterations", "1", "--repeats", "1",
-                 "--config", *TINY_CRL, "--out", str(out)])
+                 *TINY_CRL, "--out", str(out)])
     text = out.read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if "| host |" in line or "| device |" in line]
     assert [(r[0].strip(), r[1].strip(), r[2].strip()) for r in rows] == [
@@ -161,7 +170,7 @@ def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
     script = load_script("depth_sweep")
     # the width series at TINY_CRL's own width 16 runs the depth series' programs again (the cache shares them)
     script.main(["--depths", "4", "--widths", "16", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
-                 "--eval-episodes", "2", "--episode-length", "20", "--behaviour", "--config", *TINY_CRL, "--out", str(tmp_path)])
+                 "--eval-episodes", "2", "--episode-length", "20", "--behaviour", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["series"], r["value"], r["seed"]) for r in rows} == {
@@ -204,7 +213,7 @@ def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
 def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     script = load_script("reproduce")
     args = ["--tasks", "PointUMaze", "--depths", "4", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
-            "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path)]
+            "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path)]
     script.main(args)
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
@@ -223,7 +232,7 @@ def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     with pytest.raises(SystemExit, match="other settings"):
         script.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
     script.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
-                 "--eval-episodes", "2", "--episode-length", "20", "--config", *TINY_CRL, "--out", str(tmp_path),
+                 "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path),
                  "--report-only"])
     assert "Missing runs (not yet trained): PointUMaze_d8_s0, PointUMaze_d8_s1." in (tmp_path / "table.md").read_text()
 

@@ -15,8 +15,7 @@ from gcrl_depth.cli.config_flags import config_values, field_docs
 from gcrl_depth.cli.main import build_parser
 from gcrl_depth.crl.config import PRESETS, CRLConfig
 
-TINY = ["--num-envs", "4", "--unroll-length", "5", "--width", "16", "--repr-dim", "8", "--batch-size", "8",
-        "--env-steps-per-update", "10", "--buffer-size", "64", "--prefill-steps", "10"]
+TINY = ["--preset", "tiny"]
 
 
 def gcrl_depth(*args, check=True, env=None):
@@ -50,6 +49,9 @@ def test_config_file_then_flags_win(tmp_path):
     assert values["width"] == 32 and values["remat"] is True  # the file over the preset
     assert values["batch_size"] == 8 and values["target_entropy"] is None  # the flag over the file
     assert values["num_envs"] == PRESETS["cpu"]["num_envs"] and "depth" not in values  # untouched: preset / default
+    ablated = build_parser().parse_args(["train", "PointUMaze", "--layer-norm", "false", "--activation", "relu",
+                                         "--residual", "no"])
+    assert config_values(ablated, None, {}) == {"layer_norm": False, "activation": "relu", "residual": False}
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a mapping of CRLConfig fields"):
         config_values(args, str(tmp_path / "list.json"), {})

@@ -37,6 +37,8 @@ def test_overrides_resolve_per_network():
         ({"gamma": 1.0}, "gamma must lie in"),
         ({"buffer_size": 10, "prefill_steps": 20, "unroll_length": 5}, "buffer_size"),
         ({"env_steps_per_update": 0}, "env_steps_per_update must be at least 0.01"),
+        ({"activation": "tanh"}, r"activation must be one of \['swish', 'relu'\]"),
+        ({"tower_kernel": "pallas", "width": 64, "layer_norm": False}, "tower_kernel='xla' for the ablations"),
     ],
 )
 def test_invalid_values_are_clear_errors(kwargs, message):
@@ -59,3 +61,10 @@ def test_scan_unroll_is_none_for_the_platform_default_or_a_positive_integer():
     assert make_train(CRLConfig(depth=16, scan_unroll=2), EnvSizes(4, 2, 2)).learner_spec.actor.unroll == 2
     with pytest.raises(ValueError, match="scan_unroll"):
         CRLConfig(scan_unroll=0)
+
+
+def test_ablation_switches_default_to_the_paper_and_are_typed():
+    config = CRLConfig()
+    assert (config.layer_norm, config.activation, config.residual) == (True, "swish", True)
+    with pytest.raises(TypeError, match="residual must be True or False"):
+        CRLConfig(residual="no")

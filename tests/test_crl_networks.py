@@ -169,3 +169,51 @@ def test_the_default_unroll_follows_the_platform():
 
     assert [default_unroll(n, "gpu") for n in (1, 4, 16, 256)] == [1, 4, UNROLL_LIMIT, UNROLL_LIMIT]
     assert [default_unroll(n, "cpu") for n in (1, 16, 256)] == [1, 1, 1]
+
+
+def _reference_tower(blocks, h, *, layer_norm=True, relu=False, residual=True):
+    """The tower's blocks written out layer by layer, with the paper's ablation switches."""
+    act = jax.nn.relu if relu else jax.nn.swish
+    for b in range(blocks.kernel.shape[0]):
+        y = h
+        for layer in range(4):
+            y = y @ blocks.kernel[b, layer] + blocks.bias[b, layer]
+            if layer_norm:
+                mean, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
+                y = (y - mean) / jnp.sqrt(var + 1e-6) * blocks.scale[b, layer] + blocks.offset[b, layer]
+            y = act(y)
+        h = h + y if residual else y
+    return h
+
+
+@pytest.mark.parametrize("switches", [{}, {"layer_norm": False}, {"activation": "relu"}, {"residual": False},
+                                      {"layer_norm": False, "activation": "relu", "residual": False}])
+def test_ablation_switches_run_the_layers_they_name(switches):
+    spec = TowerSpec(8, 16, **switches)
+    blocks = init_actor(jax.random.key(3), spec, OBS, GOAL, ACTION).blocks
+    keys = jax.random.split(jax.random.key(4), 3)  # non-trivial LayerNorm parameters, so dropping them shows
+    blocks = blocks.__class__(blocks.kernel, 0.1 * jax.random.normal(keys[0], blocks.bias.shape),
+                              1 + 0.3 * jax.random.normal(keys[1], blocks.scale.shape),
+                              0.2 * jax.random.normal(keys[2], blocks.offset.shape))
+    h = jax.random.normal(jax.random.key(5), (6, 16))
+    expected = _reference_tower(blocks, h, layer_norm=switches.get("layer_norm", True),
+                                relu=switches.get("activation") == "relu", residual=switches.get("residual", True))
+    np.testing.assert_allclose(run_blocks(blocks, h, spec), expected, rtol=1e-5, atol=1e-5)
+    if switches:  # each switch changes the output
+        assert not np.allclose(run_blocks(blocks, h, TowerSpec(8, 16)), expected, atol=1e-3)
+
+
+def test_without_layer_norm_its_parameters_get_no_gradient_and_the_actor_runs():
+    spec = TowerSpec(8, 16, layer_norm=False)
+    actor = init_actor(jax.random.key(0), spec, OBS, GOAL, ACTION)
+    obs, _, goal = batch()
+    grads = jax.grad(lambda p: actor_forward(p, obs, goal, spec)[0].sum())(actor)
+    assert float(jnp.abs(grads.blocks.scale).max()) == 0.0 and float(jnp.abs(grads.input_norm.offset).max()) == 0.0
+    assert float(jnp.abs(grads.blocks.kernel).max()) > 0.0
+
+
+def test_the_fused_kernel_refuses_the_ablations():
+    params, spec = critic(4, 64, kernel="pallas", residual=False)
+    obs, action, goal = batch()
+    with pytest.raises(ValueError, match="tower_kernel='xla' for the ablations"):
+        encode(params, obs, action, goal, spec)

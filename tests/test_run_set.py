@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from gcrl_depth import DeepCRL, RunSet
+from gcrl_depth.crl.config import PRESETS
 
 ENV = "gcrl_depth/PointUMaze-v0"
-TINY = {"width": 16, "repr_dim": 8, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0, "buffer_size": 64,
-            "prefill_steps": 10, "eval_episodes": 3, "epoch_timesteps": 40, "verbose": 0}
+TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
 STEPS = 100  # prefill 40 + 3 iterations of 20
 
 

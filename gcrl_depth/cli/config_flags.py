@@ -1,8 +1,10 @@
 """Command-line flags generated from :class:`~gcrl_depth.crl.config.CRLConfig`: one per field.
 
 Each flag's help is the field's line in the class docstring and its default, so ``--help``
-never falls out of step with the config. A YAML or JSON config file and the flags compose:
-file values first, flags given on the command line win.
+never falls out of step with the config. Every command that builds DeepCRL configs (the CLI
+and the scripts under ``benchmarks/``) takes the same three: ``--preset NAME`` (from
+:data:`~gcrl_depth.crl.config.PRESETS`), ``--config FILE`` (YAML or JSON) and the field
+flags; they compose in that order, flags given on the command line winning.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.config import PRESETS, CRLConfig
 
 
 def field_docs(cls: type = CRLConfig) -> dict[str, str]:
@@ -32,6 +34,21 @@ def field_docs(cls: type = CRLConfig) -> dict[str, str]:
         elif current and line.strip():
             docs[current] += " " + line.strip()
     return docs
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = "paper",
+                         exclude: tuple[str, ...] = ()) -> None:
+    """``--preset``, ``--config FILE`` and one flag per CRLConfig field (but those in ``exclude``);
+    :func:`resolved_config` reads them back."""
+    parser.add_argument("--preset", choices=list(PRESETS), default=default_preset,
+                        help="named overrides of the paper's defaults (gcrl_depth.crl.config.PRESETS)")
+    parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
+    add_config_flags(parser, exclude)
+
+
+def resolved_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The CRLConfig fields of :func:`add_config_arguments`' flags: the preset, then the file, then the flags."""
+    return config_values(args, args.config, PRESETS[args.preset])
 
 
 def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:

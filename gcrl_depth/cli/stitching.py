@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 from gcrl_depth.cli.arg_types import positive_int
-from gcrl_depth.cli.config_flags import add_config_flags, config_values
-from gcrl_depth.cli.train import add_preset_flags
+from gcrl_depth.cli.config_flags import add_config_arguments, resolved_config
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -28,18 +27,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>); one that holds "
                         "results is refused unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace the results --out holds")
-    add_preset_flags(parser, default="cpu")
-    add_config_flags(parser, exclude=("depth",))
+    add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import gcrl_depth
     from gcrl_depth.analysis import stitching
-    from gcrl_depth.crl.config import PRESETS
     from gcrl_depth.machine import results_header
 
-    config = config_values(args, args.config, PRESETS[args.preset])
+    config = resolved_config(args)
     if "depth" in config:
         raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
     task = stitching.check_stitching(args.env, args.depths, args.max_cells, **config)  # all before the first run

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from gcrl_depth.cli.arg_types import json_object, positive_int
-from gcrl_depth.cli.config_flags import add_config_flags, config_values, given_flags
+from gcrl_depth.cli.config_flags import add_config_arguments, given_flags, resolved_config
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="train DeepCRL on an env and save checkpoints, the best and the final model",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
-    add_preset_flags(parser)
     parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps to train (prefill included)")
     parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
@@ -36,25 +35,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="also log to this Weights & Biases project (needs the wandb extra; WANDB_MODE=offline works "
                              "without a network)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
-    add_config_flags(parser)
+    add_config_arguments(parser)
     parser.set_defaults(run=run)
-
-
-def add_preset_flags(parser: argparse.ArgumentParser, default: str = "paper") -> None:
-    """``--preset`` and ``--config FILE``, which :func:`config_values` composes with the field flags."""
-    parser.add_argument("--preset", choices=["cpu", "paper"], default=default, help="named overrides of the paper's defaults")
-    parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
 
 
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.cli import run_folder
     from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.crl.config import PRESETS, CRLConfig
+    from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
     from gcrl_depth.logger import Logger
 
-    config = config_values(args, args.config, PRESETS[args.preset])
+    config = resolved_config(args)
     depth = config.pop("depth", 4)
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env: Any = train_id

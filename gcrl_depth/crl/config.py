@@ -14,11 +14,12 @@ from typing import Any
 
 from gcrl_depth.crl.fused_tower import check_width
 from gcrl_depth.crl.losses import LOGSUMEXP_PENALTY, default_target_entropy
-from gcrl_depth.crl.networks import COMPUTE_DTYPES, TOWER_KERNELS, check_depth
+from gcrl_depth.crl.networks import ACTIVATIONS, COMPUTE_DTYPES, TOWER_KERNELS, check_depth, check_kernel_layers
 
 MIN_ENV_STEPS_PER_UPDATE = 0.01
 # Fields that shape the networks: fixed by saved parameters.
-ARCHITECTURE_FIELDS = ("depth", "actor_depth", "critic_depth", "width", "actor_width", "critic_width", "repr_dim")
+ARCHITECTURE_FIELDS = ("depth", "actor_depth", "critic_depth", "width", "actor_width", "critic_width", "repr_dim",
+                       "layer_norm", "activation", "residual")
 
 
 def _real(name: str, value: Any) -> float:
@@ -50,6 +51,11 @@ class CRLConfig:
             ``"pallas"`` (one fused Pallas kernel per pass over a tower, forward and backward;
             widths a multiple of 64 up to 1024; off NVIDIA GPUs in Pallas interpret mode, slow).
             Same parameters, same numbers to float rounding; ``scan_unroll`` then has no effect.
+        layer_norm: LayerNorm after every Dense layer of the towers (the paper); False is the
+            paper's ablation (the LayerNorm parameters are kept but unused).
+        activation: ``"swish"`` (the paper) or ``"relu"`` (its ablation).
+        residual: add each residual block's input to its output (the paper); False is the
+            ablation: a plain deep MLP of the same layers.
         num_envs: parallel training environments.
         unroll_length: env steps per env collected before each round of gradient steps.
         batch_size: transitions (and contrastive negatives) per gradient step.
@@ -74,6 +80,9 @@ class CRLConfig:
     scan_unroll: int | None = None
     compute_dtype: str = "float32"
     tower_kernel: str = "xla"
+    layer_norm: bool = True
+    activation: str = "swish"
+    residual: bool = True
     num_envs: int = 512
     unroll_length: int = 62
     batch_size: int = 512
@@ -106,6 +115,12 @@ class CRLConfig:
             raise ValueError(f"compute_dtype must be one of {sorted(COMPUTE_DTYPES)}, got {self.compute_dtype!r}")
         if self.tower_kernel not in TOWER_KERNELS:
             raise ValueError(f"tower_kernel must be one of {list(TOWER_KERNELS)}, got {self.tower_kernel!r}")
+        for name in ("layer_norm", "residual"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        check_kernel_layers(self.tower_kernel, self.layer_norm, self.activation, self.residual)
         if self.tower_kernel == "pallas":
             check_width(self.resolved_actor_width, "actor width")
             check_width(self.resolved_critic_width, "critic width")
@@ -176,9 +191,12 @@ class CRLConfig:
         return cls(**values)
 
 
-# Named overrides of the defaults. "cpu": sized for a 2-core CPU (32 envs, width 128, batch 256,
+# Named overrides of the defaults. "tiny": a smoke size that trains in seconds (4 envs, width 16,
+# batch 8; what the tests use); "cpu": sized for a 2-core CPU (32 envs, width 128, batch 256,
 # one gradient step per 16 env steps, a 4,000-step buffer); "paper": the defaults themselves.
 PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"width": 16, "repr_dim": 8, "num_envs": 4, "unroll_length": 5, "batch_size": 8, "env_steps_per_update": 10.0,
+             "buffer_size": 64, "prefill_steps": 10},
     "cpu": {"width": 128, "num_envs": 32, "unroll_length": 62, "batch_size": 256, "env_steps_per_update": 16.0,
             "buffer_size": 4000, "prefill_steps": 200},
     "paper": {},

@@ -142,7 +142,8 @@ class Engine:
         def tower(depth: int, width: int) -> TowerSpec:
             unroll = cfg.scan_unroll or default_unroll(depth // BLOCK_SIZE, platform)
             return TowerSpec(depth, width, dtype=cfg.compute_dtype, unroll=unroll, remat=cfg.remat,
-                             kernel=cfg.tower_kernel)
+                             kernel=cfg.tower_kernel, layer_norm=cfg.layer_norm, activation=cfg.activation,
+                             residual=cfg.residual)
 
         return LearnerSpec(
             obs_size=sizes.observation_size, goal_size=sizes.goal_size, action_size=sizes.action_size,

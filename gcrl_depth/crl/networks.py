@@ -3,7 +3,8 @@
 Each network is a residual tower and a head. A tower is an input projection
 ``Dense(W) -> LayerNorm -> swish`` and ``depth // 4`` residual blocks; a block is
 4 x (``Dense(W) -> LayerNorm -> swish``) with the block input added after the 4th swish
-(no norm after the add). "Depth" counts the Dense layers inside the blocks.
+(no norm after the add). "Depth" counts the Dense layers inside the blocks. The paper's
+ablations are ``TowerSpec`` switches: LayerNorm off, ReLU for swish, no residual sums.
 
 Parameters are pytrees of arrays, not modules. A tower's blocks are ONE array per kind:
 kernels ``(n_blocks, 4, W, W)``, biases, LayerNorm scales and offsets ``(n_blocks, 4, W)``;
@@ -40,6 +41,7 @@ LAYER_NORM_EPS = 1e-6
 PHI, PSI = 0, 1  # the critic's tower axis: phi(s, a), psi(g)
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 TOWER_KERNELS = ("xla", "pallas")  # how residual blocks run: XLA ops in a scan, or fused Pallas kernels
+ACTIVATIONS = {"swish": jax.nn.swish, "relu": jax.nn.relu}  # the paper's choice, and its ablation
 
 
 def check_depth(depth: int, name: str = "depth") -> int:
@@ -47,6 +49,13 @@ def check_depth(depth: int, name: str = "depth") -> int:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < BLOCK_SIZE or depth % BLOCK_SIZE:
         raise ValueError(f"{name} must be a positive multiple of {BLOCK_SIZE} (4 Dense layers per residual block), got {depth!r}")
     return depth
+
+
+def check_kernel_layers(kernel: str, layer_norm: bool, activation: str, residual: bool) -> None:
+    """Raise unless ``kernel`` runs these layers: the fused kernels run the paper's only."""
+    if kernel == "pallas" and not (layer_norm and activation == "swish" and residual):
+        raise ValueError("tower_kernel='pallas' fuses the paper's layers only (layer_norm=True, activation='swish', "
+                         "residual=True); use tower_kernel='xla' for the ablations")
 
 
 def _pytree(cls: type) -> type:
@@ -126,6 +135,10 @@ class TowerSpec:
     unroll: int = 1
     remat: bool = False
     kernel: str = "xla"
+    layer_norm: bool = True  # the paper's ablations: LayerNorm off, ReLU, no residual connections
+    activation: str = "swish"
+    residual: bool = True
+
 
     @property
     def n_blocks(self) -> int:
@@ -192,24 +205,31 @@ def layer_norm(x: jax.Array, scale: jax.Array, offset: jax.Array) -> jax.Array:
     return (x - mean) * jax.lax.rsqrt(var + LAYER_NORM_EPS) * scale + offset
 
 
-def _block(x: jax.Array, block: Blocks, dtype: str) -> jax.Array:
+def norm_act(y: jax.Array, scale: jax.Array, offset: jax.Array, spec: TowerSpec) -> jax.Array:
+    """A layer's LayerNorm (unless ablated: its scale and offset then go unused) and activation."""
+    y = layer_norm(y, scale, offset) if spec.layer_norm else y.astype(jnp.float32)
+    return ACTIVATIONS[spec.activation](y)
+
+
+def _block(x: jax.Array, block: Blocks, spec: TowerSpec) -> jax.Array:
     """One residual block; ``block`` holds one block's (4, ...) parameters."""
     y = x
     for layer in range(BLOCK_SIZE):
-        y = _matmul(y, block.kernel[layer], dtype) + block.bias[layer]
-        y = jax.nn.swish(layer_norm(y, block.scale[layer], block.offset[layer]))
-    return x + y
+        y = _matmul(y, block.kernel[layer], spec.dtype) + block.bias[layer]
+        y = norm_act(y, block.scale[layer], block.offset[layer], spec)
+    return x + y if spec.residual else y
 
 
 def run_blocks(blocks: Blocks, x: jax.Array, spec: TowerSpec) -> jax.Array:
     """The residual blocks of one tower on x (B, W): a scan over the stacked blocks, or fused kernels."""
     if spec.kernel == "pallas":
+        check_kernel_layers(spec.kernel, spec.layer_norm, spec.activation, spec.residual)
         return fused_tower.residual_blocks(blocks.kernel, blocks.bias, blocks.scale, blocks.offset, x,
                                            block_size=BLOCK_SIZE, eps=LAYER_NORM_EPS, dtype=spec.dtype,
                                            remat=spec.remat)
 
     def step(h, block):
-        return _block(h, block, spec.dtype), None
+        return _block(h, block, spec), None
 
     if spec.remat:
         step = jax.checkpoint(step, prevent_cse=False)
@@ -218,7 +238,7 @@ def run_blocks(blocks: Blocks, x: jax.Array, spec: TowerSpec) -> jax.Array:
 
 def _stacked_towers(norms: Norm, blocks: Blocks, heads: Dense, h: jax.Array, spec: TowerSpec) -> jax.Array:
     """Towers stacked on axis 0 applied to their input projections h (T, B, W): (T, B, repr_dim)."""
-    h = jax.nn.swish(layer_norm(h, norms.scale[:, None], norms.offset[:, None]))
+    h = norm_act(h, norms.scale[:, None], norms.offset[:, None], spec)
     h = jax.vmap(functools.partial(run_blocks, spec=spec))(blocks, h)
     return jnp.einsum("tbw,twr->tbr", h, heads.kernel) + heads.bias[:, None]
 
@@ -227,7 +247,7 @@ def _stacked_towers(norms: Norm, blocks: Blocks, heads: Dense, h: jax.Array, spe
 def actor_forward(p: ActorParams, obs: jax.Array, goal: jax.Array, spec: TowerSpec) -> tuple[jax.Array, jax.Array]:
     """(mean, log_std) of pi(. | s, g) for a batch; log_std squashed into [-5, 2]."""
     x = jnp.concatenate([obs, goal], axis=-1)
-    h = jax.nn.swish(layer_norm(dense(p.input, x, spec.dtype), p.input_norm.scale, p.input_norm.offset))
+    h = norm_act(dense(p.input, x, spec.dtype), p.input_norm.scale, p.input_norm.offset, spec)
     h = run_blocks(p.blocks, h, spec)
     mean = dense(p.mean, h)
     log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(dense(p.log_std, h)) + 1.0)
