@@ -43,3 +43,27 @@ def ignoring_interrupts(env: Any) -> Any:
     vector env's workers alive. Returns ``env`` unchanged."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return env
+
+
+class PreemptionNotice:
+    """While installed, SIGTERM (how schedulers announce a preemption) is noted in :attr:`received`
+    instead of ending the process, so training can checkpoint at the end of its epoch and stop.
+
+    Outside the main thread (where Python never delivers signals) installing does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread() and self._previous is None:
+            self._previous = signal.signal(signal.SIGTERM, self._note)
+
+    def remove(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = True

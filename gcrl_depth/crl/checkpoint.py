@@ -212,7 +212,12 @@ def tree_to_bytes(tree: Any) -> bytes:
 
 def tree_from_bytes(template: Any, data: bytes, what: str) -> Any:
     """Inverse of :func:`tree_to_bytes` into the structure of ``template`` (arrays or shape structs)."""
-    stored = serialization.msgpack_restore(data)
+    return tree_from_leaves(template, serialization.msgpack_restore(data), what)
+
+
+def tree_from_leaves(template: Any, stored: dict[str, Any], what: str) -> Any:
+    """Leaves keyed by their paths (``{keystr: array}``) into the structure of ``template``, every
+    leaf checked for shape and dtype (a float leaf of another precision is cast, with a warning)."""
     paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves = []
     for path, like in paths_and_leaves:

@@ -16,22 +16,54 @@ from typing import Any
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
 from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.crl.state_store import StateStore, StoredState, is_store, open_checkpoint
 from gcrl_depth.evaluation import EvaluationResult
 
 
 def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False) -> str:
     """Write ``model``'s checkpoint zip atomically; returns its path (see :meth:`DeepCRL.save`)."""
+    check_include_buffer(model._state, include_buffer)
+    state = model._state
+    learner = jax.device_get(state.learner)
+    training = {"buffer": state.buffer, "env": state.env, "episode": state.episode} if include_buffer else None
+    return checkpoint.write_checkpoint(path, model.config.to_dict(), agent_meta(model), learner.params, learner.opt_state,
+                                       state.key, training)
+
+
+def save_state(model: Any, store: StateStore, include_buffer: bool = True) -> None:
+    """Start writing ``model``'s whole training state (with the buffer unless told not to) as the
+    store's checkpoint at its env-step count, ranked by its last evaluation's time at goal."""
+    check_include_buffer(model._state, include_buffer)
+    last = model.evaluations.results[-1].time_at_goal if model.evaluations.results else None
+    store.save(model.num_timesteps, model.config.to_dict(), agent_meta(model), state_sections(model._state, include_buffer),
+               score=last)
+
+
+def state_sections(state: TrainState, include_buffer: bool) -> dict[str, Any]:
+    """A training state as a store's sections: parameters, optimizer state and (with the buffer) the rest."""
+    sections = {"params": state.learner.params, "optimizer": state.learner.opt_state}
+    if include_buffer:
+        sections["training"] = {"buffer": state.buffer, "env": state.env, "episode": state.episode}
+    return sections
+
+
+def check_include_buffer(state: TrainState, include_buffer: bool) -> None:
     if not isinstance(include_buffer, bool):
         raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
-    state = model._state
     if include_buffer and not state.started:
         raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
-    meta = {
+
+
+def agent_meta(model: Any) -> dict[str, Any]:
+    """What a checkpoint records of ``model`` besides its arrays: env, sizes, counts, key, evaluations."""
+    state = model._state
+    return {
         "algorithm": "DeepCRL",
         **model.path.record(),
         "sizes": model.sizes.as_dict(),
@@ -41,18 +73,24 @@ def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False
         "iterations": int(state.iterations),
         "agent": {"eval_episodes": model.eval_episodes, "epoch_timesteps": model.epoch_timesteps,
                   "eval_env": model.eval_env if isinstance(model.eval_env, str) else None},
+        "key": np.asarray(jax.random.key_data(state.key)).tolist(),
         "evaluations": [{"env_steps": s, **dataclasses.asdict(r)}
                         for s, r in zip(model.evaluations.env_steps, model.evaluations.results)],
     }
-    learner = jax.device_get(state.learner)
-    training = {"buffer": state.buffer, "env": state.env, "episode": state.episode} if include_buffer else None
-    return checkpoint.write_checkpoint(path, model.config.to_dict(), meta, learner.params, learner.opt_state, state.key,
-                                       training)
+
+
+def restore_progress(model: Any, meta: dict[str, Any]) -> None:
+    """Set ``model``'s counts and evaluation history to a checkpoint's."""
+    model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
+    for record in meta["evaluations"]:
+        record = dict(record)
+        steps = record.pop("env_steps")
+        model.evaluations.add(steps, EvaluationResult(**record))
 
 
 def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: Any) -> Any:
     """Rebuild an agent of ``cls`` from a checkpoint (see :meth:`DeepCRL.load`)."""
-    stored = checkpoint.read_checkpoint(path)
+    stored = open_stored(path)
     config, meta, has_buffer = stored.config, stored.meta, stored.has_training_state
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(CRLConfig)})
     if unknown:
@@ -103,14 +141,22 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
     except BaseException:
         model.close()
         raise
-    model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
-    for record in meta["evaluations"]:
-        steps = record.pop("env_steps")
-        model.evaluations.add(steps, EvaluationResult(**record))
+    restore_progress(model, meta)
     return model
 
 
-def restored_state(model: Any, stored: checkpoint.Checkpoint) -> TrainState:
+def open_stored(path: str | os.PathLike) -> checkpoint.Checkpoint | StoredState:
+    """A checkpoint zip, or the newest checkpoint of a :class:`StateStore` folder (a run set's refused)."""
+    if not is_store(path):
+        return checkpoint.read_checkpoint(path)
+    stored = open_checkpoint(path)
+    if "members" in stored.meta:
+        raise ValueError(f"{stored.path!r} is a run set's checkpoint ({len(stored.meta['members'])} seeds): "
+                         "resume it with RunSet.resume, or load one member's best or final model")
+    return stored
+
+
+def restored_state(model: Any, stored: checkpoint.Checkpoint | StoredState) -> TrainState:
     """The saved learner, key and counters, and (if saved) the buffer and envs, as ``model``'s state."""
     learner = jax.device_put(stored.learner(jax.device_get(model.learner)))
     state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))

@@ -1,0 +1,162 @@
+"""Periodic checkpoints of a whole training state with orbax: the replay buffer included.
+
+A :class:`StateStore` is a folder of numbered checkpoints (one per env-step count), each an
+orbax checkpoint of the learner (parameters, Adam state), the run's key and, when asked for,
+the replay buffer, the training envs' state and their episode counters, beside a JSON
+record of the config, the counts and the evaluations so far. Orbax commits each checkpoint
+atomically (it is written under a temporary name, then renamed) and writes it in the
+background while training goes on. Retention: the latest ``keep`` and the best by time at
+goal. :func:`open_checkpoint` reads the newest one in the shape of
+:class:`~gcrl_depth.crl.checkpoint.Checkpoint`, so ``DeepCRL.load`` takes either.
+
+The ``DeepCRL.save`` zip stays the small portable export; this is the resumable one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gcrl_depth.crl import checkpoint
+
+SECTIONS = ("params", "optimizer", "training")
+SCORE = "time_at_goal"  # what "best" means
+
+
+def _manager(folder: str | os.PathLike, keep: int, read_only: bool = False) -> Any:
+    import orbax.checkpoint as ocp
+    from orbax.checkpoint import checkpoint_managers as policies
+
+    keep_best = policies.BestN(get_metric_fn=lambda metrics: metrics[SCORE], n=1, keep_checkpoints_without_metrics=False)
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policies.AnyPreservationPolicy([policies.LatestN(keep), keep_best]),
+        read_only=read_only, create=not read_only, enable_async_checkpointing=not read_only)
+    return ocp.CheckpointManager(Path(folder).absolute(), options=options)
+
+
+def _flat(tree: Any) -> tuple[dict[str, np.ndarray], list[list[Any]]]:
+    """A pytree as ``{"leaf_00000": array, ...}`` on the host, and per leaf in order its path name
+    and, for an empty array (which orbax does not write), its dtype and shape."""
+    arrays, names = {}, []
+    for index, (path, leaf) in enumerate(jax.tree_util.tree_leaves_with_path(tree)):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        value = np.asarray(jax.device_get(leaf))
+        names.append([jax.tree_util.keystr(path)] + ([str(value.dtype), list(value.shape)] if value.size == 0 else []))
+        if value.size:
+            arrays[f"leaf_{index:05d}"] = value
+    return arrays, names
+
+
+def _leaf(restored: dict[str, Any], index: int, entry: list[Any]) -> np.ndarray:
+    if len(entry) == 3:  # an empty array, recorded by dtype and shape
+        return np.zeros(entry[2], entry[1])
+    return np.asarray(restored[f"leaf_{index:05d}"])
+
+
+class StateStore:
+    """Numbered orbax checkpoints of training states in ``folder`` (latest ``keep`` and the best kept)."""
+
+    def __init__(self, folder: str | os.PathLike, keep: int = 2) -> None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a positive number of checkpoints, got {keep!r}")
+        self.folder, self.keep = Path(folder), keep
+        self._manager = _manager(folder, keep)
+
+    def save(self, step: int, config: dict[str, Any], meta: dict[str, Any], sections: dict[str, Any],
+             score: float | None = None) -> None:
+        """Start writing checkpoint ``step``: ``sections`` maps "params", "optimizer" and optionally
+        "training" to pytrees; ``score`` (time at goal) ranks it for the best one kept."""
+        import orbax.checkpoint as ocp
+
+        items, names = {}, {}
+        for section, tree in sections.items():
+            items[section], names[section] = _flat(tree)
+        record = {"config": config, "meta": {"format_version": checkpoint.FORMAT_VERSION, **meta,
+                                             "versions": checkpoint.package_versions()}, "names": names}
+        args = {section: ocp.args.StandardSave(arrays) for section, arrays in items.items()}
+        self._manager.save(int(step), args=ocp.args.Composite(record=ocp.args.JsonSave(record), **args),
+                           metrics=None if score is None else {SCORE: float(score)}, force=True)
+
+    def wait(self) -> None:
+        """Block until every checkpoint started has been committed."""
+        self._manager.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder of :class:`StateStore` checkpoints (holding at least one)."""
+    return Path(path).is_dir() and bool(committed_steps(path))
+
+
+def committed_steps(path: str | os.PathLike) -> list[int]:
+    """The env-step counts of the committed checkpoints in ``path`` (half-written ones are not listed)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "record").exists())
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredState:
+    """One checkpoint of a :class:`StateStore`, read as :class:`~gcrl_depth.crl.checkpoint.Checkpoint` is."""
+
+    path: str
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    sections: dict[str, dict[str, np.ndarray]]  # section -> {path name: array}
+
+    @property
+    def has_training_state(self) -> bool:
+        return "training" in self.sections
+
+    def learner(self, like: Any) -> Any:
+        from gcrl_depth.crl.learner import Learner
+
+        params = checkpoint.tree_from_leaves(like.params, self.sections["params"], f"{self.path}: parameters")
+        opt_state = checkpoint.tree_from_leaves(like.opt_state, self.sections["optimizer"], f"{self.path}: optimizer state")
+        checkpoint.check_finite(params, f"{self.path!r}: parameters")
+        return Learner(params, opt_state)
+
+    def key(self) -> jax.Array:
+        return jax.random.wrap_key_data(jnp.asarray(np.asarray(self.meta["key"], np.uint32)))
+
+    def training(self, like: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.has_training_state:
+            return None
+        return checkpoint.tree_from_leaves(like, self.sections["training"], f"{self.path}: training state")
+
+
+def open_checkpoint(path: str | os.PathLike, step: int | None = None) -> StoredState:
+    """Checkpoint ``step`` (default: the newest committed one) of the store in ``path``."""
+    import orbax.checkpoint as ocp
+
+    steps = committed_steps(path)
+    if not steps:
+        raise FileNotFoundError(f"{os.fspath(path)!r} holds no committed checkpoint (expected a folder of numbered "
+                                "checkpoints written by gcrl-depth train --save-every or a script's run folder)")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise ValueError(f"{os.fspath(path)!r} has no checkpoint at step {step}; it has {steps}")
+    manager = _manager(path, keep=1, read_only=True)
+    try:
+        record = manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))["record"]
+        sections = {name: ocp.args.StandardRestore() for name in record["names"]}
+        restored = manager.restore(step, args=ocp.args.Composite(**sections))
+    finally:
+        manager.close()
+    by_name = {section: {entry[0]: _leaf(restored[section] or {}, i, entry) for i, entry in enumerate(entries)}
+               for section, entries in record["names"].items()}
+    return StoredState(os.path.join(os.fspath(path), str(step)), record["config"], record["meta"], by_name)
