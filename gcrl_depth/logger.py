@@ -91,6 +91,19 @@ class Logger:
             self._wandb_run.log(dict(self.values), step=int(step))
         self.values = {}
 
+    def rewind(self, step: int) -> None:
+        """Forget what was logged after ``step`` (a run resumed from a checkpoint at ``step``):
+        progress.csv loses those rows, and TensorBoard hides that run's events past ``step``."""
+        kept = [row for row in self._csv_rows if row.get("time/total_timesteps", 0) <= step]
+        if len(kept) < len(self._csv_rows) and self.csv_path is not None:
+            self._csv_rows = kept
+            self._rewrite_csv()
+        if self._tb_writer is not None:
+            from tensorboardX import SummaryWriter
+
+            self._tb_writer.close()
+            self._tb_writer = SummaryWriter(self.folder, purge_step=int(step) + 1)
+
     def close(self) -> None:
         if self._tb_writer is not None:
             self._tb_writer.close()
@@ -111,9 +124,11 @@ class Logger:
     def _write_csv(self, row: dict[str, float]) -> None:
         new_keys = [k for k in row if k not in self._csv_keys]
         self._csv_rows.append(row)
-        path = self.csv_path
         self._csv_keys.extend(new_keys)
-        with atomic_open(path) as f:  # the whole file each time: a crash never leaves a cut row
+        self._rewrite_csv()
+
+    def _rewrite_csv(self) -> None:
+        with atomic_open(self.csv_path) as f:  # the whole file each time: a crash never leaves a cut row
             writer = csv.DictWriter(f, fieldnames=self._csv_keys)
             writer.writeheader()
             writer.writerows(self._csv_rows)

@@ -56,3 +56,59 @@ def results_header(title: str, script: str, package_version: str, command: str |
         *describe_machine(),
         "",
     ]
+
+
+def git_commit(folder: str | os.PathLike | None = None) -> str | None:
+    """The commit of the git checkout holding ``folder`` (default: this package), ``+dirty`` when it
+    has uncommitted changes; None outside a checkout or without git."""
+    import subprocess
+
+    where = os.fspath(folder or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def run_metadata(config: dict, **settings: object) -> dict:
+    """What a run folder's ``metadata.json`` records: the resolved config, the run's other settings,
+    the command line, package versions, the git commit and the devices."""
+    import jax
+
+    return {
+        "config": config,
+        "settings": settings,
+        "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {"python": sys.version.split()[0], **{name: package_version(name) for name in (
+            "gcrl_depth", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "mujoco", "mujoco-mjx", "gymnasium",
+            "numpy")}},
+        "git_commit": git_commit(),
+        "devices": [f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in jax.devices()],
+        "cpu": f"{cpu_name()}, {os.cpu_count()} cores visible",
+        "host": platform.node(),
+    }
+
+
+def write_run_metadata(folder: str | os.PathLike, config: dict, **settings: object) -> Path:
+    """Write ``folder/metadata.json`` (atomically); a resumed run's start is added to ``resumed``."""
+    import json
+
+    from gcrl_depth.files import atomic_write_text
+
+    path = Path(folder) / "metadata.json"
+    record = run_metadata(config, **settings)
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, ValueError):
+            earlier = None
+        if isinstance(earlier, dict):
+            record = {**earlier, "resumed": [*earlier.get("resumed", []), {k: record[k] for k in (
+                "started", "command", "git_commit", "devices", "host")}]}
+    atomic_write_text(path, json.dumps(record, indent=1, default=str))
+    return path

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import zipfile
 from pathlib import Path
 
-RUN_FILES = ("final_model.zip", "progress.csv", "best", "checkpoints", "wandb")  # and TensorBoard's events.out.tfevents.*
+RUN_FILES = ("final_model.zip", "progress.csv", "metadata.json", "best", "checkpoints", "wandb")  # and TensorBoard's events.out.tfevents.*
 EVENTS = "events.out.tfevents.*"
 
 
@@ -23,16 +25,23 @@ def prepare(folder: Path, overwrite: bool, resume: bool) -> Path | None:
     """Make ``folder`` ready for a run; returns the checkpoint to resume from (with ``resume``), else None.
 
     A folder holding a run is refused unless ``overwrite`` (its run files are removed first) or
-    ``resume`` (the newest of ``checkpoints/*.zip`` and ``final_model.zip`` is continued).
+    ``resume`` (of the checkpoint store ``checkpoints/``, ``checkpoints/*.zip`` and ``final_model.zip``,
+    the one with the most env steps is continued; the store on a tie, as it may hold the replay buffer).
     """
+    from gcrl_depth.crl.state_store import committed_steps
+
     if overwrite and resume:
         raise ValueError("--overwrite and --resume exclude each other: replace the run in --log-dir, or continue it")
     found = run_files(folder)
     if resume:
-        candidates = [p for p in [folder / "final_model.zip", *(folder / "checkpoints").glob("*.zip")] if p.is_file()]
+        store = folder / "checkpoints"
+        candidates = [(_zip_steps(p), 0, p) for p in [folder / "final_model.zip", *store.glob("*.zip")] if p.is_file()]
+        steps = committed_steps(store)
+        if steps:
+            candidates.append((steps[-1], 1, store))
         if not candidates:
-            raise ValueError(f"--resume: {str(folder)!r} holds no final_model.zip or checkpoints/*.zip to continue from")
-        return max(candidates, key=lambda p: p.stat().st_mtime_ns)
+            raise ValueError(f"--resume: {str(folder)!r} holds no checkpoint or final_model.zip to continue from")
+        return max(candidates)[2]
     if found and not overwrite:
         names = ", ".join(p.name for p in found[:4]) + (", ..." if len(found) > 4 else "")
         raise ValueError(f"--log-dir {str(folder)!r} already holds a run ({names}); pass --overwrite to replace it, "
@@ -48,3 +57,12 @@ def clear(folder: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def _zip_steps(path: Path) -> int:
+    """The env steps a checkpoint zip was saved at (-1 if unreadable: loading it then says why)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read("metadata.json"))["num_timesteps"])
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return -1

@@ -142,6 +142,7 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
         model.close()
         raise
     restore_progress(model, meta)
+    model.logger.rewind(model.num_timesteps)  # a resumed run's logs continue from its checkpoint, no row twice
     return model
 
 

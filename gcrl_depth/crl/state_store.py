@@ -27,16 +27,16 @@ from gcrl_depth.crl import checkpoint
 
 SECTIONS = ("params", "optimizer", "training")
 SCORE = "time_at_goal"  # what "best" means
+COMMITTED = "_CHECKPOINT_METADATA"  # orbax writes it last: a step folder without it is not a whole checkpoint
 
 
-def _manager(folder: str | os.PathLike, keep: int, read_only: bool = False) -> Any:
+def _manager(folder: str | os.PathLike, keep: int) -> Any:
     import orbax.checkpoint as ocp
     from orbax.checkpoint import checkpoint_managers as policies
 
     keep_best = policies.BestN(get_metric_fn=lambda metrics: metrics[SCORE], n=1, keep_checkpoints_without_metrics=False)
     options = ocp.CheckpointManagerOptions(
-        preservation_policy=policies.AnyPreservationPolicy([policies.LatestN(keep), keep_best]),
-        read_only=read_only, create=not read_only, enable_async_checkpointing=not read_only)
+        preservation_policy=policies.AnyPreservationPolicy([policies.LatestN(keep), keep_best]))
     return ocp.CheckpointManager(Path(folder).absolute(), options=options)
 
 
@@ -106,7 +106,8 @@ def committed_steps(path: str | os.PathLike) -> list[int]:
     folder = Path(path)
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "record").exists())
+    return sorted(int(p.name) for p in folder.iterdir()
+                  if p.name.isdigit() and (p / "record").exists() and (p / COMMITTED).exists())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,13 +151,11 @@ def open_checkpoint(path: str | os.PathLike, step: int | None = None) -> StoredS
     step = steps[-1] if step is None else step
     if step not in steps:
         raise ValueError(f"{os.fspath(path)!r} has no checkpoint at step {step}; it has {steps}")
-    manager = _manager(path, keep=1, read_only=True)
-    try:
-        record = manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))["record"]
-        sections = {name: ocp.args.StandardRestore() for name in record["names"]}
-        restored = manager.restore(step, args=ocp.args.Composite(**sections))
-    finally:
-        manager.close()
+    folder = Path(path).absolute() / str(step)
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as reader:
+        record = reader.restore(folder, args=ocp.args.Composite(record=ocp.args.JsonRestore()))["record"]
+        restored = reader.restore(folder, args=ocp.args.Composite(
+            **{name: ocp.args.StandardRestore() for name in record["names"]}))
     by_name = {section: {entry[0]: _leaf(restored[section] or {}, i, entry) for i, entry in enumerate(entries)}
                for section, entries in record["names"].items()}
     return StoredState(os.path.join(os.fspath(path), str(step)), record["config"], record["meta"], by_name)
