@@ -35,6 +35,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
+    from gcrl_depth.run_dirs import add_resume_argument
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=["PointUMaze"],
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steps per episode (default: the task's 1000, or the env's registered max_episode_steps)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
+    add_resume_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -84,11 +86,14 @@ def main(argv: list[str] | None = None) -> Path:
                 if algo == "crl":
                     runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
                                                           args.eval_episodes, eval_id, env_kwargs, serial=args.serial,
-                                                          **crl_config)
+                                                          run_dir=out / "runs" / f"{task}_crl_d{depth}",
+                                                          resume=args.resume, **crl_config)
                 else:
                     runs = {seed: experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
                                                       args.eval_episodes, eval_id, env_kwargs, depth=depth,
-                                                      width=args.baseline_width) for seed in args.seeds}
+                                                      width=args.baseline_width, resume=args.resume,
+                                                      run_dir=out / "runs" / f"{task}_{algo}_s{seed}")
+                            for seed in args.seeds}
                 for seed, run in runs.items():
                     rows += run
                     if not run:

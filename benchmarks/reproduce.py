@@ -16,6 +16,10 @@ still has ~100 evaluations); ``--timesteps`` sets one explicit budget for every 
 Each finished run is stored in ``<out>/runs/<task>_d<depth>_s<seed>.csv`` (with its
 settings in a ``.json`` beside it) and is not run again: a table can be filled over
 several sessions or machines (copy the ``runs`` folders together, then ``--report-only``).
+Runs train in run folders ``<out>/runs/<task>_d<depth>_s<seeds>/`` (logs, metadata, a
+checkpoint after every evaluation with the replay buffers, best and final models; see
+:mod:`gcrl_depth.run_dirs`): a run killed or preempted (SIGTERM) mid-way continues from its
+last evaluation when the same command runs again (``--no-resume`` starts it over).
 Writes into ``--out`` (default ``benchmarks/results/reproduce_<platform>``): ``curves.csv``
 (every evaluation of every run), ``table.md`` (ours beside the paper's, with the machine
 and command) and ``table.png`` (bars per task and depth, ours beside the paper's).
@@ -34,6 +38,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
     from gcrl_depth.paper import PAPER_EVAL_EPISODES, PAPER_EVALUATIONS, PAPER_SEEDS, TABLE_1
+    from gcrl_depth.run_dirs import add_resume_argument
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TABLE_1), help="task names or ids (default: Table 1's)")
@@ -51,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true", help="train nothing; write the table from stored runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     add_config_arguments(parser, default_preset="paper", exclude=("depth",))
+    add_resume_argument(parser)
     args = parser.parse_args(argv)
     for name in ("seeds", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
@@ -114,15 +120,18 @@ def _unfinished(path: Path, why: str) -> None:
     return None
 
 
-def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Namespace) -> dict[int, list[dict]]:
-    """The curve rows of ``seeds``: one run set, or one run after another with ``--serial``."""
+def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Namespace, out: Path) -> dict[int, list[dict]]:
+    """The curve rows of ``seeds``: one run set, or one run after another with ``--serial``; trained in
+    the run folder ``runs/<task>_d<depth>_s<seeds>/`` (resumed from it after an interruption)."""
     from gcrl_depth import experiments
     from gcrl_depth.envs import env_id, eval_env_id
 
     env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
+    run_dir = out / "runs" / f"{task}_d{settings['depth']}_s{'-'.join(map(str, seeds))}"
     return experiments.run_deep_crl_seeds(env_id(task), settings["depth"], seeds, settings["timesteps"],
                                           settings["eval_every"], settings["eval_episodes"], eval_env_id(task), env_kwargs,
-                                          serial=args.serial, progress_bar=args.progress, **settings["config"])
+                                          serial=args.serial, progress_bar=args.progress, run_dir=run_dir,
+                                          resume=args.resume, **settings["config"])
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> Path:
                 start = time.perf_counter()
                 print(f"{task} depth {depth} seeds {pending}: training for {settings['timesteps']:,} env steps each"
                       + (" (one after another)" if args.serial else " (one run set)"), flush=True)
-                for seed, run in train_runs(task, pending, settings, args).items():
+                for seed, run in train_runs(task, pending, settings, args, out).items():
                     if not run:
                         continue  # diverged before its first evaluation: not a finished run
                     path = run_path(out, task, depth, seed)

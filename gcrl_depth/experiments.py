@@ -14,13 +14,14 @@ import io
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gcrl_depth import stats
 from gcrl_depth.evaluation import HEADLINE_WINDOW, EvaluationResult, evaluate
-from gcrl_depth.files import atomic_write_text
+from gcrl_depth.files import atomic_path, atomic_write_text
 
 COLUMNS = ("algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate",
            "final_distance", "params")
@@ -61,94 +62,193 @@ def short_name(env_id: str) -> str:
 def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
                  eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
                  eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
-                 **config: Any) -> list[dict[str, Any]]:
+                 run_dir: str | os.PathLike | None = None, resume: bool = True, **config: Any) -> list[dict[str, Any]]:
     """Train DeepCRL, evaluating every ``eval_every`` env steps; returns the curve rows.
 
     ``env_kwargs`` are task options (e.g. ``episode_length``) for training and, unless
     ``eval_env_kwargs`` are given, evaluation; ``progress_bar`` shows DeepCRL's bar;
-    ``probe(model)`` adds its measurements (``"name/metric"`` keys) to every row."""
-    from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.goal_envs import vector_goal_env
-
-    env_kwargs = env_kwargs or {}
-    env = vector_goal_env(env_id, config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
-    eval_envs = vector_goal_env(eval_env, eval_episodes, **(env_kwargs if eval_env_kwargs is None else eval_env_kwargs))
-    model = DeepCRL(env, depth=depth, seed=seed, eval_env=eval_envs, eval_episodes=eval_episodes,
-                    epoch_timesteps=eval_every, verbose=0, **config)
-    params = sum(int(np.size(x)) for x in _leaves((model.learner.params.actor, model.learner.params.critic)))
-    run = {"algo": "crl", "depth": depth, "width": model.config.width, "env_id": env_id, "seed": seed, "params": params}
-    rows: list[dict[str, Any]] = []
-    start, probe_seconds = time.perf_counter(), 0.0
-
-    def record(locals_: dict, globals_: dict) -> bool:
-        nonlocal probe_seconds
-        wall = time.perf_counter() - start - model.eval_seconds - probe_seconds  # training time only
-        probed = time.perf_counter()
-        measured = probe(model) if probe else {}
-        probe_seconds += time.perf_counter() - probed
-        unnamed = sorted(k for k in measured if "/" not in k)
-        if unnamed:
-            raise ValueError(f"probe measurements need 'name/metric' keys (e.g. 'near/time_at_goal'), got {unnamed}")
-        rows.append({**_row(run, model.num_timesteps, wall, locals_["evaluation"]), **measured})
-        return True
-
-    model.learn(timesteps, callback=record, progress_bar=progress_bar)
-    model.close()
-    env.close()
-    eval_envs.close()
-    return rows
+    ``probe(model)`` adds its measurements (``"name/metric"`` keys) to every row. With
+    ``run_dir`` the run trains in a run folder (:mod:`gcrl_depth.run_dirs`): logged, checkpointed
+    after every evaluation and, with ``resume``, continued from its last checkpoint; a SIGTERM
+    checkpoints and raises :class:`~gcrl_depth.interrupts.Preempted`."""
+    return run_deep_crl_set(env_id, depth, [seed], timesteps, eval_every, eval_episodes, eval_env, env_kwargs,
+                            progress_bar, eval_env_kwargs, probe, run_dir=run_dir, resume=resume, as_set=False,
+                            **config)[seed]
 
 
 def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                      eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
                      eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
                      on_evaluation: Callable[[dict[int, list[dict[str, Any]]]], None] | None = None,
-                     time_limit_s: float | None = None, **config: Any) -> dict[int, list[dict[str, Any]]]:
+                     time_limit_s: float | None = None, run_dir: str | os.PathLike | None = None, resume: bool = True,
+                     as_set: bool = True, **config: Any) -> dict[int, list[dict[str, Any]]]:
     """:func:`run_deep_crl` for several seeds as one run set (one vmapped program); the curve rows by seed.
 
     ``wall_s`` is the run set's training time, shared by its seeds (a seed's own cost is
     that divided by the number of seeds). ``on_evaluation(rows)`` sees the rows so far after
     every evaluation (to write them as they come); with ``time_limit_s`` the set stops at
-    the first evaluation after that many seconds (compile included), short of ``timesteps``."""
+    the first evaluation after that many seconds (compile included), short of ``timesteps``.
+    ``run_dir`` and ``resume`` as :func:`run_deep_crl`; ``as_set=False`` trains one seed as a
+    plain DeepCRL (any env) rather than a run set (gcrl_depth's envs)."""
+    from gcrl_depth import run_dirs
     from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.run_set import RunSet
     from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}
-    env = vector_goal_env(env_id, config.pop("num_envs", CRLConfig.num_envs), **env_kwargs)
+    seeds = list(seeds)
+    settings = {"env_id": env_id, "depth": depth, "seeds": seeds, "timesteps": timesteps, "eval_every": eval_every,
+                "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs,
+                "eval_env_kwargs": eval_env_kwargs, "config": config}
+    resuming = run_dir is not None and run_dirs.open_run_dir(run_dir, settings, resume)
+    env = vector_goal_env(env_id, config.get("num_envs", CRLConfig.num_envs), **env_kwargs)
     eval_envs = vector_goal_env(eval_env, eval_episodes, **(env_kwargs if eval_env_kwargs is None else eval_env_kwargs))
-    runs = RunSet(env, depth=depth, seeds=list(seeds), eval_env=eval_envs, eval_episodes=eval_episodes,
-                  epoch_timesteps=eval_every, **config)
+    try:
+        runs = _runs(env, depth, seeds, eval_envs, eval_episodes, eval_every, run_dir, as_set, config)
+        try:
+            rows = _train(runs, env_id, depth, timesteps, progress_bar, probe, on_evaluation, time_limit_s, run_dir,
+                          resuming, settings)
+        finally:
+            runs.close()
+    finally:
+        env.close()
+        eval_envs.close()
+    for seed, why in getattr(runs, "diverged", {}).items():
+        print(f"{env_id} depth {depth} seed {seed} diverged: {why}", flush=True)
+    return rows
+
+
+def _runs(env: Any, depth: int, seeds: list[int], eval_envs: Any, eval_episodes: int, eval_every: int,
+          run_dir: str | os.PathLike | None, as_set: bool, config: dict[str, Any]) -> Any:
+    """A RunSet of ``seeds``, or (``as_set=False``) a one-member stand-in around a plain DeepCRL."""
+    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.crl.run_set import RunSet
+
+    config = {k: v for k, v in config.items() if k != "num_envs"}  # the vector env has them
+    if as_set:
+        return RunSet(env, depth=depth, seeds=seeds, eval_env=eval_envs, eval_episodes=eval_episodes,
+                      epoch_timesteps=eval_every, log_dir=run_dir, **config)
+    (seed,) = seeds
+    log_dir = None if run_dir is None else str(run_dir)
+    return _SingleRun(DeepCRL(env, depth=depth, seed=seed, eval_env=eval_envs, eval_episodes=eval_episodes,
+                              epoch_timesteps=eval_every, verbose=0, log_dir=log_dir, **config), env)
+
+
+class _SingleRun:
+    """One DeepCRL with a run set's training surface (members, learn with a callback, save_state, resume)."""
+
+    def __init__(self, model: Any, env: Any) -> None:
+        self.members, self.env = [model], env
+        self.diverged: dict[int, str] = {}
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.members[0].seed]
+
+    def learn(self, total_timesteps: int, callback: Callable[[Any], Any], progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> None:
+        self.members[0].learn(total_timesteps, callback=lambda locals_, globals_: callback(self),
+                              progress_bar=progress_bar, reset_num_timesteps=reset_num_timesteps)
+
+    def save_state(self, store: Any) -> None:
+        from gcrl_depth.crl.persistence import save_state
+
+        save_state(self.members[0], store)
+
+    def resume(self, path: str | os.PathLike) -> _SingleRun:
+        from gcrl_depth.crl.agent import DeepCRL
+
+        model = self.members[0]
+        loaded = DeepCRL.load(path, env=self.env, eval_env=model.eval_env, eval_episodes=model.eval_episodes,
+                              epoch_timesteps=model.epoch_timesteps, verbose=0, log_dir=model.log_dir)
+        model.close()
+        self.members = [loaded]
+        return self
+
+    def close(self) -> None:
+        self.members[0].close()
+
+
+def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: bool, probe: Probe | None,
+           on_evaluation: Callable[[dict[int, list[dict[str, Any]]]], None] | None, time_limit_s: float | None,
+           run_dir: str | os.PathLike | None, resuming: bool, settings: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Train ``runs`` to ``timesteps`` env steps, a row per member and evaluation; in ``run_dir``
+    checkpointed after every evaluation (and on SIGTERM, which then stops and raises Preempted)."""
+    from gcrl_depth import run_dirs
+    from gcrl_depth.callbacks import SaveBestModel
+    from gcrl_depth.crl.run_set import RunSet
+    from gcrl_depth.crl.state_store import StateStore
+    from gcrl_depth.interrupts import Preempted, PreemptionNotice
+    from gcrl_depth.machine import write_run_metadata
+
+    def files(seed: int) -> Path:  # where a member's logs, curve and models go
+        assert run_dir is not None
+        return run_dirs.member_dir(run_dir, seed) if isinstance(runs, RunSet) else Path(run_dir)
+
     first = runs.members[0]
     params = sum(int(np.size(x)) for x in _leaves((first.learner.params.actor, first.learner.params.critic)))
     rows: dict[int, list[dict[str, Any]]] = {seed: [] for seed in runs.seeds}
+    if resuming:
+        runs.resume(Path(run_dir) / run_dirs.CHECKPOINTS)  # type: ignore[arg-type]
+        rows = {m.seed: run_dirs.read_curve(files(m.seed), m.num_timesteps) for m in runs.members}
+        print(f"{run_dir}: resuming at {runs.members[0].num_timesteps:,} env steps", flush=True)
+    first = runs.members[0]
+    store = notice = None
+    best: dict[int, SaveBestModel] = {}
+    if run_dir is not None:
+        write_run_metadata(run_dir, first.config.to_dict(), settings)
+        store, notice = StateStore(Path(run_dir) / run_dirs.CHECKPOINTS), PreemptionNotice()
+        for member in runs.members:
+            best[member.seed] = SaveBestModel(files(member.seed) / "best")
+            best[member.seed].init_callback(member)
+            best[member.seed].best = run_dirs.best_headline(member.evaluations.results)  # a resumed run's best so far
+        notice.install()
+    offset = max((r[-1]["wall_s"] for r in rows.values() if r), default=0.0)
     start, probe_seconds = time.perf_counter(), 0.0
 
     def record(run_set: Any) -> bool:
         nonlocal probe_seconds
-        wall = time.perf_counter() - start - first.eval_seconds * len(run_set.members) - probe_seconds
+        wall = offset + time.perf_counter() - start - first.eval_seconds * len(run_set.members) - probe_seconds
         for member in run_set.members:
             if member.seed in run_set.diverged:
                 continue
             probed = time.perf_counter()
             measured = probe(member) if probe else {}
             probe_seconds += time.perf_counter() - probed
+            unnamed = sorted(k for k in measured if "/" not in k)
+            if unnamed:
+                raise ValueError(f"probe measurements need 'name/metric' keys (e.g. 'near/time_at_goal'), got {unnamed}")
             run = {"algo": "crl", "depth": depth, "width": member.config.width, "env_id": env_id, "seed": member.seed,
                    "params": params}
             rows[member.seed].append({**_row(run, member.num_timesteps, wall, member.evaluations.results[-1]), **measured})
+            if run_dir is not None:
+                run_dirs.write_curve(files(member.seed), rows[member.seed])
+                best[member.seed].update_locals({"evaluation": member.evaluations.results[-1]})
+                best[member.seed].on_step()
+        if store is not None:
+            run_set.save_state(store)
         if on_evaluation is not None:
             on_evaluation(rows)
+        if notice is not None and notice.received:
+            return False
         return time_limit_s is None or time.perf_counter() - start < time_limit_s
 
     try:
-        runs.learn(timesteps, callback=record, progress_bar=progress_bar)
+        left = timesteps - first.num_timesteps
+        if left > 0:
+            runs.learn(left, callback=record, progress_bar=progress_bar, reset_num_timesteps=not resuming)
     finally:
-        runs.close()
-        env.close()
-        eval_envs.close()
-    for seed, why in runs.diverged.items():
-        print(f"{env_id} depth {depth} seed {seed} diverged: {why}", flush=True)
+        if notice is not None:
+            notice.remove()
+        if store is not None:
+            store.close()
+    if notice is not None and notice.received:
+        raise Preempted(f"{run_dir}: stopped by SIGTERM at {runs.members[0].num_timesteps:,} env steps, after "
+                        "checkpointing; run the same command again to resume")
+    if run_dir is not None:
+        for member in runs.members:
+            if member.seed not in runs.diverged:
+                member.save(files(member.seed) / "final_model.zip")
+        run_dirs.finish(run_dir)
     return rows
 
 
@@ -166,41 +266,65 @@ def check_configs(configs: Iterable[tuple[str, dict[str, Any]]]) -> None:
 
 
 def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], *args: Any, serial: bool = False,
-                       **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
-    """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`), or with
-    ``serial`` (and for envs stepped on the host, which run sets do not take) one
-    :func:`run_deep_crl` after another. Other arguments as those take them."""
+                       run_dir: str | os.PathLike | None = None, **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
+    """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`) in the run folder
+    ``run_dir``, or with ``serial`` (and for envs stepped on the host, which run sets do not take)
+    one :func:`run_deep_crl` after another, each in ``run_dir/seed_<s>``. Other arguments as those take them."""
     from gcrl_depth.envs import is_gcrl_id
 
     if serial or not is_gcrl_id(env_id):
-        return {seed: run_deep_crl(env_id, depth, seed, *args, **kwargs) for seed in seeds}
-    return run_deep_crl_set(env_id, depth, seeds, *args, **kwargs)
+        return {seed: run_deep_crl(env_id, depth, seed, *args, run_dir=None if run_dir is None else Path(run_dir) / f"seed_{seed}",
+                                   **kwargs) for seed in seeds}
+    return run_deep_crl_set(env_id, depth, seeds, *args, run_dir=run_dir, **kwargs)
 
 
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
             env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
-            **sb3_kwargs: Any) -> list[dict[str, Any]]:
-    """Train an SB3 baseline with HER in chunks of ``eval_every`` env steps, evaluating after each."""
+            run_dir: str | os.PathLike | None = None, resume: bool = True, **sb3_kwargs: Any) -> list[dict[str, Any]]:
+    """Train an SB3 baseline with HER in chunks of ``eval_every`` env steps, evaluating after each.
+
+    With ``run_dir`` the run keeps its folder (:mod:`gcrl_depth.run_dirs`): metadata, the rows so
+    far in ``curve.csv``, after every evaluation the model and its replay buffer in
+    ``checkpoints/`` (continued from with ``resume``), and ``final_model.zip``."""
     import gymnasium as gym
 
+    from gcrl_depth import run_dirs
     from gcrl_depth.baselines import make_baseline, sb3_policy
     from gcrl_depth.goal_envs import vector_goal_env
+    from gcrl_depth.machine import write_run_metadata
 
     env_kwargs = env_kwargs or {}
+    settings = {"algo": algo, "env_id": env_id, "seed": seed, "timesteps": timesteps, "eval_every": eval_every,
+                "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs, "depth": depth,
+                "width": width, "sb3_kwargs": sb3_kwargs}
+    resuming = run_dir is not None and run_dirs.open_run_dir(run_dir, settings, resume)
     model = make_baseline(algo, gym.make(env_id, **env_kwargs), seed=seed, depth=depth, width=width, **sb3_kwargs)
+    rows: list[dict[str, Any]] = []
+    if resuming:
+        model = run_dirs.resume_sb3(model, run_dir)  # type: ignore[arg-type]
+        rows = run_dirs.read_curve(run_dir, model.num_timesteps)  # type: ignore[arg-type]
+        print(f"{run_dir}: resuming at {model.num_timesteps:,} env steps", flush=True)
+    if run_dir is not None:
+        write_run_metadata(run_dir, {}, settings)
     eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
     params = sum(p.numel() for p in model.policy.parameters())
     run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,
            "params": int(params)}
-    rows: list[dict[str, Any]] = []
-    wall = 0.0
+    wall = rows[-1]["wall_s"] if rows else 0.0
     while model.num_timesteps < timesteps:
         start = time.perf_counter()
         model.learn(min(eval_every, timesteps - model.num_timesteps), reset_num_timesteps=False)
         wall += time.perf_counter() - start
         result = evaluate(sb3_policy(model), eval_envs, seed=seed * 7919 + len(rows))
         rows.append(_row(run, model.num_timesteps, wall, result))
+        if run_dir is not None:
+            run_dirs.write_curve(run_dir, rows)  # the rows first: a row past the checkpoint is dropped on resume
+            run_dirs.checkpoint_sb3(model, run_dir)
     eval_envs.close()
+    if run_dir is not None:
+        with atomic_path(Path(run_dir) / "final_model.zip") as tmp:
+            model.save(tmp)
+        run_dirs.finish(run_dir)
     return rows
 
 

@@ -67,3 +67,18 @@ class PreemptionNotice:
 
     def _note(self, signum: int, frame: Any) -> None:
         self.received = True
+
+
+PREEMPTED_EXIT = 143  # 128 + SIGTERM: the shell's code for a process ended by SIGTERM
+
+
+class Preempted(SystemExit):
+    """Training stopped on SIGTERM after checkpointing: the process exits with :data:`PREEMPTED_EXIT`
+    after printing how to resume (the message)."""
+
+    def __init__(self, message: str) -> None:
+        import sys
+
+        print(message, file=sys.stderr, flush=True)
+        super().__init__(PREEMPTED_EXIT)
+        self.message = message

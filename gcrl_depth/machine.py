@@ -74,7 +74,7 @@ def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def run_metadata(config: dict, **settings: object) -> dict:
+def run_metadata(config: dict, settings: dict) -> dict:
     """What a run folder's ``metadata.json`` records: the resolved config, the run's other settings,
     the command line, package versions, the git commit and the devices."""
     import jax
@@ -94,14 +94,14 @@ def run_metadata(config: dict, **settings: object) -> dict:
     }
 
 
-def write_run_metadata(folder: str | os.PathLike, config: dict, **settings: object) -> Path:
+def write_run_metadata(folder: str | os.PathLike, config: dict, settings: dict) -> Path:
     """Write ``folder/metadata.json`` (atomically); a resumed run's start is added to ``resumed``."""
     import json
 
     from gcrl_depth.files import atomic_write_text
 
     path = Path(folder) / "metadata.json"
-    record = run_metadata(config, **settings)
+    record = run_metadata(config, settings)
     if path.exists():
         try:
             earlier = json.loads(path.read_text())

@@ -65,3 +65,27 @@ def test_a_diverging_member_is_reported_and_the_others_train_on():
     assert healthy.num_timesteps == STEPS and len(healthy.evaluations.results) == 2
     assert all(np.isfinite(x).all() for x in leaves(healthy.learner))
     assert broken.num_timesteps == 40 and not broken.evaluations.results  # the prefill, no finished epoch
+
+
+def test_a_run_set_resumes_from_its_stacked_checkpoint_as_if_never_stopped(tmp_path):
+    """Checkpointed inside the callback (the live stacked state, buffers included), rebuilt, resumed."""
+    from gcrl_depth.crl.state_store import StateStore
+
+    settings = {"depth": 4, "seeds": [3, 5], "eval_episodes": 2, "epoch_timesteps": 40, **TINY}
+    straight = RunSet(envs(), **settings).learn(160)  # prefill 40, then epochs of 40: evaluations at 80, 120, 160
+    store = StateStore(tmp_path / "ckpt")
+    first = RunSet(envs(), **settings)
+    first.learn(120, callback=lambda runs: runs.save_state(store))
+    store.close()
+    resumed = RunSet(envs(), **settings).resume(tmp_path / "ckpt")
+    assert [len(m.evaluations.results) for m in resumed.members] == [len(m.evaluations.results) for m in first.members]
+    resumed.learn(40, reset_num_timesteps=False)
+    for ours, theirs in zip(resumed.members, straight.members):
+        assert (ours.num_timesteps, ours.num_updates) == (theirs.num_timesteps, theirs.num_updates)
+        for a, b in zip(leaves(ours.learner), leaves(theirs.learner)):
+            np.testing.assert_array_equal(a, b)
+        assert ours.evaluations.results == theirs.evaluations.results
+    with pytest.raises(ValueError, match=r"holds runs of seeds \[3, 5\]"):
+        RunSet(envs(), depth=4, seeds=[3], **TINY).resume(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="a run set's checkpoint"):
+        DeepCRL.load(tmp_path / "ckpt")

@@ -55,7 +55,8 @@ def check_stitching(env: str, depths: Sequence[int], max_cells: int, **config: A
 
 def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                    max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
-                   serial: bool = False, **config: Any) -> dict[int, list[dict[str, Any]]]:
+                   serial: bool = False, run_dir: str | os.PathLike | None = None, resume: bool = True,
+                   **config: Any) -> dict[int, list[dict[str, Any]]]:
     """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
     another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
     metrics (the protocol's measure) and the near pairs' (``near/...``)."""
@@ -74,7 +75,8 @@ def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, e
     try:
         runs = experiments.run_deep_crl_seeds(env_id(task), depth, seeds, timesteps, eval_every, eval_episodes,
                                               env_id(task), near, serial=serial, progress_bar=progress_bar,
-                                              eval_env_kwargs=far, probe=near_pairs, **config)
+                                              eval_env_kwargs=far, probe=near_pairs, run_dir=run_dir, resume=resume,
+                                              **config)
     finally:
         near_envs.close()
     return {seed: [{**row, "max_pair_cells": max_cells} for row in rows] for seed, rows in runs.items()}

@@ -25,8 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-episodes", type=positive_int, default=32, help="episodes per evaluation (far and near pairs each)")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
     parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>); one that holds "
-                        "results is refused unless --overwrite")
-    parser.add_argument("--overwrite", action="store_true", help="replace the results --out holds")
+                        "results is refused unless --overwrite; runs interrupted mid-way resume from its runs/ folders")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results and runs --out holds")
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     parser.set_defaults(run=run)
 
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     for depth in args.depths:
         start = time.perf_counter()
         runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
-                                        args.max_cells, args.episode_length, serial=args.serial, **config)
+                                        args.max_cells, args.episode_length, serial=args.serial,
+                                        run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite, **config)
         for seed, run_rows in runs.items():
             rows += run_rows
             if not run_rows:

@@ -8,9 +8,8 @@ from typing import Any
 
 from gcrl_depth.cli.arg_types import json_object, positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, given_flags, resolved_config
+from gcrl_depth.interrupts import PREEMPTED_EXIT
 from gcrl_depth.machine import write_run_metadata
-
-PREEMPTED_EXIT = 143  # 128 + SIGTERM: the shell's code for a process ended by SIGTERM
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -99,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
             if resume_from is None:
                 run_folder.clear(log_dir)  # nothing of this start is left behind
             raise
-        write_run_metadata(log_dir, model.config.to_dict(), env=args.env, seed=args.seed, timesteps=args.timesteps,
-                           env_kwargs=args.env_kwargs, eval_env_kwargs=args.eval_env_kwargs,
-                           eval_episodes=args.eval_episodes, epoch_timesteps=args.epoch_timesteps)
+        write_run_metadata(log_dir, model.config.to_dict(), {
+            "env": args.env, "seed": args.seed, "timesteps": args.timesteps, "env_kwargs": args.env_kwargs,
+            "eval_env_kwargs": args.eval_env_kwargs, "eval_episodes": args.eval_episodes,
+            "epoch_timesteps": args.epoch_timesteps})
         final, preempted = train_and_save(model, args, log_dir, fresh=resume_from is None)
     finally:
         for opened in built:

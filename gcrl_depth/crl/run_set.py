@@ -19,6 +19,7 @@ smaller set (one recompile), so no NaN physics is stepped further.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -39,6 +40,8 @@ from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_paths import DevicePath
 from gcrl_depth.crl.epochs import unstarted_copy
+from gcrl_depth.crl.persistence import agent_meta, check_include_buffer, restore_progress, state_sections
+from gcrl_depth.crl.state_store import StateStore, open_checkpoint
 from gcrl_depth.evaluation import evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
 
@@ -120,6 +123,7 @@ class RunSet:
         self.mesh = run_mesh(len(self.members), devices)  # the runs spread over the devices that divide them evenly
         self.verbose = verbose
         self.diverged: dict[int, str] = {}  # seed -> what went non-finite
+        self._live: tuple[TrainState, list[DeepCRL]] | None = None  # the stacked state, while a callback runs
 
     @property
     def seeds(self) -> list[int]:
@@ -180,11 +184,50 @@ class RunSet:
                     for index, member in enumerate(active):  # views of the parameters for the callback
                         member._state = TrainState(learner=run_slice(states.learner, index), key=states.key[index],
                                                    iterations=states.iterations[index])
-                    if callback(self) is False:
-                        break
+                    self._live = states, active
+                    try:
+                        if callback(self) is False:
+                            break
+                    finally:
+                        self._live = None
         finally:
             bar.close()
             self._unstack(states, active)
+        return self
+
+    # ----------------------------------------------------------------- checkpoints
+    def save_state(self, store: StateStore, include_buffer: bool = True) -> None:
+        """Start writing the training members' stacked state (with the replay buffers unless told
+        not to) as ``store``'s checkpoint at their env-step count; inside a ``learn`` callback (the
+        live state), or between ``learn`` calls."""
+        if self._live is not None:
+            states, active = self._live
+        else:
+            active = [m for m in self.members if m.seed not in self.diverged]
+            states = stack([m._state for m in active])
+        check_include_buffer(states, include_buffer)
+        scores = [m.evaluations.results[-1].time_at_goal for m in active if m.evaluations.results]
+        meta = {"seeds": [m.seed for m in active], "members": [agent_meta(m) for m in active]}
+        store.save(active[0].num_timesteps, self.config.to_dict(), meta, state_sections(states, include_buffer),
+                   score=float(np.mean(scores)) if len(scores) == len(active) else None)
+
+    def resume(self, path: str | os.PathLike) -> RunSet:
+        """Continue from the newest checkpoint :meth:`save_state` wrote into ``path``: every member's
+        parameters, optimizer state, key, counts, evaluations and (if saved) replay buffer and envs."""
+        stored = open_checkpoint(path)
+        if stored.meta.get("seeds") != self.seeds:
+            raise ValueError(f"{stored.path!r} holds runs of seeds {stored.meta.get('seeds')}; this run set has {self.seeds}")
+        unstarted = stack([m._state for m in self.members])
+        like = jax.eval_shape(functools.partial(start_runs, engine=self.engine), unstarted)
+        learner = stored.learner(like.learner)
+        training = stored.training({"buffer": like.buffer, "env": like.env, "episode": like.episode}) or {}
+        for index, (member, meta) in enumerate(zip(self.members, stored.meta["members"])):
+            key = jax.random.wrap_key_data(jnp.asarray(np.asarray(meta["key"], np.uint32)))
+            rest = {name: run_slice(tree, index) for name, tree in training.items()}
+            member._state = TrainState(learner=jax.device_put(run_slice(learner, index)), key=key,
+                                       iterations=jnp.asarray(meta["iterations"], jnp.int32), **jax.device_put(rest))
+            restore_progress(member, meta)
+            member.logger.rewind(member.num_timesteps)
         return self
 
     def _start(self, states: TrainState, active: list[DeepCRL], bar: tqdm) -> TrainState:

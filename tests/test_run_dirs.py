@@ -1,0 +1,61 @@
+"""Scripts' runs in run folders: a preempted run set resumes and ends where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from gcrl_depth import experiments, run_dirs
+from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.state_store import committed_steps
+from gcrl_depth.interrupts import PREEMPTED_EXIT
+
+ENV = "gcrl_depth/PointUMaze-v0"
+RUN = dict(env_id=ENV, depth=4, timesteps=200, eval_every=40, eval_episodes=2, eval_env=ENV,
+           env_kwargs={"episode_length": 12}, **PRESETS["tiny"])
+SCORES = ("env_steps", "time_at_goal", "success_rate", "final_distance")
+
+
+def scores(rows_by_seed):
+    return {seed: [tuple(row[k] for k in SCORES) for row in rows] for seed, rows in rows_by_seed.items()}
+
+
+def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path):
+    straight = experiments.run_deep_crl_set(seeds=[0, 1], **RUN)
+    folder = tmp_path / "run"
+
+    def preempt_after_two(rows):
+        if len(rows[0]) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's notice: checkpoint, then stop
+
+    with pytest.raises(SystemExit) as stopped:
+        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, on_evaluation=preempt_after_two, **RUN)
+    assert stopped.value.code == PREEMPTED_EXIT and committed_steps(folder / "checkpoints") == [80, 120]
+    assert len(run_dirs.read_curve(folder / "seed_1", 10**9)) == 2
+    with pytest.raises(SystemExit, match="other settings"):  # another budget is another run
+        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, **{**RUN, "timesteps": 400})
+
+    resumed = experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, **RUN)
+    assert scores(resumed) == scores(straight)  # the same evaluations, none twice, none lost
+    assert [r["env_steps"] for r in run_dirs.read_curve(folder / "seed_0", 10**9)] == [80, 120, 160, 200]
+    assert not (folder / "checkpoints").exists()  # a finished run drops its checkpoints, keeps its models
+    assert (folder / "seed_1" / "final_model.zip").exists() and (folder / "seed_1" / "best" / "best_model.zip").exists()
+    with open(folder / "seed_0" / "progress.csv") as f:
+        steps = [line.split(",")[0] for line in f.read().splitlines()[1:]]
+    assert len(steps) == len(set(steps)) == 4  # the logger's rows, none twice either
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["settings"]["seeds"] == [0, 1] and len(meta["resumed"]) == 1 and meta["config"]["width"] == 16
+
+
+def test_serial_runs_keep_a_folder_per_seed_and_start_over_without_resume(tmp_path):
+    folder = tmp_path / "run"
+    rows = experiments.run_deep_crl_seeds(ENV, 4, [0], **{k: v for k, v in RUN.items() if k not in ("env_id", "depth")},
+                                          serial=True, run_dir=folder)
+    assert [r["env_steps"] for r in rows[0]] == [80, 120, 160, 200]
+    assert (folder / "seed_0" / "metadata.json").exists() and (folder / "seed_0" / "final_model.zip").exists()
+    (folder / "seed_0" / "metadata.json").write_text(json.dumps({"settings": {"timesteps": 1}}))
+    assert run_dirs.open_run_dir(folder / "seed_0", {"timesteps": 2}, resume=False) is False
+    assert list((folder / "seed_0").iterdir()) == []  # started over
