@@ -265,17 +265,19 @@ def check_configs(configs: Iterable[tuple[str, dict[str, Any]]]) -> None:
             raise SystemExit(f"{label}: {error}") from None
 
 
-def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], *args: Any, serial: bool = False,
+def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
+                       eval_env: str, env_kwargs: dict[str, Any] | None = None, *, serial: bool = False,
                        run_dir: str | os.PathLike | None = None, **kwargs: Any) -> dict[int, list[dict[str, Any]]]:
     """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`) in the run folder
     ``run_dir``, or with ``serial`` (and for envs stepped on the host, which run sets do not take)
     one :func:`run_deep_crl` after another, each in ``run_dir/seed_<s>``. Other arguments as those take them."""
     from gcrl_depth.envs import is_gcrl_id
 
+    run = (timesteps, eval_every, eval_episodes, eval_env, env_kwargs)
     if serial or not is_gcrl_id(env_id):
-        return {seed: run_deep_crl(env_id, depth, seed, *args, run_dir=None if run_dir is None else Path(run_dir) / f"seed_{seed}",
+        return {seed: run_deep_crl(env_id, depth, seed, *run, run_dir=None if run_dir is None else Path(run_dir) / f"seed_{seed}",
                                    **kwargs) for seed in seeds}
-    return run_deep_crl_set(env_id, depth, seeds, *args, run_dir=run_dir, **kwargs)
+    return run_deep_crl_set(env_id, depth, seeds, *run, run_dir=run_dir, **kwargs)
 
 
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
