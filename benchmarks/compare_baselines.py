@@ -112,7 +112,12 @@ def main(argv: list[str] | None = None) -> Path:
         for x, label, suffix in (("env_steps", "env steps", "steps"), ("wall_s", "training wall-clock (s)", "wall")):
             plot_curves(experiments.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
                         xlabel=label, ylabel="time at goal (steps of the episode)", title=f"{name}: evaluated on {args.eval_goals} goals")
-    atomic_write_text(out / "summary.md", "\n".join(render_summary(summary, by, args, crl_config, gcrl_depth.__version__)) + "\n")
+    lines = render_summary(summary, by, args, crl_config, gcrl_depth.__version__)
+    agents = [{**row, "agent": f"{row['algo']} d{row['depth']}"} for row in rows]
+    if len({row["agent"] for row in agents}) > 1:
+        lines += ["", "## Agents compared: interval estimates over environments and seeds", "", experiments.INTERVALS_NOTE,
+                  "", *experiments.interval_table(agents, group="agent", base="sac d2")]
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return out
 

@@ -108,8 +108,11 @@ def write_results(args: argparse.Namespace, task: str, config: dict, rows: dict[
 
     every = [row for depth in sorted(rows) for row in rows[depth]]
     summary = {int(s["depth"]): s for s in experiments.summarize(every, ("depth",))}
-    atomic_write_text(args.out / "evidence.md", "\n".join(render(args, task, config, summary, notes,
-                                                                  gcrl_depth.__version__)) + "\n")
+    lines = render(args, task, config, summary, notes, gcrl_depth.__version__)
+    if len(summary) > 1:
+        lines += ["## Depths compared: interval estimates over seeds", "", experiments.INTERVALS_NOTE, "",
+                  *experiments.interval_table(every), ""]
+    atomic_write_text(args.out / "evidence.md", "\n".join(lines) + "\n")
     if every:
         experiments.write_csv(every, args.out / "curves.csv")
         plot(task, every, args.out / "evidence.png")

@@ -175,11 +175,8 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"no finished runs under {out / 'runs'}")
     experiments.write_csv(rows, out / "curves.csv")
     summary = experiments.summarize(rows, ("env_id", "depth"))
-    intervals = ["", "## Interval estimates over tasks and seeds", "",
-                 "A run's score is its headline (last-5 mean). IQM = interquartile mean of the runs; 95% intervals from "
-                 "a stratified bootstrap (seeds resampled within each task); P(beats ...) = the chance a run of this "
-                 "depth scores above a run of the shallowest on the same task, averaged over tasks (Agarwal et al., "
-                 "2021).", "", *experiments.interval_table(rows)]
+    intervals = ["", "## Interval estimates over tasks and seeds", "", experiments.INTERVALS_NOTE, "",
+                 *experiments.interval_table(rows)]
     atomic_write_text(out / "table.md", "\n".join([*render_table(summary, args, config, missing, gcrl_depth.__version__),
                                                    *intervals]) + "\n")
     plot_table(summary, out / "table.png")

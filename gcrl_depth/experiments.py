@@ -384,15 +384,21 @@ def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[st
     return summary
 
 
-def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id") -> list[str]:
+INTERVALS_NOTE = ("IQM = interquartile mean of the runs' headlines (last-5 means); 95% intervals from a stratified "
+                  "bootstrap (seeds resampled within each task); P(beats ...) = the chance a run of this row scores above "
+                  "a run of the named one on the same task, averaged over tasks (Agarwal et al., 2021).")
+
+
+def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id",
+                   base: Any = None) -> list[str]:
     """Markdown lines: per ``group`` value, the IQM of its runs' headline time at goal pooled over
     tasks with a 95% stratified bootstrap interval (seeds resampled within each task), and the
-    probability that a run of it beats a run of the first (smallest) value on the same task."""
+    probability that a run of it beats a run of ``base`` (default the smallest value) on the same task."""
     scores: dict[Any, dict[Any, list[float]]] = {}
     for run in run_results(rows):
         scores.setdefault(run[group], {}).setdefault(run[task], []).append(run["time_at_goal"])
     values = sorted(scores)
-    base = values[0]
+    base = values[0] if base is None or base not in scores else base
     lines = [f"| {group} | tasks | runs | IQM time at goal [95% CI] | P(beats {group} {base}) [95% CI] |",
              "|---|---|---|---|---|"]
     for value in values:

@@ -147,6 +147,9 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| gcrl_depth/PointUMaze-v0 | crl | 4 | 1 |" in summary and "| gcrl_depth/PointUMaze-v0 | sac | 2 | 1 |" in summary
     assert "| PointMaze_UMaze-v3 | crl | 4 | 1 |" in summary and "| PointMaze_UMaze-v3 | sac | 2 | 1 |" in summary
+    assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in summary
+    assert "| crl d4 | 2 | 2 |" in summary  # DeepCRL over both envs, against SAC on the same env
+    assert (tmp_path / "runs" / "PointMaze_UMaze-v3_sac_s0" / "final_model.zip").exists()  # baselines have run folders
     for name in ("PointUMaze_steps.png", "PointUMaze_wall.png", "PointMaze_UMaze-v3_steps.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -220,7 +223,13 @@ def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     assert {r["seed"] for r in rows} == {"0", "1"} and all(0 <= float(r["time_at_goal"]) <= 20 for r in rows)
     assert [int(r["env_steps"]) for r in rows if r["seed"] == "0"] == [80, 120]  # prefill 40, then epochs of 40
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert runs == ["PointUMaze_d4_s0.csv", "PointUMaze_d4_s0.json", "PointUMaze_d4_s1.csv", "PointUMaze_d4_s1.json"]
+    assert runs == ["PointUMaze_d4_s0-1", "PointUMaze_d4_s0.csv", "PointUMaze_d4_s0.json", "PointUMaze_d4_s1.csv",
+                    "PointUMaze_d4_s1.json"]
+    folder = tmp_path / "runs" / "PointUMaze_d4_s0-1"  # the run set's folder: finished, so its checkpoints are gone
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "seed_0", "seed_1"]
+    member = sorted(p.name for p in (folder / "seed_1").iterdir())
+    assert {"best", "curve.csv", "final_model.zip", "progress.csv"} <= set(member)
+    assert any(name.startswith("events.out.tfevents") for name in member)
     table = (tmp_path / "table.md").read_text()
     assert "| PointUMaze | 120 (-) |" in table and "(2) |" in table
     assert "## Interval estimates" in table and "| 4 | 1 | 2 |" in table  # depth 4: 1 task, 2 runs, IQM [interval]

@@ -141,5 +141,9 @@ def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header
     experiments.write_csv(rows, out / "curves.csv")
     summary = summarize(rows)
     plot_stitching(summary, out / "stitching.png", title=f"{experiments.short_name(rows[0]['env_id'])}: stitching")
-    atomic_write_text(out / "summary.md", "\n".join([*header, "", *markdown_table(summary)]) + "\n")
+    lines = [*header, "", *markdown_table(summary)]
+    if len(summary) > 1:
+        lines += ["", "## Depths compared on the far pairs: interval estimates over seeds", "", experiments.INTERVALS_NOTE,
+                  "", *experiments.interval_table(rows)]
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return out
