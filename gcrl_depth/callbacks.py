@@ -207,7 +207,8 @@ class SaveBestModel(BaseCallback):
     ``metric`` is ``"headline"`` (the mean time at goal of the last 5 evaluations, as the
     paper reports: slow to be fooled by one lucky evaluation), ``"time_at_goal"`` or
     ``"success_rate"`` (of the latest evaluation). ``best``, ``best_timesteps`` and
-    ``best_path`` say what was kept; nothing is saved in epochs without an evaluation.
+    ``best_path`` say what was kept; nothing is saved in epochs without an evaluation. On a
+    resumed agent the best so far is its history's, so a worse model never replaces it.
     """
 
     METRICS = ("headline", "time_at_goal", "success_rate")
@@ -221,11 +222,24 @@ class SaveBestModel(BaseCallback):
         self.best_timesteps: int | None = None
         self.best_path = os.path.join(self.save_path, "best_model.zip")
 
+    def _init_callback(self) -> None:
+        history = self.model.evaluations
+        if self.best is None and history.results:  # a resumed run: what it reached before
+            self.best = max(self._value(history.results[:end]) for end in range(1, len(history.results) + 1))
+
+    def _value(self, results: list[Any]) -> float:
+        """The metric after ``results`` (the evaluations so far, oldest first)."""
+        from gcrl_depth.evaluation import HEADLINE_WINDOW
+
+        if self.metric == "headline":
+            return float(sum(r.time_at_goal for r in results[-HEADLINE_WINDOW:]) / len(results[-HEADLINE_WINDOW:]))
+        return float(getattr(results[-1], self.metric))
+
     def _on_step(self) -> bool:
         evaluation = self.locals.get("evaluation")
         if evaluation is None:
             return True
-        value = self.model.evaluations.headline() if self.metric == "headline" else float(getattr(evaluation, self.metric))
+        value = self._value(self.model.evaluations.results)
         if self.best is None or value > self.best:
             os.makedirs(self.save_path, exist_ok=True)
             self.model.save(self.best_path)

@@ -199,8 +199,7 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
         store, notice = StateStore(Path(run_dir) / run_dirs.CHECKPOINTS), PreemptionNotice()
         for member in runs.members:
             best[member.seed] = SaveBestModel(files(member.seed) / "best")
-            best[member.seed].init_callback(member)
-            best[member.seed].best = run_dirs.best_headline(member.evaluations.results)  # a resumed run's best so far
+            best[member.seed].init_callback(member)  # a resumed member's best so far comes from its history
         notice.install()
     offset = max((r[-1]["wall_s"] for r in rows.values() if r), default=0.0)
     start, probe_seconds = time.perf_counter(), 0.0

@@ -111,15 +111,6 @@ def finish(folder: str | os.PathLike) -> None:
     shutil.rmtree(Path(folder) / CHECKPOINTS, ignore_errors=True)
 
 
-def best_headline(results: list[Any]) -> float | None:
-    """The best headline (mean time at goal of the last 5 evaluations) reached along ``results``."""
-    from gcrl_depth.evaluation import HEADLINE_WINDOW
-
-    scores = [r.time_at_goal for r in results]
-    windows = (scores[max(0, end - HEADLINE_WINDOW):end] for end in range(1, len(scores) + 1))
-    return max((sum(window) / len(window) for window in windows), default=None)
-
-
 def add_resume_argument(parser: Any) -> None:
     """A script's ``--resume/--no-resume`` (default on): continue interrupted runs from their folders."""
     import argparse

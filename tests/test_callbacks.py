@@ -74,3 +74,17 @@ def test_checkpoints_come_at_every_crossed_multiple_even_when_epochs_fall_a_litt
         callback.update_locals({})
         callback.on_step()
     assert agent.saved == [190, 285, 380, 475, 570, 665, 760]  # one per multiple of 100 crossed (700 at 760)
+
+
+def test_a_resumed_agent_keeps_its_best_so_far(tmp_path):
+    agent = Agent()
+    for step, value in ((100, 0.0), (200, 50.0), (300, 10.0)):  # evaluations before the resume: best headline 25
+        agent.evaluations.add(step, EvaluationResult(value, 0.5, 1.0, 8, 50))
+    best = SaveBestModel(tmp_path)
+    best.init_callback(agent)
+    assert best.best == pytest.approx(25.0)
+    agent.num_timesteps = 400
+    agent.evaluations.add(400, EvaluationResult(20.0, 0.5, 1.0, 8, 50))  # headline 20: worse than before the resume
+    best.update_locals({"evaluation": agent.evaluations.results[-1]})
+    best.on_step()
+    assert agent.saved == []
