@@ -9,8 +9,6 @@ as the paper reports) and its final evaluation over seeds (mean and standard err
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,10 +19,11 @@ import numpy as np
 
 from gcrl_depth import stats
 from gcrl_depth.evaluation import HEADLINE_WINDOW, EvaluationResult, evaluate
-from gcrl_depth.files import atomic_path, atomic_write_text
+from gcrl_depth.files import atomic_path
+from gcrl_depth.rows import COLUMNS as COLUMNS
+from gcrl_depth.rows import read_csv as read_csv
+from gcrl_depth.rows import write_csv as write_csv
 
-COLUMNS = ("algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate",
-           "final_distance", "params")
 METRICS = ("time_at_goal", "success_rate", "final_distance")
 # A probe measures a model at each evaluation: {"name/metric": value}; keys with "/" are measurements, not run keys.
 Probe = Callable[[Any], dict[str, float]]
@@ -410,43 +409,6 @@ def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: s
         runs = sum(len(v) for v in scores[value].values())
         lines.append(f"| {value} | {len(scores[value])} | {runs} | {point:.1f} [{low:.1f}, {high:.1f}] | {improvement} |")
     return lines
-
-
-def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, columns: Sequence[str] = COLUMNS) -> str:
-    """Write tidy rows (``columns`` first, then any extra keys) atomically."""
-    extra = [k for k in rows[0] if k not in columns] if rows else []
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=[*columns, *extra])
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(path, text.getvalue())
-
-
-def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows written by :func:`write_csv`, numbers parsed back (ints, floats; other cells stay strings).
-
-    Raises:
-        ValueError: naming the file and line, for a row with more or fewer cells than the header
-            (a file cut mid-row, or not one of these).
-    """
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = []
-        for row in reader:
-            if None in row or None in row.values():
-                raise ValueError(f"{os.fspath(path)}, line {reader.line_num}: {len(reader.fieldnames or [])} columns "
-                                 "expected (the file is cut or damaged)")
-            rows.append({k: _parse_cell(v) for k, v in row.items()})
-        return rows
-
-
-def _parse_cell(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def markdown_table(summary: Sequence[dict[str, Any]], by: Sequence[str]) -> list[str]:

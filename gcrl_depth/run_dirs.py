@@ -90,7 +90,7 @@ def _stored_settings(folder: Path) -> dict[str, Any] | None:
 
 def write_curve(folder: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
     """``folder/curve.csv``: a run's rows so far (written whole and atomically)."""
-    from gcrl_depth.experiments import write_csv
+    from gcrl_depth.rows import write_csv
 
     if rows:
         write_csv(rows, Path(folder) / "curve.csv")
@@ -98,7 +98,7 @@ def write_curve(folder: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
 
 def read_curve(folder: str | os.PathLike, up_to: int) -> list[dict[str, Any]]:
     """The rows ``folder/curve.csv`` holds up to env step ``up_to`` (where the run's checkpoint is)."""
-    from gcrl_depth.experiments import read_csv
+    from gcrl_depth.rows import read_csv
 
     path = Path(folder) / "curve.csv"
     if not path.exists():

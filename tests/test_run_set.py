@@ -13,7 +13,7 @@ from gcrl_depth import DeepCRL, RunSet
 from gcrl_depth.crl.config import PRESETS
 
 ENV = "gcrl_depth/PointUMaze-v0"
-TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
+TINY = {**PRESETS["tiny"], "eval_episodes": 3, "epoch_timesteps": 40, "verbose": 0}  # 4 envs, width 16: seconds
 STEPS = 100  # prefill 40 + 3 iterations of 20
 
 
@@ -71,7 +71,7 @@ def test_a_run_set_resumes_from_its_stacked_checkpoint_as_if_never_stopped(tmp_p
     """Checkpointed inside the callback (the live stacked state, buffers included), rebuilt, resumed."""
     from gcrl_depth.crl.state_store import StateStore
 
-    settings = {"depth": 4, "seeds": [3, 5], "eval_episodes": 2, "epoch_timesteps": 40, **TINY}
+    settings = {"depth": 4, "seeds": [3, 5], **TINY, "eval_episodes": 2}
     straight = RunSet(envs(), **settings).learn(160)  # prefill 40, then epochs of 40: evaluations at 80, 120, 160
     store = StateStore(tmp_path / "ckpt")
     first = RunSet(envs(), **settings)

@@ -11,7 +11,7 @@ import pytest
 from test_agent import PER_ITERATION, PREFILL, leaves, tiny_model
 
 from gcrl_depth import DeepCRL
-from gcrl_depth.callbacks import StateCheckpoint
+from gcrl_depth.crl.state_checkpoint import StateCheckpoint
 from gcrl_depth.crl.state_store import StateStore, committed_steps, open_checkpoint
 
 

@@ -119,8 +119,9 @@ def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: b
     model is saved even after an error, once training has begun. A start refused before any
     training writes no model, and in a ``fresh`` folder leaves none of the run's files (its logs).
     Returns the final model's path and whether a SIGTERM stopped training."""
-    from gcrl_depth.callbacks import SaveBestModel, StateCheckpoint
+    from gcrl_depth.callbacks import SaveBestModel
     from gcrl_depth.cli import run_folder
+    from gcrl_depth.crl.state_checkpoint import StateCheckpoint
 
     callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
     checkpoints = None

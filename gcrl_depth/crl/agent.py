@@ -427,7 +427,7 @@ class DeepCRL:
     @classmethod
     def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> DeepCRL:
         """Rebuild an agent from :meth:`save`'s zip, or from the newest checkpoint of a folder that
-        :class:`~gcrl_depth.callbacks.StateCheckpoint` (``gcrl-depth train --save-every``) wrote;
+        :class:`~gcrl_depth.crl.state_checkpoint.StateCheckpoint` (``gcrl-depth train --save-every``) wrote;
         ``env`` defaults to the saved env id and options. Its logger drops what the run logged
         after that checkpoint, so a resumed run's ``progress.csv`` holds no step twice.
 
