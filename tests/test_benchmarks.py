@@ -315,3 +315,15 @@ def test_multi_run_scripts_check_every_config_before_their_first_run(tmp_path):
         sweep.main(["--env", "PointUMaze", "--depths", "4", "--widths", "16", "0", "--timesteps", "120",
                     "--out", str(tmp_path / "s")])
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_interval_estimates_of_committed_results(tmp_path):
+    script = load_script("interval_estimates")
+    results = script.RESULTS_DIR
+    out = script.main(["--folders", str(results / "stitching_cpu"), str(results / "compare_baselines_pointmaze_cpu"),
+                       "--out", str(tmp_path / "intervals.md")])
+    text = out.read_text()
+    assert "| depth | tasks | runs | IQM time at goal [95% CI] | P(beats depth 4) [95% CI] |" in text
+    assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in text
+    with pytest.raises(SystemExit, match="no such file"):
+        script.main(["--folders", str(tmp_path), "--out", str(tmp_path / "x.md")])

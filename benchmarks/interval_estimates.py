@@ -1,0 +1,60 @@
+"""Interval estimates of committed learning results: IQM, 95% bootstrap intervals, P(improvement).
+
+Reads the ``curves.csv`` of finished result folders (no training) and writes, per folder, the
+comparison its script makes (depths, or agents against SAC) with the estimators of
+:mod:`gcrl_depth.stats`, so tables made before those columns existed read the same way.
+
+    python benchmarks/interval_estimates.py                     # every committed CPU result folder
+    python benchmarks/interval_estimates.py --folders benchmarks/results/stitching_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+FOLDERS = ("depth_sweep_cpu", "stitching_cpu", "compare_baselines_cpu", "compare_baselines_pointmaze_cpu",
+           "ant_umaze_learning_cpu")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folders", nargs="+", type=Path, default=[RESULTS_DIR / name for name in FOLDERS],
+                        help="result folders holding a curves.csv")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "interval_estimates_cpu.md")
+    return parser.parse_args(argv)
+
+
+def comparison(rows: list[dict]) -> tuple[list[dict], str, str | None]:
+    """The rows, the column compared and its base: agents against SAC where baselines ran, else depths."""
+    if "series" in rows[0]:  # a depth sweep: its depth series
+        rows = [row for row in rows if row["series"] == "depth"]
+    if len({row["algo"] for row in rows}) > 1:
+        return [{**row, "agent": f"{row['algo']} d{row['depth']}"} for row in rows], "agent", "sac d2"
+    return rows, "depth", None
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    import gcrl_depth
+    from gcrl_depth import experiments
+    from gcrl_depth.files import atomic_write_text
+    from gcrl_depth.machine import results_header
+
+    lines = [*results_header("Interval estimates of the committed learning results", "interval_estimates.py",
+                             gcrl_depth.__version__), experiments.INTERVALS_NOTE, ""]
+    for folder in args.folders:
+        path = folder / "curves.csv"
+        if not path.exists():
+            raise SystemExit(f"{path}: no such file; expected a result folder written by a benchmark script")
+        rows, group, base = comparison(experiments.read_csv(path))
+        runs = len(experiments.run_results(rows))
+        lines += [f"## {folder.name} ({runs} runs)", "", *experiments.interval_table(rows, group=group, base=base), ""]
+    atomic_write_text(args.out, "\n".join(lines))
+    print(f"wrote {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()
