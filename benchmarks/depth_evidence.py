@@ -52,10 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "depth_evidence")
     add_config_arguments(parser, default_preset="paper", exclude=("depth",))
     add_resume_argument(parser)
-    parser.add_argument("--runs-dir", type=Path, default=None,
-                        help="where the run folders go (default <out>/runs; logs, checkpoints, models)")
+    parser.add_argument("--runs-dir", default=None,
+                        help="where the run folders go (default <out>/runs: logs, a checkpoint with the replay buffers "
+                             "after every evaluation, models); 'none': no run folders (the GPU suite's time-boxed slot)")
     args = parser.parse_args(argv)
-    args.runs_dir = args.runs_dir or args.out / "runs"
+    args.runs_dir = None if args.runs_dir == "none" else Path(args.runs_dir or args.out / "runs")
     for name in ("seeds", "timesteps", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> Path:
         experiments.run_deep_crl_set(env_id(task), depth, list(range(args.seeds)), args.timesteps,
                                      max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_env_id(task),
                                      env_kwargs, progress_bar=args.progress, on_evaluation=on_evaluation,
-                                     time_limit_s=share, run_dir=args.runs_dir / f"d{depth}", resume=args.resume,
+                                     time_limit_s=share, run_dir=args.runs_dir and args.runs_dir / f"d{depth}", resume=args.resume,
                                      **config)
         reached = max((row["env_steps"] for row in rows.get(depth, [])), default=0)
         if reached < args.timesteps:

@@ -318,7 +318,7 @@ def run_evidence(args: argparse.Namespace) -> None:
     options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--seeds",
                str(args.evidence_seeds), "--timesteps", str(args.evidence_timesteps), "--seconds",
                str(args.evidence_seconds), "--out", str(args.out / "evidence"),
-               "--runs-dir", str(Path(tempfile.gettempdir()) / "gcrl_evidence_runs")]  # models and buffers stay behind
+               "--runs-dir", "none"]  # no checkpoints of GB-sized buffers in a 9-minute slot
     if args.evidence_config:
         options += ["--config", str(args.evidence_config)]
     if args.smoke:
