@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff over the whole tree; mypy over the public API modules ([tool.mypy] files in pyproject.toml).
 lint: $(STAMP)

@@ -150,13 +150,3 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"memory mappings at the end: {used:,} of vm.max_map_count {limit:,} "
                                     "(XLA fails near the limit; mark tests compiling big programs 'isolated')")
 
-
-# The longest test files (minutes on 2 cores with a cold compilation cache), started first: pytest-xdist
-# hands whole files to its workers in collection order, and a long file started last runs alone at the end.
-LONGEST_FIRST = ("test_learning.py", "test_devices.py", "test_docs.py", "test_benchmarks.py", "test_training_families.py",
-                 "test_bad_inputs.py", "test_run_set.py", "test_cli.py", "test_edge_inputs.py", "test_resume.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the others keep their order
