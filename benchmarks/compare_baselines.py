@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> Path:
     lines = render_summary(summary, by, args, crl_config, gcrl_depth.__version__)
     agents = [{**row, "agent": f"{row['algo']} d{row['depth']}"} for row in rows]
     if len({row["agent"] for row in agents}) > 1:
-        lines += ["", "## Agents compared: interval estimates over environments and seeds", "", experiments.INTERVALS_NOTE,
-                  "", *experiments.interval_table(agents, group="agent", base="sac d2")]
+        lines += experiments.interval_section("Agents compared: interval estimates over environments and seeds", agents,
+                                              group="agent", base="sac d2")
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return out

@@ -111,8 +111,7 @@ def write_results(args: argparse.Namespace, task: str, config: dict, rows: dict[
     summary = {int(s["depth"]): s for s in experiments.summarize(every, ("depth",))}
     lines = render(args, task, config, summary, notes, gcrl_depth.__version__)
     if len(summary) > 1:
-        lines += ["## Depths compared: interval estimates over seeds", "", experiments.INTERVALS_NOTE, "",
-                  *experiments.interval_table(every), ""]
+        lines += [*experiments.interval_section("Depths compared: interval estimates over seeds", every), ""]
     atomic_write_text(args.out / "evidence.md", "\n".join(lines) + "\n")
     if every:
         experiments.write_csv(every, args.out / "curves.csv")

@@ -119,8 +119,7 @@ def main(argv: list[str] | None = None) -> Path:
     lines = render_summary(summary, by, args, base_config, gcrl_depth.__version__)
     depth_rows = [row for row in rows if row["series"] == "depth"]
     if len({row["depth"] for row in depth_rows}) > 1:
-        lines += ["", "## Depths compared: interval estimates over seeds", "", experiments.INTERVALS_NOTE, "",
-                  *experiments.interval_table(depth_rows)]
+        lines += experiments.interval_section("Depths compared: interval estimates over seeds", depth_rows)
     if args.behaviour:
         behaviour = final_behaviour(rows)
         plot_behaviour(behaviour, out / "behaviour.png", task)

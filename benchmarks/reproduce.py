@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"no finished runs under {out / 'runs'}")
     experiments.write_csv(rows, out / "curves.csv")
     summary = experiments.summarize(rows, ("env_id", "depth"))
-    intervals = ["", "## Interval estimates over tasks and seeds", "", experiments.INTERVALS_NOTE, "",
-                 *experiments.interval_table(rows)]
+    intervals = experiments.interval_section("Interval estimates over tasks and seeds", rows)
     atomic_write_text(out / "table.md", "\n".join([*render_table(summary, args, config, missing, gcrl_depth.__version__),
                                                    *intervals]) + "\n")
     plot_table(summary, out / "table.png")

@@ -387,6 +387,11 @@ INTERVALS_NOTE = ("IQM = interquartile mean of the runs' headlines (last-5 means
                   "a run of the named one on the same task, averaged over tasks (Agarwal et al., 2021).")
 
 
+def interval_section(title: str, rows: Iterable[dict[str, Any]], group: str = "depth", base: Any = None) -> list[str]:
+    """Markdown lines: a ``## title`` section holding :data:`INTERVALS_NOTE` and :func:`interval_table`."""
+    return ["", f"## {title}", "", INTERVALS_NOTE, "", *interval_table(rows, group=group, base=base)]
+
+
 def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id",
                    base: Any = None) -> list[str]:
     """Markdown lines: per ``group`` value, the IQM of its runs' headline time at goal pooled over

@@ -143,7 +143,6 @@ def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header
     plot_stitching(summary, out / "stitching.png", title=f"{experiments.short_name(rows[0]['env_id'])}: stitching")
     lines = [*header, "", *markdown_table(summary)]
     if len(summary) > 1:
-        lines += ["", "## Depths compared on the far pairs: interval estimates over seeds", "", experiments.INTERVALS_NOTE,
-                  "", *experiments.interval_table(rows)]
+        lines += experiments.interval_section("Depths compared on the far pairs: interval estimates over seeds", rows)
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return out

@@ -121,7 +121,7 @@ class Checkpoint:
             data = serialization.msgpack_restore(self.members["optimizer.msgpack"])["key"]
         else:
             data = self.meta["key"]
-        return jax.random.wrap_key_data(jnp.asarray(np.asarray(data, np.uint32)))
+        return key_from_data(data)
 
     def training(self, like: dict[str, Any]) -> dict[str, Any] | None:
         """``{"buffer", "env", "episode"}`` saved with ``include_buffer=True`` (None if absent), shaped like ``like``."""
@@ -134,6 +134,11 @@ class Checkpoint:
             stored = tree_from_bytes(v1_like, data, f"{self.path}: training state")
             return {"buffer": stored["buffer"], "env": stored["env_state"], "episode": stored["episode"]}
         return tree_from_bytes(like, data, f"{self.path}: training state")
+
+
+def key_from_data(data: Any) -> jax.Array:
+    """A PRNG key from the key data a checkpoint's metadata holds (a list of uint32)."""
+    return jax.random.wrap_key_data(jnp.asarray(np.asarray(data, np.uint32)))
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from gcrl_depth import programs
 from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
+from gcrl_depth.crl.checkpoint import key_from_data
 from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.crl.engine import Engine, TrainState
@@ -222,7 +223,7 @@ class RunSet:
         learner = stored.learner(like.learner)
         training = stored.training({"buffer": like.buffer, "env": like.env, "episode": like.episode}) or {}
         for index, (member, meta) in enumerate(zip(self.members, stored.meta["members"])):
-            key = jax.random.wrap_key_data(jnp.asarray(np.asarray(meta["key"], np.uint32)))
+            key = key_from_data(meta["key"])
             rest = {name: run_slice(tree, index) for name, tree in training.items()}
             member._state = TrainState(learner=jax.device_put(run_slice(learner, index)), key=key,
                                        iterations=jnp.asarray(meta["iterations"], jnp.int32), **jax.device_put(rest))

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.crl import checkpoint
@@ -132,7 +131,7 @@ class StoredState:
         return Learner(params, opt_state)
 
     def key(self) -> jax.Array:
-        return jax.random.wrap_key_data(jnp.asarray(np.asarray(self.meta["key"], np.uint32)))
+        return checkpoint.key_from_data(self.meta["key"])
 
     def training(self, like: dict[str, Any]) -> dict[str, Any] | None:
         if not self.has_training_state:
