@@ -60,3 +60,16 @@ def compiled(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), d
 def run(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), donate: tuple[int, ...] = ()) -> Any:
     """Run ``fn(*args, *static)`` through its cached compiled program."""
     return compiled(fn, *args, static=static, donate=donate)[0](*args)
+
+
+def clear() -> int:
+    """Drop every cached program (and JAX's own caches); returns how many were cached.
+
+    A process that works through many configurations in turn (a sweep, a test session)
+    frees their compiled code this way: on the CPU each program holds memory mappings
+    until freed, and Linux caps a process's mappings (``vm.max_map_count``).
+    """
+    count = len(_PROGRAMS)
+    _PROGRAMS.clear()
+    jax.clear_caches()
+    return count

@@ -24,6 +24,7 @@ os.environ.setdefault(CALLER_XLA_FLAGS, os.environ.get("XLA_FLAGS", ""))  # xdis
 if not os.environ.get(XLA_DEFAULT_LEVEL) and "xla_backend_optimization_level" not in os.environ[CALLER_XLA_FLAGS]:
     os.environ["XLA_FLAGS"] = f"{os.environ[CALLER_XLA_FLAGS]} {TEST_XLA_LEVEL}".strip()  # before JAX starts its backend
 
+import gc
 import signal
 import subprocess
 import sys
@@ -35,7 +36,17 @@ import jax
 import pytest
 
 import gcrl_depth  # noqa: F401  (registers the ids, turns on the compilation cache)
+from gcrl_depth import programs
 from gcrl_depth.envs import make_core
+
+
+@pytest.fixture(scope="module", autouse=True)
+def free_compiled_programs():
+    """After each test file, free the programs it compiled: a pytest-xdist worker runs many
+    files, and their programs' memory mappings would add up to ``vm.max_map_count``."""
+    yield
+    programs.clear()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
