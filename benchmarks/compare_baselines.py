@@ -35,7 +35,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
-    from gcrl_depth.run_dirs import add_resume_argument
+    from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=["PointUMaze"],
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steps per episode (default: the task's 1000, or the env's registered max_episode_steps)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
-    add_resume_argument(parser)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -87,11 +87,12 @@ def main(argv: list[str] | None = None) -> Path:
                     runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
                                                           args.eval_episodes, eval_id, env_kwargs, serial=args.serial,
                                                           run_dir=out / "runs" / f"{task}_crl_d{depth}",
-                                                          resume=args.resume, **crl_config)
+                                                          resume=args.resume, wandb_project=args.wandb, **crl_config)
                 else:
                     runs = {seed: experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
                                                       args.eval_episodes, eval_id, env_kwargs, depth=depth,
                                                       width=args.baseline_width, resume=args.resume,
+                                                      wandb_project=args.wandb,
                                                       run_dir=out / "runs" / f"{task}_{algo}_s{seed}")
                             for seed in args.seeds}
                 for seed, run in runs.items():

@@ -37,7 +37,7 @@ MIN_SHARE_S = 30.0  # a depth with less time than this left is not started
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
     from gcrl_depth.paper import PAPER_EVAL_EPISODES
-    from gcrl_depth.run_dirs import add_resume_argument
+    from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="AntBigMaze")
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--progress", action="store_true", help="show a progress bar per depth")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "depth_evidence")
     add_config_arguments(parser, default_preset="paper", exclude=("depth",))
-    add_resume_argument(parser)
+    add_run_arguments(parser)
     parser.add_argument("--runs-dir", default=None,
                         help="where the run folders go (default <out>/runs: logs, a checkpoint with the replay buffers "
                              "after every evaluation, models); 'none': no run folders (the GPU suite's time-boxed slot)")
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> Path:
         experiments.run_deep_crl_set(env_id(task), depth, list(range(args.seeds)), args.timesteps,
                                      max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_env_id(task),
                                      env_kwargs, progress_bar=args.progress, on_evaluation=on_evaluation,
-                                     time_limit_s=share, run_dir=args.runs_dir and args.runs_dir / f"d{depth}", resume=args.resume,
-                                     **config)
+                                     time_limit_s=share, run_dir=args.runs_dir and args.runs_dir / f"d{depth}",
+                                     resume=args.resume, wandb_project=args.wandb, **config)
         reached = max((row["env_steps"] for row in rows.get(depth, [])), default=0)
         if reached < args.timesteps:
             notes[depth] = f"stopped by its time share ({share:.0f} s) at {reached:,} of {args.timesteps:,} env steps"

@@ -33,7 +33,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
-    from gcrl_depth.run_dirs import add_resume_argument
+    from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="PointUMaze", help="task name or id")
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="record behaviour statistics (survival, torso height, over-the-wall passages) at every evaluation")
     parser.add_argument("--out", type=Path, default=None)
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
-    add_resume_argument(parser)
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     for pair in args.actor_critic:
         if len(pair.split(":")) != 2 or not all(p.isdigit() for p in pair.split(":")):
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> Path:
         runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
                                               args.eval_episodes, eval_id, env_kwargs, serial=args.serial, probe=probe,
                                               run_dir=out / "runs" / f"{series.replace(':', '-')}_{value.replace(':', '-')}",
-                                              resume=args.resume, **config)
+                                              resume=args.resume, wandb_project=args.wandb, **config)
         for seed, run in runs.items():
             rows += [{**row, "series": series, "value": value} for row in run]
             if run:

@@ -38,7 +38,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments
     from gcrl_depth.paper import PAPER_EVAL_EPISODES, PAPER_EVALUATIONS, PAPER_SEEDS, TABLE_1
-    from gcrl_depth.run_dirs import add_resume_argument
+    from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TABLE_1), help="task names or ids (default: Table 1's)")
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true", help="train nothing; write the table from stored runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     add_config_arguments(parser, default_preset="paper", exclude=("depth",))
-    add_resume_argument(parser)
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     for name in ("seeds", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
@@ -131,7 +131,7 @@ def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Names
     return experiments.run_deep_crl_seeds(env_id(task), settings["depth"], seeds, settings["timesteps"],
                                           settings["eval_every"], settings["eval_episodes"], eval_env_id(task), env_kwargs,
                                           serial=args.serial, progress_bar=args.progress, run_dir=run_dir,
-                                          resume=args.resume, **settings["config"])
+                                          resume=args.resume, wandb_project=args.wandb, **settings["config"])
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -61,7 +61,8 @@ def short_name(env_id: str) -> str:
 def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every: int, eval_episodes: int,
                  eval_env: str, env_kwargs: dict[str, Any] | None = None, progress_bar: bool = False,
                  eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
-                 run_dir: str | os.PathLike | None = None, resume: bool = True, **config: Any) -> list[dict[str, Any]]:
+                 run_dir: str | os.PathLike | None = None, resume: bool = True, wandb_project: str | None = None,
+                 **config: Any) -> list[dict[str, Any]]:
     """Train DeepCRL, evaluating every ``eval_every`` env steps; returns the curve rows.
 
     ``env_kwargs`` are task options (e.g. ``episode_length``) for training and, unless
@@ -69,10 +70,11 @@ def run_deep_crl(env_id: str, depth: int, seed: int, timesteps: int, eval_every:
     ``probe(model)`` adds its measurements (``"name/metric"`` keys) to every row. With
     ``run_dir`` the run trains in a run folder (:mod:`gcrl_depth.run_dirs`): logged, checkpointed
     after every evaluation and, with ``resume``, continued from its last checkpoint; a SIGTERM
-    checkpoints and raises :class:`~gcrl_depth.interrupts.Preempted`."""
+    checkpoints and raises :class:`~gcrl_depth.interrupts.Preempted`. With ``wandb_project`` the
+    agent also logs to that Weights & Biases project (a resumed run into the same wandb run)."""
     return run_deep_crl_set(env_id, depth, [seed], timesteps, eval_every, eval_episodes, eval_env, env_kwargs,
                             progress_bar, eval_env_kwargs, probe, run_dir=run_dir, resume=resume, as_set=False,
-                            **config)[seed]
+                            wandb_project=wandb_project, **config)[seed]
 
 
 def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
@@ -80,15 +82,15 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
                      eval_env_kwargs: dict[str, Any] | None = None, probe: Probe | None = None,
                      on_evaluation: Callable[[dict[int, list[dict[str, Any]]]], None] | None = None,
                      time_limit_s: float | None = None, run_dir: str | os.PathLike | None = None, resume: bool = True,
-                     as_set: bool = True, **config: Any) -> dict[int, list[dict[str, Any]]]:
+                     as_set: bool = True, wandb_project: str | None = None, **config: Any) -> dict[int, list[dict[str, Any]]]:
     """:func:`run_deep_crl` for several seeds as one run set (one vmapped program); the curve rows by seed.
 
     ``wall_s`` is the run set's training time, shared by its seeds (a seed's own cost is
     that divided by the number of seeds). ``on_evaluation(rows)`` sees the rows so far after
     every evaluation (to write them as they come); with ``time_limit_s`` the set stops at
     the first evaluation after that many seconds (compile included), short of ``timesteps``.
-    ``run_dir`` and ``resume`` as :func:`run_deep_crl`; ``as_set=False`` trains one seed as a
-    plain DeepCRL (any env) rather than a run set (gcrl_depth's envs)."""
+    ``run_dir``, ``resume`` and ``wandb_project`` as :func:`run_deep_crl` (a wandb run per seed);
+    ``as_set=False`` trains one seed as a plain DeepCRL (any env) rather than a run set (gcrl_depth's envs)."""
     from gcrl_depth import run_dirs
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.goal_envs import vector_goal_env
@@ -105,7 +107,7 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
         runs = _runs(env, depth, seeds, eval_envs, eval_episodes, eval_every, run_dir, as_set, config)
         try:
             rows = _train(runs, env_id, depth, timesteps, progress_bar, probe, on_evaluation, time_limit_s, run_dir,
-                          resuming, settings)
+                          resuming, settings, wandb_project)
         finally:
             runs.close()
     finally:
@@ -169,14 +171,17 @@ class _SingleRun:
 
 def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: bool, probe: Probe | None,
            on_evaluation: Callable[[dict[int, list[dict[str, Any]]]], None] | None, time_limit_s: float | None,
-           run_dir: str | os.PathLike | None, resuming: bool, settings: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+           run_dir: str | os.PathLike | None, resuming: bool, settings: dict[str, Any],
+           wandb_project: str | None = None) -> dict[int, list[dict[str, Any]]]:
     """Train ``runs`` to ``timesteps`` env steps, a row per member and evaluation; in ``run_dir``
-    checkpointed after every evaluation (and on SIGTERM, which then stops and raises Preempted)."""
+    checkpointed after every evaluation (and on SIGTERM, which then stops and raises Preempted);
+    each member also logging to ``wandb_project`` if given."""
     from gcrl_depth import run_dirs
     from gcrl_depth.callbacks import SaveBestModel
     from gcrl_depth.crl.run_set import RunSet
     from gcrl_depth.crl.state_store import StateStore
     from gcrl_depth.interrupts import Preempted, PreemptionNotice
+    from gcrl_depth.logger import Logger
     from gcrl_depth.machine import write_run_metadata
 
     def files(seed: int) -> Path:  # where a member's logs, curve and models go
@@ -191,6 +196,13 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
         rows = {m.seed: run_dirs.read_curve(files(m.seed), m.num_timesteps) for m in runs.members}
         print(f"{run_dir}: resuming at {runs.members[0].num_timesteps:,} env steps", flush=True)
     first = runs.members[0]
+    if wandb_project is not None:
+        group = f"{short_name(env_id)}_d{depth}"
+        for member in runs.members:
+            init = run_dirs.wandb_settings(None if run_dir is None else files(member.seed), wandb_project,
+                                           f"{group}_s{member.seed}", group,
+                                           {**settings, **member.config.to_dict(), "seed": member.seed})
+            member.set_logger(Logger(member.log_dir, (*member.logger.formats, "wandb"), wandb_init=init))
     store = notice = None
     best: dict[int, SaveBestModel] = {}
     if run_dir is not None:
@@ -280,17 +292,20 @@ def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], timesteps:
 
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
             env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
-            run_dir: str | os.PathLike | None = None, resume: bool = True, **sb3_kwargs: Any) -> list[dict[str, Any]]:
+            run_dir: str | os.PathLike | None = None, resume: bool = True, wandb_project: str | None = None,
+            **sb3_kwargs: Any) -> list[dict[str, Any]]:
     """Train an SB3 baseline with HER in chunks of ``eval_every`` env steps, evaluating after each.
 
     With ``run_dir`` the run keeps its folder (:mod:`gcrl_depth.run_dirs`): metadata, the rows so
     far in ``curve.csv``, after every evaluation the model and its replay buffer in
-    ``checkpoints/`` (continued from with ``resume``), and ``final_model.zip``."""
+    ``checkpoints/`` (continued from with ``resume``), and ``final_model.zip``. With
+    ``wandb_project`` every evaluation is also logged there (``eval/<metric>``)."""
     import gymnasium as gym
 
     from gcrl_depth import run_dirs
     from gcrl_depth.baselines import make_baseline, sb3_policy
     from gcrl_depth.goal_envs import vector_goal_env
+    from gcrl_depth.logger import Logger
     from gcrl_depth.machine import write_run_metadata
 
     env_kwargs = env_kwargs or {}
@@ -311,16 +326,30 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
     run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,
            "params": int(params)}
     wall = rows[-1]["wall_s"] if rows else 0.0
-    while model.num_timesteps < timesteps:
-        start = time.perf_counter()
-        model.learn(min(eval_every, timesteps - model.num_timesteps), reset_num_timesteps=False)
-        wall += time.perf_counter() - start
-        result = evaluate(sb3_policy(model), eval_envs, seed=seed * 7919 + len(rows))
-        rows.append(_row(run, model.num_timesteps, wall, result))
-        if run_dir is not None:
-            run_dirs.write_curve(run_dir, rows)  # the rows first: a row past the checkpoint is dropped on resume
-            run_dirs.checkpoint_sb3(model, run_dir)
-    eval_envs.close()
+    logger = None
+    if wandb_project is not None:
+        group = f"{algo}_{short_name(env_id)}"
+        logger = Logger(run_dir, ("wandb",), wandb_init=run_dirs.wandb_settings(run_dir, wandb_project, f"{group}_s{seed}",
+                                                                                 group, settings))
+    try:
+        while model.num_timesteps < timesteps:
+            start = time.perf_counter()
+            model.learn(min(eval_every, timesteps - model.num_timesteps), reset_num_timesteps=False)
+            wall += time.perf_counter() - start
+            result = evaluate(sb3_policy(model), eval_envs, seed=seed * 7919 + len(rows))
+            rows.append(_row(run, model.num_timesteps, wall, result))
+            if logger is not None:
+                for metric in METRICS:
+                    logger.record(f"eval/{metric}", rows[-1][metric])
+                logger.record("time/wall_s", wall)
+                logger.dump(model.num_timesteps)
+            if run_dir is not None:
+                run_dirs.write_curve(run_dir, rows)  # the rows first: a row past the checkpoint is dropped on resume
+                run_dirs.checkpoint_sb3(model, run_dir)
+    finally:
+        eval_envs.close()
+        if logger is not None:
+            logger.close()
     if run_dir is not None:
         with atomic_path(Path(run_dir) / "final_model.zip") as tmp:
             model.save(tmp)

@@ -20,6 +20,7 @@ from gcrl_depth.files import atomic_open
 
 FORMATS = ("stdout", "csv", "tensorboard", "wandb")
 WANDB_MISSING = "logging to Weights & Biases needs the wandb package: pip install 'gcrl_depth[wandb]'"
+WANDB_HELP = "also log to this Weights & Biases project (needs the wandb extra; WANDB_MODE=offline works without a network)"
 
 
 class Logger:

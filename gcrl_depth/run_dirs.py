@@ -10,6 +10,7 @@ Layout (one folder per run set: its seeds train as one program)::
     seed_<s>/progress.csv   the agent's logs (and TensorBoard events)
     seed_<s>/curve.csv      the script's rows so far, one per evaluation
     seed_<s>/best/best_model.zip, seed_<s>/final_model.zip
+    seed_<s>/wandb_id.txt   with ``--wandb``: the Weights & Biases run a resumed run logs on into
 
 A single run (``--serial``, or an env that run sets do not take) keeps its seed's files at the top.
 
@@ -30,6 +31,7 @@ from gcrl_depth.files import atomic_path
 
 CHECKPOINTS = "checkpoints"
 SB3_MODEL, SB3_BUFFER = "sb3_model.zip", "replay_buffer.pkl"  # a baseline's checkpoint (stable-baselines3's formats)
+WANDB_ID = "wandb_id.txt"
 
 
 def member_dir(folder: str | os.PathLike, seed: int) -> Path:
@@ -111,10 +113,35 @@ def finish(folder: str | os.PathLike) -> None:
     shutil.rmtree(Path(folder) / CHECKPOINTS, ignore_errors=True)
 
 
-def add_resume_argument(parser: Any) -> None:
-    """A script's ``--resume/--no-resume`` (default on): continue interrupted runs from their folders."""
+def wandb_settings(folder: str | os.PathLike | None, project: str, name: str, group: str,
+                   config: dict[str, Any]) -> dict[str, Any]:
+    """``wandb.init`` arguments of one run of ``project`` (runs of a process log side by side).
+
+    In a run ``folder`` the wandb run's id is kept (``wandb_id.txt``), so a resumed run logs
+    on into the same wandb run; a run started over gets a new one (its folder was emptied)."""
+    import secrets
+
+    settings = {"project": project, "name": name, "group": group, "config": config, "reinit": "create_new"}
+    if folder is None:
+        return settings
+    path = Path(folder) / WANDB_ID
+    if path.exists():
+        run_id = path.read_text().strip()
+    else:
+        run_id = secrets.token_hex(4)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(run_id)
+    return {**settings, "id": run_id, "resume": "allow"}
+
+
+def add_run_arguments(parser: Any) -> None:
+    """A script's ``--resume/--no-resume`` (default on: continue interrupted runs from their folders)
+    and ``--wandb PROJECT`` (its runs also log to Weights & Biases)."""
     import argparse
+
+    from gcrl_depth.logger import WANDB_HELP
 
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue a run interrupted mid-way from its run folder's last checkpoint (--no-resume: "
                              "start such runs over)")
+    parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)

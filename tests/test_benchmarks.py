@@ -127,13 +127,15 @@ def tiny_config_file(folder):
     return path
 
 
-def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
+def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path, monkeypatch):
     script = load_script("compare_baselines")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
     # DeepCRL's runs on PointUMaze are the reproduce and depth-sweep tests' (the compilation cache shares the programs)
     script.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
                  "--timesteps", "120", "--eval-every", "40", "--eval-episodes", "2", "--episode-length", "20",
                  "--baseline-width", "16", "--preset", "paper", "--config", str(tiny_config_file(tmp_path)),
-                 "--out", str(tmp_path)])
+                 "--out", str(tmp_path), "--wandb", "gcrl-test"])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:9] == ["algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate"]
@@ -150,6 +152,9 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path):
     assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in summary
     assert "| crl d4 | 2 | 2 |" in summary  # DeepCRL over both envs, against SAC on the same env
     assert (tmp_path / "runs" / "PointMaze_UMaze-v3_sac_s0" / "final_model.zip").exists()  # baselines have run folders
+    for run in ("PointUMaze_crl_d4/seed_0", "PointMaze_UMaze-v3_crl_d4/seed_0", "PointMaze_UMaze-v3_sac_s0"):
+        wandb_id = (tmp_path / "runs" / run / "wandb_id.txt").read_text()  # every run logged to wandb, offline here
+        assert [f.stat().st_size > 0 for f in (tmp_path / "runs" / run).glob(f"wandb/offline-run-*-{wandb_id}/*.wandb")] == [True]
     for name in ("PointUMaze_steps.png", "PointUMaze_wall.png", "PointMaze_UMaze-v3_steps.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 

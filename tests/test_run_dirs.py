@@ -23,23 +23,29 @@ def scores(rows_by_seed):
     return {seed: [tuple(row[k] for k in SCORES) for row in rows] for seed, rows in rows_by_seed.items()}
 
 
-def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path):
+def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkeypatch):
     straight = experiments.run_deep_crl_set(seeds=[0, 1], **RUN)
     folder = tmp_path / "run"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
 
     def preempt_after_two(rows):
         if len(rows[0]) == 2:
             os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's notice: checkpoint, then stop
 
     with pytest.raises(SystemExit) as stopped:
-        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, on_evaluation=preempt_after_two, **RUN)
+        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, on_evaluation=preempt_after_two,
+                                     wandb_project="gcrl-test", **RUN)
     assert stopped.value.code == PREEMPTED_EXIT and committed_steps(folder / "checkpoints") == [80, 120]
     assert len(run_dirs.read_curve(folder / "seed_1", 10**9)) == 2
     with pytest.raises(SystemExit, match="other settings"):  # another budget is another run
         experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, **{**RUN, "timesteps": 400})
 
-    resumed = experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, **RUN)
+    resumed = experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, wandb_project="gcrl-test", **RUN)
     assert scores(resumed) == scores(straight)  # the same evaluations, none twice, none lost
+    ids = [(folder / f"seed_{seed}" / "wandb_id.txt").read_text() for seed in (0, 1)]
+    assert ids[0] != ids[1]  # a wandb run per seed, which the resumed run logged on into:
+    assert [len(list((folder / f"seed_{seed}").glob(f"wandb/offline-run-*-{i}"))) for seed, i in zip((0, 1), ids)] == [2, 2]
     assert [r["env_steps"] for r in run_dirs.read_curve(folder / "seed_0", 10**9)] == [80, 120, 160, 200]
     assert not (folder / "checkpoints").exists()  # a finished run drops its checkpoints, keeps its models
     assert (folder / "seed_1" / "final_model.zip").exists() and (folder / "seed_1" / "best" / "best_model.zip").exists()

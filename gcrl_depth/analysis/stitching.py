@@ -56,10 +56,11 @@ def check_stitching(env: str, depths: Sequence[int], max_cells: int, **config: A
 def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                    max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
                    serial: bool = False, run_dir: str | os.PathLike | None = None, resume: bool = True,
-                   **config: Any) -> dict[int, list[dict[str, Any]]]:
+                   wandb_project: str | None = None, **config: Any) -> dict[int, list[dict[str, Any]]]:
     """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
     another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
-    metrics (the protocol's measure) and the near pairs' (``near/...``)."""
+    metrics (the protocol's measure) and the near pairs' (``near/...``). ``run_dir``, ``resume``
+    and ``wandb_project`` as :func:`~gcrl_depth.experiments.run_deep_crl` takes them."""
     from gcrl_depth.envs import env_id
     from gcrl_depth.goal_envs import vector_goal_env
 
@@ -76,7 +77,7 @@ def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, e
         runs = experiments.run_deep_crl_seeds(env_id(task), depth, seeds, timesteps, eval_every, eval_episodes,
                                               env_id(task), near, serial=serial, progress_bar=progress_bar,
                                               eval_env_kwargs=far, probe=near_pairs, run_dir=run_dir, resume=resume,
-                                              **config)
+                                              wandb_project=wandb_project, **config)
     finally:
         near_envs.close()
     return {seed: [{**row, "max_pair_cells": max_cells} for row in rows] for seed, rows in runs.items()}

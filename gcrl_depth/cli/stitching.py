@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gcrl_depth.cli.arg_types import positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, resolved_config
+from gcrl_depth.logger import WANDB_HELP
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +28,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>); one that holds "
                         "results is refused unless --overwrite; runs interrupted mid-way resume from its runs/ folders")
     parser.add_argument("--overwrite", action="store_true", help="replace the results and runs --out holds")
+    parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     parser.set_defaults(run=run)
 
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
                                         args.max_cells, args.episode_length, serial=args.serial,
-                                        run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite, **config)
+                                        run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite,
+                                        wandb_project=args.wandb, **config)
         for seed, run_rows in runs.items():
             rows += run_rows
             if not run_rows:

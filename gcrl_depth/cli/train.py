@@ -9,6 +9,7 @@ from typing import Any
 from gcrl_depth.cli.arg_types import json_object, positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, given_flags, resolved_config
 from gcrl_depth.interrupts import PREEMPTED_EXIT
+from gcrl_depth.logger import WANDB_HELP
 from gcrl_depth.machine import write_run_metadata
 
 
@@ -41,9 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="checkpoints kept: the latest N, and the best by time at goal")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
     parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
-    parser.add_argument("--wandb", default=None, metavar="PROJECT",
-                        help="also log to this Weights & Biases project (needs the wandb extra; WANDB_MODE=offline works "
-                             "without a network)")
+    parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     add_config_arguments(parser)
     parser.set_defaults(run=run)
