@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +54,24 @@ def test_same_seed_same_result_and_no_recompilation(engine):
     for a, b in zip(leaves(state_a.learner), leaves(state_b.learner)):
         np.testing.assert_array_equal(a, b)
     assert programs.compiled(engine.epoch, state_b, static=(2,), donate=(0,))[1] == 0.0  # cached
+
+
+def test_cleared_programs_are_compiled_again_and_free_their_memory_mappings():
+    maps = Path("/proc/self/maps")
+
+    def mix(x):  # a function of its own: nothing else compiled it
+        for _ in range(4):
+            x = jnp.tanh(x @ x.T) @ x + jnp.cumsum(x, 0)
+        return x
+
+    programs.clear()
+    before = len(maps.read_text().splitlines())
+    compiled = [programs.compiled(mix, np.ones((n, 4), np.float32))[0] for n in range(1, 41)]
+    assert programs.compiled(mix, np.ones((1, 4), np.float32))[0] is compiled[0]  # cached
+    grown = len(maps.read_text().splitlines())
+    del compiled
+    assert programs.clear() == 40 and programs.compiled(mix, np.ones((1, 4), np.float32))[1] > 0  # compiled anew
+    assert len(maps.read_text().splitlines()) < before + (grown - before) / 4  # the 40 programs' mappings went back
 
 
 def test_equal_settings_share_an_engine_and_its_programs():
