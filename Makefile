@@ -19,13 +19,14 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP_INSTALL) -e ".[baselines,dev]"
 	touch $(STAMP)
 
-# Test files run in parallel workers (pytest-xdist), each file whole on one worker. A worker
-# that crashes ends the run (--max-worker-restart 0): pytest-xdist 3.8's loadfile scheduler
-# can hang for good after replacing a crashed worker.
+# Test files run in parallel workers (pytest-xdist), each file whole on one worker, handed out
+# in the order tests/conftest.py sorts them (the longest first). A worker that crashes ends the
+# run (--max-worker-restart 0): pytest-xdist 3.8's loadfile scheduler can hang for good after
+# replacing a crashed worker.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --max-worker-restart 0
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart 0
 
 # ruff over the whole tree; mypy over the public API modules ([tool.mypy] files in pyproject.toml).
 lint: $(STAMP)

@@ -1,10 +1,11 @@
 """Shared fixtures. Envs are small (few parallel copies, short episodes) to keep MJX on CPU fast.
 
 Also the ``isolated`` marker. XLA's CPU backend JIT-links every compiled program into the
-process with memory mappings that are never returned; a long pytest process that compiles
-dozens of MJX programs reaches Linux's ``vm.max_map_count`` (65,530 by default) and XLA
+process with memory mappings that stay until the program is freed; a long pytest process that
+keeps dozens of MJX programs reaches Linux's ``vm.max_map_count`` (65,530 by default) and XLA
 then fails ("LLVM compilation error: Cannot allocate memory", or a SIGSEGV/SIGABRT inside
-the compiler). Tests marked ``isolated`` therefore run in a fresh pytest process of their
+the compiler). The programs a test file compiled are therefore freed after it
+(``free_compiled_programs``), tests marked ``isolated`` run in a fresh pytest process of their
 own, and the session ends with a report of the mappings used.
 
 The suite compiles far more than it runs, so it sets XLA's CPU backend to optimization level
@@ -38,6 +39,15 @@ import pytest
 import gcrl_depth  # noqa: F401  (registers the ids, turns on the compilation cache)
 from gcrl_depth import programs
 from gcrl_depth.envs import make_core
+
+
+def pytest_collection_modifyitems(items):
+    """Files with a ``slow`` test first, then the ``isolated`` modules, then the rest: pytest-xdist
+    (``--no-loadscope-reorder``) hands files out in this order, so the longest start first
+    instead of running alone at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    isolated = {item.path for item in items if item.get_closest_marker("isolated")}
+    items.sort(key=lambda item: 0 if item.path in slow else 1 if item.path in isolated else 2)  # stable within a file
 
 
 @pytest.fixture(scope="module", autouse=True)
