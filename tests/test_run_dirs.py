@@ -46,6 +46,8 @@ def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkey
     ids = [(folder / f"seed_{seed}" / "wandb_id.txt").read_text() for seed in (0, 1)]
     assert ids[0] != ids[1]  # a wandb run per seed, which the resumed run logged on into:
     assert [len(list((folder / f"seed_{seed}").glob(f"wandb/offline-run-*-{i}"))) for seed, i in zip((0, 1), ids)] == [2, 2]
+    for log in folder.glob("seed_*/wandb/offline-run-*/*.wandb"):
+        assert b"eval/time_at_goal" in log.read_bytes() and b"train/critic_loss" in log.read_bytes()
     assert [r["env_steps"] for r in run_dirs.read_curve(folder / "seed_0", 10**9)] == [80, 120, 160, 200]
     assert not (folder / "checkpoints").exists()  # a finished run drops its checkpoints, keeps its models
     assert (folder / "seed_1" / "final_model.zip").exists() and (folder / "seed_1" / "best" / "best_model.zip").exists()
