@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 _PROGRAMS: dict[Any, Any] = {}
+CROWDED_SHARE = 0.5  # past this share of vm.max_map_count, the next compile first frees the cached programs
 
 
 def _leaf_signature(leaf: Any) -> Any:
@@ -49,6 +50,8 @@ def compiled(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), d
     key = (_function_key(fn), static, donate, signature(args))
     if key in _PROGRAMS:
         return _PROGRAMS[key], 0.0
+    if _PROGRAMS and crowded():
+        clear()  # a long sweep on the CPU: free the programs of runs done before XLA runs out of mappings
     n = len(args)
     jitted = jax.jit(fn, static_argnums=tuple(range(n, n + len(static))), donate_argnums=donate)
     start = time.perf_counter()
@@ -62,12 +65,30 @@ def run(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), donate
     return compiled(fn, *args, static=static, donate=donate)[0](*args)
 
 
+def memory_mappings() -> tuple[int, int] | None:
+    """(memory mappings of this process, Linux's limit ``vm.max_map_count``), or None without /proc."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            used = maps.read().count(b"\n")
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return used, int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+def crowded() -> bool:
+    """This process uses more than :data:`CROWDED_SHARE` of its memory-mapping limit."""
+    usage = memory_mappings()
+    return usage is not None and usage[0] > CROWDED_SHARE * usage[1]
+
+
 def clear() -> int:
     """Drop every cached program (and JAX's own caches); returns how many were cached.
 
     A process that works through many configurations in turn (a sweep, a test session)
     frees their compiled code this way: on the CPU each program holds memory mappings
-    until freed, and Linux caps a process's mappings (``vm.max_map_count``).
+    until freed, and Linux caps a process's mappings (``vm.max_map_count``). :func:`compiled`
+    does it by itself before a compile when the process is :func:`crowded`.
     """
     count = len(_PROGRAMS)
     _PROGRAMS.clear()

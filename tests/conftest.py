@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from xml.etree import ElementTree
 
 import jax
@@ -153,18 +152,8 @@ def _module_results(item) -> dict[str, str]:
     return _MODULE_RESULTS[module]
 
 
-def memory_map_usage() -> tuple[int, int] | None:
-    """(memory mappings of this process, the kernel's limit), or None where /proc has neither."""
-    try:
-        used = len(Path("/proc/self/maps").read_text().splitlines())
-        limit = int(Path("/proc/sys/vm/max_map_count").read_text())
-    except OSError:
-        return None
-    return used, limit
-
-
 def pytest_terminal_summary(terminalreporter):
-    usage = memory_map_usage()
+    usage = programs.memory_mappings()
     parallel = getattr(terminalreporter.config.option, "numprocesses", None)  # pytest-xdist: workers ran the tests
     if usage is not None and not os.environ.get(IN_ISOLATION) and not parallel:
         used, limit = usage

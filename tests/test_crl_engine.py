@@ -74,6 +74,19 @@ def test_cleared_programs_are_compiled_again_and_free_their_memory_mappings():
     assert len(maps.read_text().splitlines()) < before + (grown - before) / 4  # the 40 programs' mappings went back
 
 
+def test_a_crowded_process_frees_the_cached_programs_before_the_next_compile(monkeypatch):
+    used, limit = programs.memory_mappings()
+    assert 0 < used < limit
+    first = programs.compiled(jnp.sin, np.ones(3, np.float32))[0]
+    monkeypatch.setattr(programs, "CROWDED_SHARE", used / limit / 2)  # as if past half of vm.max_map_count
+    assert programs.crowded()
+    programs.compiled(jnp.cos, np.ones(3, np.float32))
+    assert list(programs._PROGRAMS.values()) != [first] and len(programs._PROGRAMS) == 1  # sin's went first
+    monkeypatch.setattr(programs, "CROWDED_SHARE", 0.5)
+    assert programs.compiled(jnp.sin, np.ones(3, np.float32))[1] > 0  # compiled again, and cached beside cos
+    assert len(programs._PROGRAMS) == 2
+
+
 def test_equal_settings_share_an_engine_and_its_programs():
     core = make_core("PointUMaze", episode_length=12)
     a = make_train(CRLConfig(**TINY), EnvSizes.of(core), core)
