@@ -10,6 +10,7 @@ state differs in any dtype or shape (a float16 checkpoint, another batch) gets i
 
 from __future__ import annotations
 
+import gc
 import inspect
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ import numpy as np
 
 _PROGRAMS: dict[Any, Any] = {}
 CROWDED_SHARE = 0.5  # past this share of vm.max_map_count, the next compile first frees the cached programs
+_crowded_above = 0.0  # after such a free: halfway from what was left to the limit (a process whose live programs
+                      # alone pass CROWDED_SHARE must not free, and recompile, at every compile)
 
 
 def _leaf_signature(leaf: Any) -> Any:
@@ -50,8 +53,8 @@ def compiled(fn: Callable[..., Any], *args: Any, static: tuple[Any, ...] = (), d
     key = (_function_key(fn), static, donate, signature(args))
     if key in _PROGRAMS:
         return _PROGRAMS[key], 0.0
-    if _PROGRAMS and crowded():
-        clear()  # a long sweep on the CPU: free the programs of runs done before XLA runs out of mappings
+    if _PROGRAMS:
+        _free_if_crowded()  # a long sweep on the CPU: free the programs of runs done before XLA runs out of mappings
     n = len(args)
     jitted = jax.jit(fn, static_argnums=tuple(range(n, n + len(static))), donate_argnums=donate)
     start = time.perf_counter()
@@ -76,10 +79,17 @@ def memory_mappings() -> tuple[int, int] | None:
         return None
 
 
-def crowded() -> bool:
-    """This process uses more than :data:`CROWDED_SHARE` of its memory-mapping limit."""
+def _free_if_crowded() -> None:
+    """:func:`clear` if this process uses more than :data:`CROWDED_SHARE` of its memory-mapping limit
+    (and, after an earlier such clear, more than halfway from what that clear left to the limit)."""
+    global _crowded_above
     usage = memory_mappings()
-    return usage is not None and usage[0] > CROWDED_SHARE * usage[1]
+    if usage is None or usage[0] <= max(CROWDED_SHARE * usage[1], _crowded_above):
+        return
+    clear()
+    gc.collect()
+    left, limit = memory_mappings() or usage
+    _crowded_above = (left + limit) / 2
 
 
 def clear() -> int:
@@ -88,7 +98,7 @@ def clear() -> int:
     A process that works through many configurations in turn (a sweep, a test session)
     frees their compiled code this way: on the CPU each program holds memory mappings
     until freed, and Linux caps a process's mappings (``vm.max_map_count``). :func:`compiled`
-    does it by itself before a compile when the process is :func:`crowded`.
+    does it by itself before a compile when the process passes :data:`CROWDED_SHARE` of that limit.
     """
     count = len(_PROGRAMS)
     _PROGRAMS.clear()

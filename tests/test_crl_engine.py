@@ -75,16 +75,20 @@ def test_cleared_programs_are_compiled_again_and_free_their_memory_mappings():
 
 
 def test_a_crowded_process_frees_the_cached_programs_before_the_next_compile(monkeypatch):
+    monkeypatch.setattr(programs, "_crowded_above", 0.0)  # restored after the test, with what it sets
     used, limit = programs.memory_mappings()
     assert 0 < used < limit
     first = programs.compiled(jnp.sin, np.ones(3, np.float32))[0]
     monkeypatch.setattr(programs, "CROWDED_SHARE", used / limit / 2)  # as if past half of vm.max_map_count
-    assert programs.crowded()
     programs.compiled(jnp.cos, np.ones(3, np.float32))
     assert list(programs._PROGRAMS.values()) != [first] and len(programs._PROGRAMS) == 1  # sin's went first
-    monkeypatch.setattr(programs, "CROWDED_SHARE", 0.5)
-    assert programs.compiled(jnp.sin, np.ones(3, np.float32))[1] > 0  # compiled again, and cached beside cos
-    assert len(programs._PROGRAMS) == 2
+    assert programs.compiled(jnp.sin, np.ones(3, np.float32))[1] > 0  # compiled again, and this time cached beside
+    assert len(programs._PROGRAMS) == 2  # cos: the process is not past halfway from what was left to the limit
+
+    monkeypatch.setattr(programs, "memory_mappings", lambda: (limit - 10, limit))  # live programs alone near the limit
+    programs.compiled(jnp.tan, np.ones(3, np.float32))
+    programs.compiled(jnp.exp, np.ones(3, np.float32))
+    assert len(programs._PROGRAMS) == 2  # tan's compile freed the cache once; exp's did not free it again
 
 
 def test_equal_settings_share_an_engine_and_its_programs():
