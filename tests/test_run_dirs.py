@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
+import types
 
 import pytest
 
@@ -23,11 +25,24 @@ def scores(rows_by_seed):
     return {seed: [tuple(row[k] for k in SCORES) for row in rows] for seed, rows in rows_by_seed.items()}
 
 
+class FakeWandb:
+    """Records what ``wandb.init`` is given and what each run logs (wandb itself is tested offline elsewhere)."""
+
+    def __init__(self):
+        self.runs = []
+
+    def init(self, **settings):
+        run = types.SimpleNamespace(settings=settings, logged=[], finish=lambda: None)
+        run.log = lambda values, step: run.logged.append((step, values))
+        self.runs.append(run)
+        return run
+
+
 def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkeypatch):
     straight = experiments.run_deep_crl_set(seeds=[0, 1], **RUN)
     folder = tmp_path / "run"
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
 
     def preempt_after_two(rows):
         if len(rows[0]) == 2:
@@ -44,11 +59,12 @@ def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkey
     resumed = experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, wandb_project="gcrl-test", **RUN)
     assert scores(resumed) == scores(straight)  # the same evaluations, none twice, none lost
     ids = [(folder / f"seed_{seed}" / "wandb_id.txt").read_text() for seed in (0, 1)]
-    assert ids[0] != ids[1]  # a wandb run per seed, which the resumed run logged on into:
-    assert [len(list((folder / f"seed_{seed}").glob(f"wandb/offline-run-*-{i}"))) for seed, i in zip((0, 1), ids)] == [2, 2]
-    for log in folder.glob("seed_*/wandb/offline-run-*/*.wandb"):
-        assert b"eval/time_at_goal" in log.read_bytes() and b"train/critic_loss" in log.read_bytes()
-    assert [r["env_steps"] for r in run_dirs.read_curve(folder / "seed_0", 10**9)] == [80, 120, 160, 200]
+    assert [(r.settings["name"], r.settings["id"]) for r in wandb.runs] == [  # a wandb run per seed, which the
+        ("PointUMaze_d4_s0", ids[0]), ("PointUMaze_d4_s1", ids[1])] * 2      # resumed set logged on into
+    assert ids[0] != ids[1] and all(r.settings["resume"] == "allow" and r.settings["config"]["seed"] in (0, 1)
+                                    for r in wandb.runs)
+    evaluated = [[step for step, values in r.logged if "eval/time_at_goal" in values] for r in wandb.runs]
+    assert evaluated == [[80, 120], [80, 120], [160, 200], [160, 200]]
     assert not (folder / "checkpoints").exists()  # a finished run drops its checkpoints, keeps its models
     assert (folder / "seed_1" / "final_model.zip").exists() and (folder / "seed_1" / "best" / "best_model.zip").exists()
     with open(folder / "seed_0" / "progress.csv") as f:
