@@ -181,7 +181,6 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     from gcrl_depth.crl.run_set import RunSet
     from gcrl_depth.crl.state_store import StateStore
     from gcrl_depth.interrupts import Preempted, PreemptionNotice
-    from gcrl_depth.logger import Logger
     from gcrl_depth.machine import write_run_metadata
 
     def files(seed: int) -> Path:  # where a member's logs, curve and models go
@@ -199,10 +198,9 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     if wandb_project is not None:
         group = f"{short_name(env_id)}_d{depth}"
         for member in runs.members:
-            init = run_dirs.wandb_settings(None if run_dir is None else files(member.seed), wandb_project,
-                                           f"{group}_s{member.seed}", group,
-                                           {**settings, **member.config.to_dict(), "seed": member.seed})
-            member.set_logger(Logger(member.log_dir, (*member.logger.formats, "wandb"), wandb_init=init))
+            init = run_dirs.wandb_settings(None if run_dir is None else files(member.seed), wandb_project, group,
+                                           member.seed, {**settings, **member.config.to_dict(), "seed": member.seed})
+            member.set_logger(member.logger.with_wandb(init))
     store = notice = None
     best: dict[int, SaveBestModel] = {}
     if run_dir is not None:
@@ -328,9 +326,8 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
     wall = rows[-1]["wall_s"] if rows else 0.0
     logger = None
     if wandb_project is not None:
-        group = f"{algo}_{short_name(env_id)}"
-        logger = Logger(run_dir, ("wandb",), wandb_init=run_dirs.wandb_settings(run_dir, wandb_project, f"{group}_s{seed}",
-                                                                                 group, settings))
+        init = run_dirs.wandb_settings(run_dir, wandb_project, f"{algo}_{short_name(env_id)}", seed, settings)
+        logger = Logger(run_dir, ("wandb",), wandb_init=init)
     try:
         while model.num_timesteps < timesteps:
             start = time.perf_counter()

@@ -105,6 +105,10 @@ class Logger:
             self._tb_writer.close()
             self._tb_writer = SummaryWriter(self.folder, purge_step=int(step) + 1)
 
+    def with_wandb(self, wandb_init: dict[str, Any]) -> Logger:
+        """A logger to the same folder and outputs, and to Weights & Biases (``wandb.init(**wandb_init)``)."""
+        return Logger(self.folder, (*self.formats, "wandb"), self.stream, wandb_init)
+
     def close(self) -> None:
         if self._tb_writer is not None:
             self._tb_writer.close()

@@ -87,7 +87,6 @@ def _free_if_crowded() -> None:
     if usage is None or usage[0] <= max(CROWDED_SHARE * usage[1], _crowded_above):
         return
     clear()
-    gc.collect()
     left, limit = memory_mappings() or usage
     _crowded_above = (left + limit) / 2
 
@@ -103,4 +102,5 @@ def clear() -> int:
     count = len(_PROGRAMS)
     _PROGRAMS.clear()
     jax.clear_caches()
+    gc.collect()  # programs held in reference cycles go now, not at the next collection
     return count

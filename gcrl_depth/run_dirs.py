@@ -113,15 +113,17 @@ def finish(folder: str | os.PathLike) -> None:
     shutil.rmtree(Path(folder) / CHECKPOINTS, ignore_errors=True)
 
 
-def wandb_settings(folder: str | os.PathLike | None, project: str, name: str, group: str,
+def wandb_settings(folder: str | os.PathLike | None, project: str, group: str, seed: int,
                    config: dict[str, Any]) -> dict[str, Any]:
-    """``wandb.init`` arguments of one run of ``project`` (runs of a process log side by side).
+    """``wandb.init`` arguments of seed ``seed``'s run in ``group`` of ``project`` (named
+    ``<group>_s<seed>``; runs of a process log side by side).
 
     In a run ``folder`` the wandb run's id is kept (``wandb_id.txt``), so a resumed run logs
     on into the same wandb run; a run started over gets a new one (its folder was emptied)."""
     import secrets
 
-    settings = {"project": project, "name": name, "group": group, "config": config, "reinit": "create_new"}
+    settings = {"project": project, "name": f"{group}_s{seed}", "group": group, "config": config,
+                "reinit": "create_new"}
     if folder is None:
         return settings
     path = Path(folder) / WANDB_ID

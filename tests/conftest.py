@@ -25,7 +25,6 @@ os.environ.setdefault(CALLER_XLA_FLAGS, os.environ.get("XLA_FLAGS", ""))  # xdis
 if not os.environ.get(XLA_DEFAULT_LEVEL) and "xla_backend_optimization_level" not in os.environ[CALLER_XLA_FLAGS]:
     os.environ["XLA_FLAGS"] = f"{os.environ[CALLER_XLA_FLAGS]} {TEST_XLA_LEVEL}".strip()  # before JAX starts its backend
 
-import gc
 import signal
 import subprocess
 import sys
@@ -55,7 +54,6 @@ def free_compiled_programs():
     files, and their programs' memory mappings would add up to ``vm.max_map_count``."""
     yield
     programs.clear()
-    gc.collect()
 
 
 @pytest.fixture(scope="session")

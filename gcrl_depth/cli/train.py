@@ -54,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
-    from gcrl_depth.logger import Logger
 
     config = resolved_config(args)
     depth = config.pop("depth", 4)
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             model = DeepCRL(env, depth=depth, seed=args.seed, **agent, **config)
         try:
             if args.wandb:  # before training: a failed start must not leave an untrained final_model.zip
-                model.set_logger(Logger(log_dir, (*model.logger.formats, "wandb"), wandb_init={
+                model.set_logger(model.logger.with_wandb({
                     "project": args.wandb, "name": log_dir.name,
                     "config": {"env": args.env, "depth": depth, "seed": args.seed, "env_kwargs": args.env_kwargs,
                                "eval_env_kwargs": args.eval_env_kwargs, **model.config.to_dict()}}))
