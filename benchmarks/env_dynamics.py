@@ -18,7 +18,11 @@ with the paper's figures (``gcrl_depth.paper.DYNAMICS``) beside ours, into
 of episodes alive against time in seconds). Only robots with a free-floating root (ant,
 humanoid) can fall, so only their ids are accepted.
 
-    python benchmarks/env_dynamics.py --envs Ant AntBigMaze Humanoid HumanoidUMaze
+Each env runs under every ``--physics`` (MJX and brax's spring pipeline by default; spring
+needs the extra ``spring``); the table says, per row, whether it lies within the paper's
+reference: termination rate within 0.15, random-episode and zero-action fall times within 35%.
+
+    python benchmarks/env_dynamics.py --envs Ant AntBigMaze Humanoid HumanoidUMaze --physics mjx spring
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ant or humanoid task names or ids")
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=1000, help="control steps per episode")
+    parser.add_argument("--physics", nargs="+", default=["mjx", "spring"], choices=["mjx", "spring"],
+                        help="physics pipelines to measure (spring needs the extra 'spring')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
     args = parser.parse_args(argv)
@@ -54,17 +60,19 @@ def main(argv: list[str] | None = None) -> Path:
 
     results = []
     for name in [task_name(e) for e in args.envs]:
-        core = make_core(name, episode_length=args.steps)
-        if core.mj_model.nq < 7 or core.mj_model.jnt_type[0] != 0:  # mjJNT_FREE
-            raise SystemExit(f"{name}: env_dynamics measures robots with a free-floating root (ant, humanoid)")
-        rollout = jax.jit(make_rollout(core, args.num_envs, args.steps))
-        key = jax.random.key(args.seed)
-        result = {"env": name, "dt": core.dt}
-        for mode, scale in (("random", 1.0), ("zero", 0.0)):
-            trace = jax.device_get(rollout(key, scale))
-            result[mode] = summarize_trace(trace, core, args.steps)
-        results.append(result)
-        print(format_row(result), flush=True)
+        for physics in args.physics:
+            core = make_core(name, episode_length=args.steps, physics=physics)
+            if core.mj_model.nq < 7 or core.mj_model.jnt_type[0] != 0:  # mjJNT_FREE
+                raise SystemExit(f"{name}: env_dynamics measures robots with a free-floating root (ant, humanoid)")
+            rollout = jax.jit(make_rollout(core, args.num_envs, args.steps))
+            key = jax.random.key(args.seed)
+            result = {"env": name, "physics": physics, "dt": core.dt}
+            for mode, scale in (("random", 1.0), ("zero", 0.0)):
+                trace = jax.device_get(rollout(key, scale))
+                result[mode] = summarize_trace(trace, core, args.steps)
+            result["reference"] = against_reference(result)
+            results.append(result)
+            print(format_row(result), flush=True)
 
     platform = jax.devices()[0].platform
     out = args.out or RESULTS_DIR / f"env_dynamics_{platform}.md"
@@ -84,12 +92,13 @@ def make_rollout(core, num_envs: int, steps: int):
     def rollout(key, action_scale):
         reset_key, action_key = jax.random.split(key)
         state = jax.vmap(core.reset)(jax.random.split(reset_key, num_envs))
-        start_xy = state.physics.qpos[:, :2]
+        qpos_of = jax.vmap(lambda physics: core.physics_data(physics).qpos)
+        start_xy = qpos_of(state.physics)[:, :2]
 
         def body(state, step_key):
             actions = action_scale * jax.random.uniform(step_key, (num_envs, core.action_size), minval=-1, maxval=1)
             state = jax.vmap(core.transition)(state, actions)
-            qpos = state.physics.qpos
+            qpos = qpos_of(state.physics)
             qx, qy = qpos[:, 4], qpos[:, 5]
             return state, {
                 "z": qpos[:, 2],
@@ -102,6 +111,31 @@ def make_rollout(core, num_envs: int, steps: int):
         return trace
 
     return rollout
+
+
+def against_reference(result: dict) -> dict[str, bool] | None:
+    """Whether one env's measured dynamics lie within the paper's (``gcrl_depth.paper.DYNAMICS_FIGURES``,
+    ``DYNAMICS_TOLERANCE``): termination rate, mean random episode time and zero-action fall time."""
+    from gcrl_depth.paper import DYNAMICS_FIGURES, DYNAMICS_TOLERANCE
+
+    paper = DYNAMICS_FIGURES.get(result["env"])
+    if paper is None:
+        return None
+    r, z, dt = result["random"], result["zero"], result["dt"]
+
+    def close(ours: float, theirs: float) -> bool:
+        return abs(ours - theirs) <= DYNAMICS_TOLERANCE["seconds"] * theirs
+
+    if paper.zero_fall_seconds is None:
+        zero = z["terminated"] == 0
+    else:
+        zero = z["terminated"] == z["episodes"] and close(z["length_median"] * dt, paper.zero_fall_seconds)
+    checks = {
+        "terminated": abs(r["terminated"] / r["episodes"] - paper.random_terminated) <= DYNAMICS_TOLERANCE["terminated"],
+        "random_time": close(r["length_mean"] * dt, paper.random_seconds),
+        "zero_action": zero,
+    }
+    return {**checks, "all": all(checks.values())}
 
 
 def summarize_trace(trace: dict, core, steps: int) -> dict:

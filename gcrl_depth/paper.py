@@ -56,3 +56,28 @@ DYNAMICS: dict[str, dict[str, str]] = {
     "HumanoidUMaze (dt 0.015)": {"random_terminated": "100%", "random_length": "88 steps = 1.3 s",
                                  "flipped_terminated": "-", "zero_action": "107 steps = 1.6 s"},
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class DynamicsFigures:
+    """The paper's env dynamics as numbers (reference section 5), for checks against ours.
+
+    Attributes:
+        random_terminated: fraction of random-action episodes that terminated within 1000 steps.
+        random_seconds: mean random-action episode length in seconds.
+        zero_fall_seconds: when a zero-action episode terminates, in seconds (None: never).
+    """
+
+    random_terminated: float
+    random_seconds: float
+    zero_fall_seconds: float | None
+
+
+DYNAMICS_FIGURES: dict[str, DynamicsFigures] = {
+    "Ant": DynamicsFigures(0.38, 790 * 0.05, None),
+    "AntBigMaze": DynamicsFigures(0.41, 776 * 0.05, None),
+    "Humanoid": DynamicsFigures(1.0, 39 * 0.03, 54 * 0.03),
+    "HumanoidUMaze": DynamicsFigures(1.0, 88 * 0.015, 107 * 0.015),
+}
+# How close counts as matching the paper's physics: termination rate within 0.15, times within 35%.
+DYNAMICS_TOLERANCE = {"terminated": 0.15, "seconds": 0.35}

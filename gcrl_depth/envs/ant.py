@@ -3,7 +3,8 @@
 State part of the observation: qpos (torso xyz, quaternion, 8 hinges: 15) + qvel (14)
 = 29, with no goal inside it; goal: torso (x, y); threshold 0.5; dt 0.05 s; the
 episode terminates when the torso height leaves [0.2, 1.0]. See ``assets/ant.xml``
-for the physics choices.
+for the physics choices. ``physics="spring"`` steps it on brax's spring pipeline at the
+paper's 10 x 0.005 s, with the spring constants of brax's ant.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from mujoco import mjx
 
 from gcrl_depth.envs.core import GoalEnv, torso_height_outside
 from gcrl_depth.envs.mazes import Maze, task_maze
-from gcrl_depth.envs.models import compile_model
+from gcrl_depth.envs.models import compile_spec, task_spec
+from gcrl_depth.envs.physics import SpringSettings
 
 QPOS_NOISE = 0.1  # half-width of the uniform noise on every initial qpos coordinate
 QVEL_NOISE = 0.1  # std of the Gaussian noise on the initial velocities
@@ -29,13 +31,16 @@ class Ant(GoalEnv):
     """Ant in an open arena; the goal lies on a circle of ``goal_radius`` around the start."""
 
     healthy_z = HEALTHY_Z  # torso heights outside this range end the episode
+    spring = SpringSettings(timestep=0.005, n_frames=10, constants="ant.xml")
 
-    def __init__(self, *, goal_radius: float = 10.0, episode_length: int = 1000, maze: Maze | None = None):
+    def __init__(self, *, goal_radius: float = 10.0, episode_length: int = 1000, maze: Maze | None = None,
+                 physics: str = "mjx"):
         if goal_radius <= 0:
             raise ValueError(f"goal_radius must be positive, got {goal_radius}")
         self.goal_radius = float(goal_radius)
         self.maze = maze
-        mj_model = compile_model("ant.xml", maze)
+        spec = task_spec("ant.xml", maze)
+        mj_model = compile_spec(spec)
         self._feet = np.array([mj_model.geom(f"{leg}_foot").id for leg in LEGS])
         self._foot_radius = float(mj_model.geom_size[self._feet[0], 0])
         super().__init__(
@@ -44,6 +49,8 @@ class Ant(GoalEnv):
             episode_length=episode_length,
             success_threshold=0.5,
             goal_indices=(0, 1),
+            physics=physics,
+            spec=spec,
         )
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -84,9 +91,9 @@ class AntMaze(Ant):
     cell_size = 4.0
 
     def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
-                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None, physics: str = "mjx"):
         maze = task_maze(layout, self.cell_size, eval_goals, min_pair_cells=min_pair_cells, max_pair_cells=max_pair_cells)
-        super().__init__(episode_length=episode_length, maze=maze)
+        super().__init__(episode_length=episode_length, maze=maze, physics=physics)
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.maze.sample_start_and_goal(key)

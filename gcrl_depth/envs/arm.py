@@ -105,7 +105,7 @@ class ArmEnv(GoalEnv):
     has_cube = True
     camera = {"lookat": (0.0, 0.45, 0.25), "distance": 1.9, "elevation": -30.0, "azimuth": -60.0}  # from across the table
 
-    def __init__(self, mj_model: mujoco.MjModel, *, episode_length: int):
+    def __init__(self, mj_model: mujoco.MjModel, *, episode_length: int, physics: str = "mjx"):
         m = mj_model
         self._arm_qpos = np.array([m.joint(j).qposadr[0] for j in ARM_JOINTS])
         self._finger_qpos = np.array([m.joint(j).qposadr[0] for j in FINGER_JOINTS])
@@ -123,7 +123,8 @@ class ArmEnv(GoalEnv):
             home[m.joint(name).qposadr[0]] = np.radians(deg)
         home[self._finger_qpos] = 0.04
         self._home_qpos = home
-        super().__init__(m, n_frames=5, episode_length=episode_length, success_threshold=0.1, goal_indices=(0, 1, 2))
+        super().__init__(m, n_frames=5, episode_length=episode_length, success_threshold=0.1, goal_indices=(0, 1, 2),
+                         physics=physics)
         self._home_ctrl = self.joint_command(np.radians(HOME_DEG), -1.0)
 
     def joint_command(self, angles, grip: float = -1.0) -> np.ndarray:
@@ -181,8 +182,8 @@ class ArmReach(ArmEnv):
 
     has_cube = False
 
-    def __init__(self, *, episode_length: int = 1000):
-        super().__init__(arm_model(cube=False, gripper=False), episode_length=episode_length)
+    def __init__(self, *, episode_length: int = 1000, physics: str = "mjx"):
+        super().__init__(arm_model(cube=False, gripper=False), episode_length=episode_length, physics=physics)
 
     def _draw(self, key: jax.Array) -> tuple[None, jax.Array]:
         return None, _uniform_square(key, REACH_CENTRE, REACH_NOISE)
@@ -193,12 +194,12 @@ class ArmPush(ArmEnv):
 
     layouts = PUSH_LAYOUTS
 
-    def __init__(self, difficulty: str = "easy", *, episode_length: int = 1000):
+    def __init__(self, difficulty: str = "easy", *, episode_length: int = 1000, physics: str = "mjx"):
         if difficulty not in self.layouts:
             raise ValueError(f"difficulty must be one of {sorted(self.layouts)}, got {difficulty!r}")
         self.difficulty = difficulty
         self.cube_centre, self.cube_noise, self.goal_centre, self.goal_noise = self.layouts[difficulty]
-        super().__init__(self._model(), episode_length=episode_length)
+        super().__init__(self._model(), episode_length=episode_length, physics=physics)
 
     def _model(self) -> mujoco.MjModel:
         return arm_model()

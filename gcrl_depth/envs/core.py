@@ -1,4 +1,4 @@
-"""Pure-JAX goal-conditioned environments over MJX: state, reset, step, auto-reset.
+"""Pure-JAX goal-conditioned environments: state, reset, step, auto-reset.
 
 Everything here is a pure function of explicit state (``EnvState``) and a PRNG key, so
 it composes with ``jit``, ``vmap`` and ``lax.scan``; this module never imports
@@ -8,7 +8,8 @@ Semantics shared by every task:
 
 * ``reset(key)`` draws a start and a goal and returns the first state.
 * ``transition(state, action)`` clips the action to [-1, 1], steps the physics
-  ``n_frames`` times (control dt = ``n_frames * timestep``), and reports the sparse
+  ``n_frames`` times (control dt = ``n_frames * timestep``) on the task's pipeline
+  (``physics="mjx"``, the default, or ``"spring"``: :mod:`~gcrl_depth.envs.physics`), and reports the sparse
   reward (1 within ``success_threshold`` of the goal), ``terminated`` (the robot fell,
   as defined by the task) and ``truncated`` (``episode_length`` steps reached).
   Reaching the goal does not end an episode.
@@ -16,12 +17,8 @@ Semantics shared by every task:
   state's own key: a NEW start and goal every episode. Fields describing the last
   transition (``reward``, ``terminated``, ``truncated``, ``metrics``) are kept so the
   caller still sees that the episode ended; fields describing the present (``physics``,
-  ``obs``, ``goal``, ``achieved_goal``, ``step``) come from the new episode.
-  Of ``physics`` only the fields that determine the next step are replaced (time,
-  qpos, qvel, act, ctrl, warm start, mocap poses; ``STATE_FIELDS``). The derived ones
-  (body poses, contacts, constraint arrays) keep the old episode's last values until
-  the next step recomputes them: selecting the whole ``mjx.Data`` cost 25% of
-  Humanoid's step throughput. ``obs`` and ``achieved_goal`` are the new episode's.
+  ``obs``, ``goal``, ``achieved_goal``, ``step``) come from the new episode (of an MJX
+  ``physics`` only the fields that determine the next step: ``MjxPipeline.select``).
 * ``step = auto_reset o transition``.
 """
 
@@ -38,6 +35,7 @@ import numpy as np
 from mujoco import mjx
 
 from gcrl_depth.checks import positive_int
+from gcrl_depth.envs.physics import SpringSettings, make_pipeline
 
 
 @jax.tree_util.register_dataclass
@@ -46,7 +44,8 @@ class EnvState:
     """State of one environment (add a leading axis for a batch).
 
     Attributes:
-        physics: the MJX simulation data.
+        physics: the pipeline's state: ``mjx.Data`` under MJX, a ``SpringState`` under spring
+            (``GoalEnv.physics_data`` shows either as ``mjx.Data``).
         obs: state part of the observation, shape (observation_size,).
         goal: desired goal, shape (goal_size,).
         achieved_goal: goal part of the current state, shape (goal_size,).
@@ -103,26 +102,22 @@ def sparse_reward(achieved_goal: jax.Array, desired_goal: jax.Array, threshold: 
 
 # Fields of EnvState besides ``physics`` that describe the present episode; auto-reset replaces them.
 _EPISODE_FIELDS = ("obs", "goal", "achieved_goal", "step")
-# Fields of mjx.Data that determine the next step; everything else is recomputed by it.
-STATE_FIELDS = ("time", "qpos", "qvel", "act", "ctrl", "qacc_warmstart", "mocap_pos", "mocap_quat")
-
-
-def _select_physics(done: jax.Array, new: mjx.Data, old: mjx.Data) -> mjx.Data:
-    """``old`` with its ``STATE_FIELDS`` taken from ``new`` where ``done``."""
-    return old.replace(**{name: jnp.where(done, getattr(new, name), getattr(old, name)) for name in STATE_FIELDS})
 
 
 class GoalEnv(abc.ABC):
-    """A goal-conditioned task over an MJX model, as pure functions.
+    """A goal-conditioned task over a MuJoCo model, as pure functions.
 
     Subclasses build the MuJoCo model and implement three hooks:
     :meth:`_initial_physics` (draw start and goal), :meth:`_observe` (state part of
-    the observation) and :meth:`_fallen` (termination). The achieved goal is always
-    ``obs[goal_indices]``, so the goal part of a state is a fixed slice of it.
+    the observation) and :meth:`_fallen` (termination). The hooks read an ``mjx.Data``
+    under every physics. The achieved goal is always ``obs[goal_indices]``, so the goal
+    part of a state is a fixed slice of it.
 
     Attributes:
         mj_model: the compiled MuJoCo model (used for rendering and plain-MuJoCo runs).
         mjx_model: the same model on the JAX device.
+        physics: the pipeline's name, ``"mjx"`` or ``"spring"``.
+        pipeline: what steps the physics (:mod:`~gcrl_depth.envs.physics`).
         n_frames: physics steps per control step.
         episode_length: steps before an episode is truncated.
         success_threshold: goal distance under which the task counts as solved.
@@ -131,9 +126,12 @@ class GoalEnv(abc.ABC):
         camera: None to let the renderer frame the robot and its goal, or a fixed free
             camera ``{"lookat": (x, y, z), "distance", "elevation", "azimuth"}`` for a
             fixed workspace (a class attribute).
+        spring: how the paper ran the task on brax's spring pipeline, None where it did not
+            (a class attribute; ``physics="spring"`` is refused then).
     """
 
     camera: dict | None = None
+    spring: SpringSettings | None = None
 
     def __init__(
         self,
@@ -143,13 +141,17 @@ class GoalEnv(abc.ABC):
         episode_length: int,
         success_threshold: float,
         goal_indices: tuple[int, ...],
+        physics: str = "mjx",
+        spec: mujoco.MjSpec | None = None,
     ) -> None:
+        """``n_frames`` is the MJX pipeline's; ``spec`` (what compiled ``mj_model``) builds the spring one."""
         episode_length = positive_int(episode_length, "episode_length")
-        if int(n_frames) < 1:
-            raise ValueError(f"n_frames must be a positive integer, got {n_frames}")
         self.mj_model = mj_model
         self.mjx_model = mjx.put_model(mj_model, impl="jax")
-        self.n_frames = int(n_frames)
+        self.pipeline = make_pipeline(physics, spec, mj_model, self.mjx_model, n_frames=n_frames, spring=self.spring,
+                                      task=type(self).__name__)
+        self.physics = self.pipeline.name
+        self.n_frames = self.pipeline.n_frames
         self.episode_length = int(episode_length)
         self.success_threshold = float(success_threshold)
         self.goal_indices = tuple(int(i) for i in goal_indices)
@@ -162,7 +164,7 @@ class GoalEnv(abc.ABC):
     @property
     def dt(self) -> float:
         """Control step in seconds."""
-        return self.n_frames * float(self.mj_model.opt.timestep)
+        return self.n_frames * self.pipeline.timestep
 
     @property
     def goal_size(self) -> int:
@@ -204,14 +206,14 @@ class GoalEnv(abc.ABC):
     def transition(self, state: EnvState, action: jax.Array) -> EnvState:
         """Apply one control step without auto-reset (see module docstring)."""
         action = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
-        physics = state.physics.replace(ctrl=action)
-        physics = jax.lax.fori_loop(0, self.n_frames, lambda _, d: mjx.step(self.mjx_model, d), physics)
-        obs = self._observe(physics)
+        physics = self.pipeline.step(state.physics, action)
+        data = self.pipeline.view(physics)
+        obs = self._observe(data)
         achieved = self.achieved_goal(obs)
         distance = goal_distance(achieved, state.goal)
         success = (distance < self.success_threshold).astype(jnp.float32)
         step = state.step + 1
-        terminated = jnp.asarray(self._fallen(physics), bool)
+        terminated = jnp.asarray(self._fallen(data), bool)
         truncated = jnp.logical_and(step >= self.episode_length, jnp.logical_not(terminated))
         return state.replace(
             physics=physics,
@@ -231,12 +233,16 @@ class GoalEnv(abc.ABC):
         fresh = {"obs": obs, "goal": goal, "achieved_goal": achieved, "step": jnp.zeros((), jnp.int32)}
         done = state.done
         chosen = {name: jnp.where(done, fresh[name], getattr(state, name)) for name in _EPISODE_FIELDS}
-        physics = _select_physics(done, physics, state.physics)
+        physics = self.pipeline.select(done, physics, state.physics)
         return state.replace(key=key, physics=physics, **chosen)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """One control step with auto-reset at episode end."""
         return self.auto_reset(self.transition(state, action))
+
+    def physics_data(self, physics: Any) -> mjx.Data:
+        """An ``EnvState.physics`` of this env as ``mjx.Data`` (qpos, qvel, body kinematics), under any physics."""
+        return self.pipeline.view(physics)
 
     def achieved_goal(self, obs: jax.Array) -> jax.Array:
         """Goal part of (a batch of) observations."""
@@ -248,12 +254,12 @@ class GoalEnv(abc.ABC):
 
     # ----------------------------------------------------------------- helpers
     def _new_episode(self, key: jax.Array) -> tuple[mjx.Data, jax.Array, jax.Array, jax.Array]:
-        physics, goal = self._initial_physics(key, self._blank_physics)
-        obs = self._observe(physics)
-        return physics, obs, jnp.asarray(goal, jnp.float32), self.achieved_goal(obs)
+        data, goal = self._initial_physics(key, self._blank_physics)
+        obs = self._observe(data)
+        return self.pipeline.start(data), obs, jnp.asarray(goal, jnp.float32), self.achieved_goal(obs)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(obs={self.observation_size}, goal={self.goal_size}, "
-            f"action={self.action_size}, dt={self.dt:g}, episode_length={self.episode_length})"
+            f"action={self.action_size}, dt={self.dt:g}, episode_length={self.episode_length}, physics={self.physics!r})"
         )

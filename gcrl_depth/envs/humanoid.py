@@ -6,7 +6,10 @@ inertia (``cinert``, 110) and velocity (``cvel``, 66), then the actuator forces 
 joint space (``qfrc_actuator``, 23). Goal: torso (x, y, z), the first three numbers of
 the observation; threshold 0.5; dt 0.03 s in the open arena and 0.015 s in the mazes
 (the paper's control steps); the episode terminates when the torso height leaves
-[1.0, 2.0]. See ``assets/humanoid.xml`` for the physics choices.
+[1.0, 2.0]. See ``assets/humanoid.xml`` for the physics choices. ``physics="spring"``
+steps it on brax's spring pipeline as the paper did: 10 x 0.003 s in the open arena (the
+step Table 1's Humanoid row was trained at), 10 x 0.0015 s in the mazes, with the spring
+constants of brax's humanoid.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from mujoco import mjx
 
 from gcrl_depth.envs.core import GoalEnv, torso_height_outside, with_kinematics
 from gcrl_depth.envs.mazes import HUMANOID_EVAL_LAYOUTS, Maze, task_maze
-from gcrl_depth.envs.models import compile_model
+from gcrl_depth.envs.models import compile_spec, task_spec
+from gcrl_depth.envs.physics import SpringSettings
 
 QPOS_NOISE = 0.01  # half-width of uniform noise on the initial joint positions and xy
 QVEL_NOISE = 0.01  # half-width of uniform noise on the initial velocities
@@ -35,10 +39,12 @@ class Humanoid(GoalEnv):
     healthy_z = HEALTHY_Z  # torso heights outside this range end the episode
     # 6 x 0.005 s = 0.03 s per control step: the step Table 1's Humanoid row was trained at.
     frames_per_step = 6
+    spring = SpringSettings(timestep=0.003, n_frames=10, constants="humanoid.xml")
 
-    def __init__(self, *, episode_length: int = 1000, maze: Maze | None = None):
+    def __init__(self, *, episode_length: int = 1000, maze: Maze | None = None, physics: str = "mjx"):
         self.maze = maze
-        mj_model = compile_model("humanoid.xml", maze)
+        spec = task_spec("humanoid.xml", maze)
+        mj_model = compile_spec(spec)
         # Robot bodies: every body but the world (0) and mocap bodies (the goal marker).
         self._robot_bodies = np.flatnonzero((np.arange(mj_model.nbody) > 0) & (mj_model.body_mocapid < 0))
         super().__init__(
@@ -47,6 +53,8 @@ class Humanoid(GoalEnv):
             episode_length=episode_length,
             success_threshold=0.5,
             goal_indices=(0, 1, 2),
+            physics=physics,
+            spec=spec,
         )
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -93,11 +101,12 @@ class HumanoidMaze(Humanoid):
 
     cell_size = 2.0
     frames_per_step = 3  # 0.015 s per control step, as the paper's humanoid mazes
+    spring = SpringSettings(timestep=0.0015, n_frames=10, constants="humanoid.xml")
 
     def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
-                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None, physics: str = "mjx"):
         maze = task_maze(layout, self.cell_size, eval_goals, HUMANOID_EVAL_LAYOUTS, min_pair_cells, max_pair_cells)
-        super().__init__(episode_length=episode_length, maze=maze)
+        super().__init__(episode_length=episode_length, maze=maze, physics=physics)
 
     def _start_and_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.maze.sample_start_and_goal(key)

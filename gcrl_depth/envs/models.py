@@ -31,8 +31,8 @@ def load_spec(asset: str) -> mujoco.MjSpec:
     return mujoco.MjSpec.from_file(str(path))
 
 
-def compile_model(asset: str, maze: Maze | None = None) -> mujoco.MjModel:
-    """Compile an asset, adding the walls of ``maze`` (if any) to its world body."""
+def task_spec(asset: str, maze: Maze | None = None) -> mujoco.MjSpec:
+    """An asset with the walls of ``maze`` (if any) added to its world body."""
     spec = load_spec(asset)
     if maze is not None:
         # MJX's broad phase (the asset's max_geom_pairs) keeps the pairs whose bounding spheres
@@ -40,9 +40,19 @@ def compile_model(asset: str, maze: Maze | None = None) -> mujoco.MjModel:
         # so assets that cap pairs get one box per wall cell.
         capped = any(numeric.name == "max_geom_pairs" for numeric in spec.numerics)
         maze.add_walls(spec, contype=0, conaffinity=WALL_BIT, merge=not capped)
+    return spec
+
+
+def compile_spec(spec: mujoco.MjSpec) -> mujoco.MjModel:
+    """Compile a task's spec, with the spring mass and inertia scaling it declares applied."""
     model = spec.compile()
     apply_spring_scaling(model)
     return model
+
+
+def compile_model(asset: str, maze: Maze | None = None) -> mujoco.MjModel:
+    """Compile an asset, adding the walls of ``maze`` (if any) to its world body."""
+    return compile_spec(task_spec(asset, maze))
 
 
 def custom_numeric(model: mujoco.MjModel, name: str, default: float) -> float:

@@ -27,7 +27,7 @@ class PointMaze(GoalEnv):
     cell_size = 4.0
 
     def __init__(self, layout: str | Sequence[str] = "U", *, eval_goals: bool = False, episode_length: int = 1000,
-                 min_pair_cells: int | None = None, max_pair_cells: int | None = None):
+                 min_pair_cells: int | None = None, max_pair_cells: int | None = None, physics: str = "mjx"):
         self.maze = task_maze(layout, self.cell_size, eval_goals, min_pair_cells=min_pair_cells,
                               max_pair_cells=max_pair_cells)
         super().__init__(
@@ -36,6 +36,7 @@ class PointMaze(GoalEnv):
             episode_length=episode_length,
             success_threshold=0.5,
             goal_indices=(0, 1),
+            physics=physics,
         )
 
     def _initial_physics(self, key: jax.Array, blank: mjx.Data) -> tuple[mjx.Data, jax.Array]:
