@@ -34,7 +34,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gcrl_depth.cli.config_flags import add_config_arguments
+    from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "...Eval twins; other envs are evaluated on their own goals)")
     parser.add_argument("--episode-length", type=int, default=None,
                         help="steps per episode (default: the task's 1000, or the env's registered max_episode_steps)")
+    add_physics_argument(parser)
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     add_config_arguments(parser, default_preset="cpu", exclude=("depth",))
     add_run_arguments(parser)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> Path:
     out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
     if "crl" in args.algos:
         experiments.check_configs((f"--depths {depth}", {**crl_config, "depth": depth}) for depth in args.depths)
-    resolved = [experiments.resolve_env(name, args.eval_goals, args.episode_length) for name in args.envs]  # all first
+    resolved = experiments.resolve_envs(args.envs, args.eval_goals, args.episode_length, args.physics)  # all first
     rows = []
     for train_id, eval_id, env_kwargs in resolved:
         task = experiments.short_name(train_id)
@@ -131,7 +132,7 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
         *results_header("DeepCRL vs SB3 SAC+HER / TD3+HER", "compare_baselines.py", version),
         f"Budget {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
         f"{args.eval_episodes} fresh episodes of {args.episode_length or 'the default number of'} steps ({args.eval_goals} goals), "
-        "deterministic policies, "
+        f"physics {args.physics or 'mjx'} (gcrl_depth envs), deterministic policies, "
         f"seeds {args.seeds}. DeepCRL: preset `{args.preset}`, overrides of the paper defaults {crl_config or 'none'}. "
         "SAC/TD3: stable-baselines3 with HerReplayBuffer (future, 4 goals), 1 gradient step per env step, "
         f"{'a 2-layer MLP' if args.baseline_depth is None else f'residual depth {args.baseline_depth}'} "

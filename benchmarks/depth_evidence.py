@@ -35,7 +35,7 @@ MIN_SHARE_S = 30.0  # a depth with less time than this left is not started
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gcrl_depth.cli.config_flags import add_config_arguments
+    from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.paper import PAPER_EVAL_EPISODES
     from gcrl_depth.run_dirs import add_run_arguments
 
@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evaluations", type=int, default=10, help="evaluations per run (every timesteps / this)")
     parser.add_argument("--eval-episodes", type=int, default=PAPER_EVAL_EPISODES)
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    add_physics_argument(parser)
     parser.add_argument("--seconds", type=float, default=400.0, help="wall-clock budget of all depths together")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per depth")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "depth_evidence")
@@ -67,11 +68,11 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     from gcrl_depth import experiments
     from gcrl_depth.cli.config_flags import resolved_config
-    from gcrl_depth.envs import env_id, eval_env_id, task_name
+    from gcrl_depth.envs import task_name
 
     task = task_name(args.task)
+    [(train_id, eval_id, env_kwargs)] = experiments.resolve_envs([task], "eval", args.episode_length, args.physics)
     config = resolved_config(args)
-    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     rows: dict[int, list[dict]] = {}
     notes: dict[int, str] = {}
     deadline = time.perf_counter() + args.seconds
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> Path:
             rows[depth] = [row for run in by_seed.values() for row in run]
             write_results(args, task, config, rows, notes)
 
-        experiments.run_deep_crl_set(env_id(task), depth, list(range(args.seeds)), args.timesteps,
-                                     max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_env_id(task),
+        experiments.run_deep_crl_set(train_id, depth, list(range(args.seeds)), args.timesteps,
+                                     max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_id,
                                      env_kwargs, progress_bar=args.progress, on_evaluation=on_evaluation,
                                      time_limit_s=share, run_dir=args.runs_dir and args.runs_dir / f"d{depth}",
                                      resume=args.resume, wandb_project=args.wandb, **config)
@@ -129,6 +130,7 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
              f"Protocol: {args.seeds} seeds per depth as one run set, the paper's hyperparameters with overrides "
              f"{config or 'none'}; evaluation every {max(1, args.timesteps // args.evaluations):,} env steps on "
              f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps (the evaluation layout), "
+             f"physics {args.physics or 'mjx'}, "
              "deterministic policy; a seed's score is the mean of its last 5 evaluations; cells are mean ± standard "
              "error over seeds. Paper: Table 1 (5 seeds, brax physics) at its full budget"
              + (f" of {paper.budget:,} env steps" if paper else "") + ".", "",

@@ -32,7 +32,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gcrl_depth.cli.config_flags import add_config_arguments
+    from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=16)
     parser.add_argument("--eval-goals", choices=["train", "eval"], default="train")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    add_physics_argument(parser)
     parser.add_argument("--behaviour", action="store_true",
                         help="record behaviour statistics (survival, torso height, over-the-wall passages) at every evaluation")
     parser.add_argument("--out", type=Path, default=None)
@@ -83,14 +84,12 @@ def main(argv: list[str] | None = None) -> Path:
     from gcrl_depth import experiments
     from gcrl_depth.analysis.behaviour import behaviour_probe
     from gcrl_depth.cli.config_flags import resolved_config
-    from gcrl_depth.envs import env_id, eval_env_id, task_name
+    from gcrl_depth.envs import task_name
     from gcrl_depth.files import atomic_write_text
 
     task = task_name(args.env)
-    train_id = env_id(task)
-    eval_id = eval_env_id(task) if args.eval_goals == "eval" else train_id
+    [(train_id, eval_id, env_kwargs)] = experiments.resolve_envs([task], args.eval_goals, args.episode_length, args.physics)
     base_config = resolved_config(args)
-    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
     out = args.out or RESULTS_DIR / f"depth_sweep_{jax.devices()[0].platform}"
     experiments.check_configs((f"{series} {value}", {**base_config, **overrides})
                               for series, value, overrides in configurations(args))
@@ -211,7 +210,8 @@ def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Name
     return [
         *results_header("DeepCRL depth sweep", "depth_sweep.py", version),
         f"{args.env}, {args.timesteps:,} env steps per run, evaluation every {args.eval_every:,} steps on "
-        f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals); preset "
+        f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps ({args.eval_goals} goals), physics "
+        f"{args.physics or 'mjx'}; preset "
         f"`{args.preset}`, overrides of the paper defaults {base_config or 'none'}; seeds {args.seeds}.",
         "Table: each run's headline (mean of its last 5 evaluations, as the paper reports) and its final evaluation, "
         "mean ± standard error over seeds; wall s = training time.",

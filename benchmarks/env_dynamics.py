@@ -179,12 +179,20 @@ def _seconds(steps: float, dt: float) -> str:
     return f"{steps * dt:.2f} s"
 
 
+def _within(result: dict) -> str:
+    checks = result.get("reference")
+    if checks is None:
+        return "-"
+    missed = [name.replace("_", " ") for name, ok in checks.items() if name != "all" and not ok]
+    return "yes" if not missed else "no: " + ", ".join(missed)
+
+
 def format_row(result: dict) -> str:
     r, z, dt = result["random"], result["zero"], result["dt"]
-    return (f"{result['env']}: random: {r['terminated']}/{r['episodes']} terminated ({r['terminated_low']} low, "
+    return (f"{result['env']} ({result['physics']}): random: {r['terminated']}/{r['episodes']} terminated ({r['terminated_low']} low, "
             f"{r['terminated_high']} high), length mean {r['length_mean']:.0f} median {r['length_median']:.0f}; "
             f"flipped {r['flipped']}, alive at end {r['flipped_alive_at_end']}; zero action: median length "
-            f"{z['length_median']:.0f} steps = {_seconds(z['length_median'], dt)}")
+            f"{z['length_median']:.0f} steps = {_seconds(z['length_median'], dt)}; within the paper's: {_within(result)}")
 
 
 def render_markdown(results: list[dict], args: argparse.Namespace, package_version: str) -> str:
@@ -197,13 +205,26 @@ def render_markdown(results: list[dict], args: argparse.Namespace, package_versi
         f"ends an episode's statistics), seed {args.seed}. Random: actions U(-1, 1) each step; zero: action 0. "
         "Low / high: the torso left the healthy height below / above. Displacement: median torso xy distance from "
         "the start over the episodes alive at that step. Flipped: the torso's up axis pointed down before the "
-        "episode ended.",
+        "episode ended. Within the paper's: termination rate within 0.15, mean random episode time and zero-action "
+        "fall time within 35% of the paper's envs (bottom table; an ant that never falls must never fall).",
+        "",
+        "## Against the paper's envs",
+        "",
+        "| env | physics | random: terminated | random: mean episode s | zero action: falls after | within the paper's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        r, z, dt = res["random"], res["zero"], res["dt"]
+        fall = "never" if z["terminated"] == 0 else _seconds(z["length_median"], dt)
+        lines.append(f"| {res['env']} | {res['physics']} | {r['terminated'] / r['episodes']:.0%} | "
+                     f"{r['length_mean'] * dt:.2f} | {fall} | {_within(res)} |")
+    lines += [
         "",
         "## Random actions",
         "",
-        "| env | dt s | terminated | low / high | length mean / median (steps) | mean length s | "
+        "| env | physics | dt s | terminated | low / high | length mean / median (steps) | mean length s | "
         "xy after 10 / 50 / 200 | flipped / alive at end | flip to end (steps) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         r, dt = res["random"], res["dt"]
@@ -212,19 +233,20 @@ def render_markdown(results: list[dict], args: argparse.Namespace, package_versi
         flips = r["steps_from_flip_to_end"]
         flip_span = f"{min(flips)}-{max(flips)}" if flips else "-"
         lines.append(
-            f"| {res['env']} | {dt:g} | {r['terminated'] / r['episodes']:.0%} ({r['terminated']}/{r['episodes']}) | "
+            f"| {res['env']} | {res['physics']} | {dt:g} | {r['terminated'] / r['episodes']:.0%} ({r['terminated']}/{r['episodes']}) | "
             f"{r['terminated_low']} / {r['terminated_high']} | {r['length_mean']:.0f} / {r['length_median']:.0f} | "
             f"{r['length_mean'] * dt:.2f} | {disp} | {r['flipped']} / {r['flipped_alive_at_end']} | {flip_span} |")
     lines += [
         "",
         "## Zero action",
         "",
-        "| env | terminated | first termination: median steps (range) | median seconds | torso z at the end (median) |",
-        "|---|---|---|---|---|",
+        "| env | physics | terminated | first termination: median steps (range) | median seconds | "
+        "torso z at the end (median) |",
+        "|---|---|---|---|---|---|",
     ]
     for res in results:
         z, dt = res["zero"], res["dt"]
-        lines.append(f"| {res['env']} | {z['terminated']}/{z['episodes']} | {z['length_median']:.0f} "
+        lines.append(f"| {res['env']} | {res['physics']} | {z['terminated']}/{z['episodes']} | {z['length_median']:.0f} "
                      f"({z['length_min']}-{z['length_max']}) | {_seconds(z['length_median'], dt)} | "
                      f"{z['z_last_median']:.2f} |")
     lines += [
@@ -248,9 +270,9 @@ def plot_survival(results: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for res in results:
         (line,) = ax.plot([(i + 1) * res["dt"] for i in range(len(res["random"]["survival"]))],
-                          res["random"]["survival"], label=f"{res['env']} (random)")
+                          res["random"]["survival"], label=f"{res['env']}, {res['physics']} (random)")
         ax.plot([(i + 1) * res["dt"] for i in range(len(res["zero"]["survival"]))], res["zero"]["survival"],
-                linestyle="--", color=line.get_color(), label=f"{res['env']} (zero)")
+                linestyle="--", color=line.get_color(), label=f"{res['env']}, {res['physics']} (zero)")
     ax.set_xscale("log")
     ax.set_xlabel("time (s, log scale)")
     ax.set_ylabel("fraction of episodes alive")

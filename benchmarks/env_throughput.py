@@ -7,6 +7,8 @@ For each id it measures
     random actions and auto-reset, at each ``--num-envs``;
   * ``gym``: the Gymnasium ``VectorEnv`` (``gym.make_vec``), one jitted call per step,
     actions from numpy, at each ``--num-envs``;
+under each ``--physics`` (``mjx``, the default, and/or ``spring``: brax's spring pipeline,
+Ant* and Humanoid* ids only; spring rows are labelled ``core spring`` / ``gym spring``),
 and writes a markdown table with the machine described to
 ``benchmarks/results/env_throughput_<platform>.md``, and a bar chart of env steps/s per env
 next to it (``.png``).
@@ -17,6 +19,7 @@ Python process: XLA's CPU backend keeps memory mappings for every program it com
 one process compiling all of them reaches Linux's ``vm.max_map_count`` (see tests/conftest.py).
 
     python benchmarks/env_throughput.py --num-envs 1 32 256 --steps 100
+    python benchmarks/env_throughput.py --envs Ant Humanoid --physics mjx spring --num-envs 64 512 --skip-gym
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 32, 256], help="parallel env counts")
     parser.add_argument("--steps", type=int, default=100, help="steps per timed core rollout / gym loop")
     parser.add_argument("--mujoco-steps", type=int, default=2000, help="control steps for the plain MuJoCo row")
+    parser.add_argument("--physics", nargs="+", default=["mjx"], choices=["mjx", "spring"],
+                        help="physics pipelines to measure (spring: Ant and Humanoid tasks, needs the extra 'spring')")
     parser.add_argument("--skip-gym", action="store_true", help="skip the Gymnasium VectorEnv rows")
     parser.add_argument("--use-cache", action="store_true", help="keep the persistent compilation cache on")
     parser.add_argument("--out", type=Path, default=None, help="output markdown file")
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> Path:
 def measure_in_child(name: str, args: argparse.Namespace) -> list[dict]:
     """Measure one env in a fresh Python process with this run's options."""
     options = ["--num-envs", *map(str, args.num_envs), "--steps", str(args.steps), "--mujoco-steps", str(args.mujoco_steps)]
-    options += ["--skip-gym"] * args.skip_gym + ["--use-cache"] * args.use_cache
+    options += ["--skip-gym"] * args.skip_gym + ["--use-cache"] * args.use_cache + ["--physics", *args.physics]
     with tempfile.TemporaryDirectory() as tmp:
         rows_json = Path(tmp) / "rows.json"
         subprocess.run([sys.executable, __file__, *options, "--envs", name, "--rows-json", str(rows_json)], check=True)
@@ -87,23 +92,25 @@ def measure_in_child(name: str, args: argparse.Namespace) -> list[dict]:
 
 
 def measure_env(name: str, args: argparse.Namespace) -> list[dict]:
-    """Every row of one env: plain MuJoCo, then core and gym at each ``--num-envs``."""
+    """Every row of one env: plain MuJoCo, then core and gym at each ``--num-envs`` under each physics."""
     from gcrl_depth.envs import make_core
 
-    core = make_core(name)
-    rows = [bench_mujoco(name, core, args.mujoco_steps)]
+    rows = [bench_mujoco(name, make_core(name), args.mujoco_steps)]
     print(format_row(rows[-1]), flush=True)
-    for num_envs in args.num_envs:
-        rows.append(bench_core(name, core, num_envs, args.steps))
-        print(format_row(rows[-1]), flush=True)
-        if not args.skip_gym:
-            rows.append(bench_gym(name, num_envs, args.steps))
+    for physics in args.physics:
+        core = make_core(name, physics=physics)
+        for num_envs in args.num_envs:
+            rows.append(bench_core(name, core, num_envs, args.steps))
             print(format_row(rows[-1]), flush=True)
+            if not args.skip_gym:
+                rows.append(bench_gym(name, num_envs, args.steps, physics))
+                print(format_row(rows[-1]), flush=True)
     return rows
 
 
 def make_row(name: str, mode: str, num_envs: int, compile_s: float | None, steps_per_s: float, core) -> dict:
-    """One table row; the core gives frames per step and control dt."""
+    """One table row; the core gives frames per step, control dt and the physics (named in the mode but for MJX)."""
+    mode = mode if core.physics == "mjx" else f"{mode} {core.physics}"
     return {"env": name, "mode": mode, "num_envs": num_envs, "compile_s": compile_s, "steps_per_s": steps_per_s,
                 "n_frames": core.n_frames, "dt": core.dt}
 
@@ -148,13 +155,13 @@ def bench_core(name: str, core, num_envs: int, steps: int) -> dict:
     return make_row(name, "core", num_envs, compile_s, num_envs * steps / elapsed, core)
 
 
-def bench_gym(name: str, num_envs: int, steps: int) -> dict:
+def bench_gym(name: str, num_envs: int, steps: int, physics: str = "mjx") -> dict:
     import gymnasium as gym
     import numpy as np
 
     from gcrl_depth.envs import env_id
 
-    envs = gym.make_vec(env_id(name), num_envs=num_envs)
+    envs = gym.make_vec(env_id(name), num_envs=num_envs, physics=physics)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, size=(steps + 1, *envs.action_space.shape)).astype(np.float32)
     start = time.perf_counter()
@@ -179,7 +186,10 @@ def plot_throughput(rows: list[dict], path: Path, subtitle: str) -> None:
     envs = list(dict.fromkeys(row["env"] for row in rows))
     largest = max(row["num_envs"] for row in rows if row["mode"] != "mujoco")
     series = [("mujoco", 1, "plain MuJoCo, 1 env"), ("core", largest, f"JAX core, {largest} envs"),
-              ("gym", largest, f"gym.make_vec, {largest} envs")]
+              ("gym", largest, f"gym.make_vec, {largest} envs"),
+              ("core spring", largest, f"JAX core, spring, {largest} envs"),
+              ("gym spring", largest, f"gym.make_vec, spring, {largest} envs")]
+    series = [entry for entry in series if any(row["mode"] == entry[0] for row in rows)]
     fig, ax = plt.subplots(figsize=(7.0, 0.22 * len(envs) * len(series) + 1.2), dpi=120)
     height = 0.8 / len(series)
     for offset, (mode, num_envs, label) in enumerate(series):

@@ -11,8 +11,10 @@ one part each):
   * ``evidence`` (~7-8 min, ``--evidence-seconds``): depth 4 against 64 (``--evidence-depths 4 16
     64`` adds 16) on Ant Big Maze, 3 seeds each as run sets, the paper's protocol (``benchmarks/depth_evidence.py``, which
     says why this task), curves and table beside the paper's final numbers, under ``evidence/``;
+    ``--evidence-physics spring`` runs it on brax's spring pipeline, as the paper did;
   * ``env``: env throughput of the pure-JAX core (``jit(vmap + scan)``, random actions,
-    auto-reset) for one task per robot family at 512, 2048 and 8192 envs, with compile times;
+    auto-reset) for one task per robot family at 512, 2048 and 8192 envs, with compile times,
+    under each ``--env-physics`` (MJX and brax's spring pipeline; spring for the ant and humanoid);
   * ``train``: training throughput at the paper's settings (512 envs, batch 512, width 256,
     1 gradient step per 39.68 env steps, a 10,000-step replay per env) on Humanoid and
     AntBigMaze at depths 4..1024 (actor 512 deep at 1024, as the paper): env steps/s,
@@ -49,7 +51,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PARTS = ("speed", "evidence", "env", "train")
-ENV_FIELDS = ["task", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
+ENV_FIELDS = ["task", "physics", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
 TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "runs", "params", "compile_s", "env_steps_per_s",
                 "grad_steps_per_s", "ms_per_grad_step", "ms_per_grad_step_per_seed", "kernels_per_grad_step",
                 "update_compile_s", "peak_gib", "planned_gib", "device", "status"]
@@ -69,12 +71,16 @@ SMOKE_SPEED_ROWS = ((4, "default", 1), (4, "tower_kernel=pallas", 2))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.config_flags import add_physics_argument
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=["speed", "evidence"])
     parser.add_argument("--smoke", action="store_true", help="toy sizes for every part (a CPU check)")
     parser.add_argument("--env-tasks", nargs="+", default=["PointUMaze", "AntBigMaze", "Humanoid", "ArmPushEasy"])
     parser.add_argument("--env-sizes", nargs="+", type=int, default=[512, 2048, 8192], help="parallel envs")
     parser.add_argument("--env-steps", type=int, default=200, help="steps per timed env rollout")
+    parser.add_argument("--env-physics", nargs="+", choices=["mjx", "spring"], default=["mjx", "spring"],
+                        help="physics of the env rows (spring only for the Ant and Humanoid tasks; needs brax)")
     parser.add_argument("--train-tasks", nargs="+", default=["Humanoid", "AntBigMaze"])
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 16, 64, 256, 1024], help="for the first train task")
     parser.add_argument("--other-depths", nargs="+", type=int, default=[4, 64],
@@ -96,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidence-seconds", type=float, default=400.0, help="wall-clock budget of the evidence part")
     parser.add_argument("--evidence-config", default=None, metavar="FILE",
                         help="YAML or JSON file of CRLConfig fields for the evidence runs (e.g. benchmarks/configs/pallas.yaml)")
+    add_physics_argument(parser, "--evidence-physics", help_text="the evidence runs' env physics, passed to depth_evidence.py "
+                         "as --physics: mjx or spring (brax's spring pipeline, the paper's; default: the env's own, mjx)")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
@@ -112,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.speed_task = "PointUMaze"
         # test_reproduce's runs: with --use-cache, the same programs
         args.evidence_task, args.evidence_depths, args.evidence_seeds, args.evidence_timesteps = "PointUMaze", [4], 2, 120
+        if args.evidence_physics == "spring":  # the point runs on MJX only
+            args.evidence_task = "Ant"
     return args
 
 
@@ -136,8 +146,9 @@ def planned_rows(args: argparse.Namespace, part: str) -> list[dict]:
         return [{"part": "speed", "task": args.speed_task, "depth": d, "variant": v, "runs": r}
                 for d, v, r in (SMOKE_SPEED_ROWS if args.smoke else SPEED_ROWS)]
     if part == "env":
-        return [{"part": "env", "task": t, "num_envs": n, "steps": args.env_steps}
-                for t in args.env_tasks for n in args.env_sizes]
+        return [{"part": "env", "task": t, "physics": p, "num_envs": n, "steps": args.env_steps}
+                for t in args.env_tasks for p in args.env_physics if p == "mjx" or t.startswith(("Ant", "Humanoid"))
+                for n in args.env_sizes]
     rows = []
     for index, task in enumerate(args.train_tasks):
         for depth in args.depths if index == 0 else args.other_depths:
@@ -162,8 +173,9 @@ def measure_row(spec: dict, args: argparse.Namespace) -> dict:
 
         from gcrl_depth.envs import make_core
 
-        row = env_throughput.bench_core(spec["task"], make_core(spec["task"]), spec["num_envs"], spec["steps"])
-        return {"task": spec["task"], "num_envs": spec["num_envs"], "steps": spec["steps"],
+        core = make_core(spec["task"], physics=spec.get("physics", "mjx"))
+        row = env_throughput.bench_core(spec["task"], core, spec["num_envs"], spec["steps"])
+        return {"task": spec["task"], "physics": core.physics, "num_envs": spec["num_envs"], "steps": spec["steps"],
                 "compile_s": row["compile_s"], "env_steps_per_s": row["steps_per_s"], "device": device_kind(), "status": "ok"}
     if spec["part"] == "speed":
         import update_speed
@@ -242,8 +254,8 @@ def last_error_line(log: Path) -> str:
 
 # ----------------------------------------------------------------------------- files
 def row_key(part: str, row: dict) -> tuple:
-    if part == "env":
-        return row["task"], int(row["num_envs"])
+    if part == "env":  # rows written before physics were recorded are MJX's
+        return row["task"], row.get("physics") or "mjx", int(row["num_envs"])
     if part == "speed":
         return row["task"], int(row["depth"]), row["variant"], int(row.get("runs") or 1)
     return row["task"], int(row["depth"]), row["variant"], int(row.get("runs") or 1)
@@ -321,6 +333,8 @@ def run_evidence(args: argparse.Namespace) -> None:
                "--runs-dir", "none"]  # no checkpoints of GB-sized buffers in a 9-minute slot
     if args.evidence_config:
         options += ["--config", str(args.evidence_config)]
+    if args.evidence_physics:
+        options += ["--physics", args.evidence_physics]
     if args.smoke:
         options += ["--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20", "--preset", "tiny"]
     else:
@@ -362,11 +376,11 @@ def plot_suite(env_rows: list[dict], train_rows: list[dict], path: Path, device:
     from gcrl_depth.plotting import plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    for task in dict.fromkeys(r["task"] for r in env_rows):
+    for task, physics in dict.fromkeys((r["task"], r.get("physics") or "mjx") for r in env_rows):
         points = sorted((int(r["num_envs"]), float(r["env_steps_per_s"])) for r in env_rows
-                        if r["task"] == task and r["status"] == "ok")
+                        if r["task"] == task and (r.get("physics") or "mjx") == physics and r["status"] == "ok")
         if points:
-            left.plot(*zip(*points), marker="o", label=task)
+            left.plot(*zip(*points), marker="o", label=task if physics == "mjx" else f"{task} ({physics})")
     left.set(xscale="log", yscale="log", xlabel="parallel envs", ylabel="env steps / s", title="Env core")
     for task in dict.fromkeys(r["task"] for r in train_rows):
         points = sorted((int(r["depth"]), float(r["env_steps_per_s"])) for r in train_rows
@@ -398,8 +412,8 @@ def env_section(rows: list[dict]) -> list[str]:
     if not rows:
         return []
     return ["## Env throughput (core, `jit(vmap + scan)`, random actions, auto-reset)", "",
-            "| task | envs | steps timed | compile s | env steps/s | status |", "|---|---|---|---|---|---|",
-            *[f"| {r['task']} | {int(r['num_envs']):,} | {r['steps']} | {_num(r['compile_s'], '.1f')} | "
+            "| task | physics | envs | steps timed | compile s | env steps/s | status |", "|---|---|---|---|---|---|---|",
+            *[f"| {r['task']} | {r.get('physics') or 'mjx'} | {int(r['num_envs']):,} | {r['steps']} | {_num(r['compile_s'], '.1f')} | "
               f"{_num(r['env_steps_per_s'], ',.0f')} | {r['status']} |" for r in rows], ""]
 
 

@@ -13,6 +13,9 @@ headline); the table gives the mean ± standard error of the headline over seeds
 
 ``--budget-scale`` shrinks every budget (and the evaluation interval with it, so every run
 still has ~100 evaluations); ``--timesteps`` sets one explicit budget for every task.
+``--physics spring`` steps the Ant and Humanoid tasks on brax's spring pipeline, as the paper
+did (default: MJX; the tasks without spring are refused before any run, and stored runs are
+reused only at the physics they ran on).
 Each finished run is stored in ``<out>/runs/<task>_d<depth>_s<seed>.csv`` (with its
 settings in a ``.json`` beside it) and is not run again: a table can be filled over
 several sessions or machines (copy the ``runs`` folders together, then ``--report-only``).
@@ -36,7 +39,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gcrl_depth.cli.config_flags import add_config_arguments
+    from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.paper import PAPER_EVAL_EPISODES, PAPER_EVALUATIONS, PAPER_SEEDS, TABLE_1
     from gcrl_depth.run_dirs import add_run_arguments
 
@@ -50,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evaluations", type=int, default=PAPER_EVALUATIONS, help="evaluations per run")
     parser.add_argument("--eval-episodes", type=int, default=PAPER_EVAL_EPISODES)
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    add_physics_argument(parser)
     parser.add_argument("--progress", action="store_true", help="show a progress bar per run")
     parser.add_argument("--serial", action="store_true",
                         help="train seeds one after another (default: a (task, depth)'s seeds as one run set)")
@@ -78,10 +82,12 @@ def budget_of(task: str, args: argparse.Namespace) -> int:
 
 
 def run_settings(task: str, depth: int, args: argparse.Namespace, config: dict) -> dict:
-    """Everything that defines a run besides its seed; a stored run is reused only if these match."""
+    """Everything that defines a run besides its seed; a stored run is reused only if these match
+    (``physics`` only for ``--physics spring``: a run stored without it ran on MJX, the default)."""
     budget = budget_of(task, args)
+    physics = {} if args.physics in (None, "mjx") else {"physics": args.physics}
     return {"task": task, "depth": depth, "timesteps": budget, "eval_every": max(1, budget // args.evaluations),
-            "eval_episodes": args.eval_episodes, "episode_length": args.episode_length, "config": config}
+            "eval_episodes": args.eval_episodes, "episode_length": args.episode_length, **physics, "config": config}
 
 
 def run_path(out: Path, task: str, depth: int, seed: int) -> Path:
@@ -124,12 +130,11 @@ def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Names
     """The curve rows of ``seeds``: one run set, or one run after another with ``--serial``; trained in
     the run folder ``runs/<task>_d<depth>_s<seeds>/`` (resumed from it after an interruption)."""
     from gcrl_depth import experiments
-    from gcrl_depth.envs import env_id, eval_env_id
 
-    env_kwargs = {} if args.episode_length is None else {"episode_length": args.episode_length}
+    train_id, eval_id, env_kwargs = experiments.resolve_env(task, "eval", args.episode_length, args.physics)
     run_dir = out / "runs" / f"{task}_d{settings['depth']}_s{'-'.join(map(str, seeds))}"
-    return experiments.run_deep_crl_seeds(env_id(task), settings["depth"], seeds, settings["timesteps"],
-                                          settings["eval_every"], settings["eval_episodes"], eval_env_id(task), env_kwargs,
+    return experiments.run_deep_crl_seeds(train_id, settings["depth"], seeds, settings["timesteps"],
+                                          settings["eval_every"], settings["eval_episodes"], eval_id, env_kwargs,
                                           serial=args.serial, progress_bar=args.progress, run_dir=run_dir,
                                           resume=args.resume, wandb_project=args.wandb, **settings["config"])
 
@@ -147,6 +152,7 @@ def main(argv: list[str] | None = None) -> Path:
     config = resolved_config(args)
     out = args.out or RESULTS_DIR / f"reproduce_{jax.devices()[0].platform}"
     tasks = [task_name(t) for t in args.tasks]
+    experiments.resolve_envs(tasks, "eval", args.episode_length, args.physics)  # every task takes --physics, before any run
     experiments.check_configs((f"--depths {depth}", {**config, "depth": depth}) for depth in args.depths)
     rows, missing = [], []
     for task in tasks:
@@ -222,7 +228,8 @@ def render_table(summary: list[dict], args: argparse.Namespace, config: dict, mi
         f"Protocol: evaluation every budget / {args.evaluations} env steps on {args.eval_episodes} fresh episodes of "
         f"{args.episode_length or 1000} steps (the evaluation layout for mazes), deterministic policy; a run's score is "
         "the mean of its last 5 evaluations; cells are mean ± standard error over seeds (number of seeds). "
-        f"DeepCRL preset `{args.preset}`, overrides of the paper's defaults: {config or 'none'}. "
+        f"DeepCRL preset `{args.preset}`, overrides of the paper's defaults: {config or 'none'}; "
+        f"physics {args.physics or 'mjx'}. "
         "Paper: Table 1 of Wang et al. (NeurIPS 2025), 5 seeds, brax physics for ant and humanoid and its own arm; "
         "see the README's \"Differences from the paper's code\" before comparing numbers.",
         "",

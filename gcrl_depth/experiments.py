@@ -34,21 +34,36 @@ def _row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationR
             "success_rate": result.success_rate, "final_distance": result.final_distance}
 
 
-def resolve_env(name: str, eval_goals: str = "train", episode_length: int | None = None) -> tuple[str, str, dict[str, Any]]:
+def resolve_env(name: str, eval_goals: str = "train", episode_length: int | None = None,
+                physics: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """(training id, evaluation id, env kwargs) of a gcrl_depth task name or id, or of any Gymnasium goal env id.
 
     ``eval_goals="eval"`` picks a gcrl_depth maze's ``...Eval`` twin; ``episode_length``
-    becomes the task option of a gcrl_depth task and ``max_episode_steps`` of another env.
+    becomes the task option of a gcrl_depth task and ``max_episode_steps`` of another env;
+    ``physics`` (the scripts' ``--physics``) the task option of a gcrl_depth task, a ValueError
+    for another env or a task without that physics (:func:`~gcrl_depth.cli.config_flags.with_physics`).
     """
+    from gcrl_depth.cli.config_flags import with_physics
     from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import registered_spec
 
     if is_gcrl_id(name):
         task = task_name(name)
-        kwargs = {} if episode_length is None else {"episode_length": episode_length}
+        kwargs = with_physics(name, {} if episode_length is None else {"episode_length": episode_length}, physics)
         return env_id(task), eval_env_id(task) if eval_goals == "eval" else env_id(task), kwargs
+    with_physics(name, {}, physics)  # refused: the physics choice is gcrl_depth's
     train_id = registered_spec(name).id
     return train_id, train_id, {} if episode_length is None else {"max_episode_steps": episode_length}
+
+
+def resolve_envs(names: Iterable[str], eval_goals: str = "train", episode_length: int | None = None,
+                 physics: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+    """:func:`resolve_env` of every name, all before a multi-run command's first run: a bad one
+    (``--physics spring`` for a task without it, ...) raises a SystemExit with its one-line message."""
+    try:
+        return [resolve_env(name, eval_goals, episode_length, physics) for name in names]
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def short_name(env_id: str) -> str:
@@ -178,6 +193,7 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     each member also logging to ``wandb_project`` if given."""
     from gcrl_depth import run_dirs
     from gcrl_depth.callbacks import SaveBestModel
+    from gcrl_depth.crl.persistence import physics_of
     from gcrl_depth.crl.run_set import RunSet
     from gcrl_depth.crl.state_store import StateStore
     from gcrl_depth.interrupts import Preempted, PreemptionNotice
@@ -204,7 +220,7 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     store = notice = None
     best: dict[int, SaveBestModel] = {}
     if run_dir is not None:
-        write_run_metadata(run_dir, first.config.to_dict(), settings)
+        write_run_metadata(run_dir, first.config.to_dict(), settings, physics=physics_of(first.core))
         store, notice = StateStore(Path(run_dir) / run_dirs.CHECKPOINTS), PreemptionNotice()
         for member in runs.members:
             best[member.seed] = SaveBestModel(files(member.seed) / "best")
@@ -302,6 +318,7 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
 
     from gcrl_depth import run_dirs
     from gcrl_depth.baselines import make_baseline, sb3_policy
+    from gcrl_depth.crl.persistence import physics_of
     from gcrl_depth.goal_envs import vector_goal_env
     from gcrl_depth.logger import Logger
     from gcrl_depth.machine import write_run_metadata
@@ -311,14 +328,16 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
                 "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs, "depth": depth,
                 "width": width, "sb3_kwargs": sb3_kwargs}
     resuming = run_dir is not None and run_dirs.open_run_dir(run_dir, settings, resume)
-    model = make_baseline(algo, gym.make(env_id, **env_kwargs), seed=seed, depth=depth, width=width, **sb3_kwargs)
+    train_env = gym.make(env_id, **env_kwargs)
+    physics = physics_of(getattr(train_env.unwrapped, "core", None))  # None for an env not of gcrl_depth
+    model = make_baseline(algo, train_env, seed=seed, depth=depth, width=width, **sb3_kwargs)
     rows: list[dict[str, Any]] = []
     if resuming:
         model = run_dirs.resume_sb3(model, run_dir)  # type: ignore[arg-type]
         rows = run_dirs.read_curve(run_dir, model.num_timesteps)  # type: ignore[arg-type]
         print(f"{run_dir}: resuming at {model.num_timesteps:,} env steps", flush=True)
     if run_dir is not None:
-        write_run_metadata(run_dir, {}, settings)
+        write_run_metadata(run_dir, {}, settings, physics=physics)
     eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
     params = sum(p.numel() for p in model.policy.parameters())
     run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,

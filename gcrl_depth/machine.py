@@ -74,14 +74,16 @@ def git_commit(folder: str | os.PathLike | None = None) -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def run_metadata(config: dict, settings: dict) -> dict:
+def run_metadata(config: dict, settings: dict, physics: str | None = None) -> dict:
     """What a run folder's ``metadata.json`` records: the resolved config, the run's other settings,
-    the command line, package versions, the git commit and the devices."""
+    the physics its env steps (``"mjx"`` or ``"spring"``; None for an env not of gcrl_depth), the
+    command line, package versions, the git commit and the devices."""
     import jax
 
     return {
         "config": config,
         "settings": settings,
+        "physics": physics,
         "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": {"python": sys.version.split()[0], **{name: package_version(name) for name in (
@@ -94,21 +96,22 @@ def run_metadata(config: dict, settings: dict) -> dict:
     }
 
 
-def write_run_metadata(folder: str | os.PathLike, config: dict, settings: dict) -> Path:
-    """Write ``folder/metadata.json`` (atomically); a resumed run's start is added to ``resumed``."""
+def write_run_metadata(folder: str | os.PathLike, config: dict, settings: dict, physics: str | None = None) -> Path:
+    """Write ``folder/metadata.json`` (atomically); a resumed run's start is added to ``resumed``
+    (and its physics, where a folder written before physics were recorded has none)."""
     import json
 
     from gcrl_depth.files import atomic_write_text
 
     path = Path(folder) / "metadata.json"
-    record = run_metadata(config, settings)
+    record = run_metadata(config, settings, physics)
     if path.exists():
         try:
             earlier = json.loads(path.read_text())
         except (OSError, ValueError):
             earlier = None
         if isinstance(earlier, dict):
-            record = {**earlier, "resumed": [*earlier.get("resumed", []), {k: record[k] for k in (
-                "started", "command", "git_commit", "devices", "host")}]}
+            record = {"physics": physics, **earlier, "resumed": [*earlier.get("resumed", []), {k: record[k] for k in (
+                "started", "command", "git_commit", "devices", "host", "physics")}]}
     atomic_write_text(path, json.dumps(record, indent=1, default=str))
     return path

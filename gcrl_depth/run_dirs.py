@@ -4,7 +4,8 @@ run killed at hour 46 resumes from its last evaluation instead of starting over.
 
 Layout (one folder per run set: its seeds train as one program)::
 
-    metadata.json           settings (what makes the run), config, command line, versions, git commit, devices
+    metadata.json           settings (what makes the run), config, physics ("mjx" or "spring"), command line,
+                            versions, git commit, devices
     checkpoints/            the training state after each evaluation (orbax; replay buffers included;
                             the latest 2 and the best kept); removed once the run has finished
     seed_<s>/progress.csv   the agent's logs (and TensorBoard events)

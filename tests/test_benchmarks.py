@@ -24,6 +24,11 @@ def test_env_throughput_writes_a_table(tmp_path):
     assert "CPU:" in text and "jax" in text
     assert "(0.05 s = 2 frames for PointUMaze)" in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    script.main(["--envs", "Ant", "--physics", "spring", "--num-envs", "2", "--steps", "2", "--mujoco-steps", "10",
+                 "--skip-gym", "--use-cache", "--out", str(out)])
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| Ant")]
+    assert [row.split("|")[2].strip() for row in rows] == ["mujoco", "core spring"]
+    assert "0.05 s = 10 frames for Ant" in out.read_text()  # the spring pipeline's 10 x 0.005 s
 
 
 def test_train_throughput_writes_a_table(tmp_path):
@@ -100,6 +105,15 @@ def test_gpu_suite_speed_part_starts_no_row_once_its_time_is_spent(tmp_path, cap
     suite.main(["--smoke", "--parts", "speed", "--speed-seconds", "0", "--out", str(tmp_path)])
     assert not (tmp_path / "speed.csv").exists()
     assert capsys.readouterr().out.count("time spent") == len(suite.SMOKE_SPEED_ROWS)
+
+
+def test_gpu_suite_env_part_measures_both_physics_where_a_task_has_them():
+    suite = load_script("gpu_suite")
+    rows = suite.planned_rows(suite.parse_args(["--parts", "env", "--env-sizes", "512"]), "env")
+    assert [(r["task"], r["physics"]) for r in rows] == [
+        ("PointUMaze", "mjx"), ("AntBigMaze", "mjx"), ("AntBigMaze", "spring"), ("Humanoid", "mjx"), ("Humanoid", "spring"),
+        ("ArmPushEasy", "mjx")]
+    assert suite.row_key("env", {"task": "Ant", "num_envs": "8"}) == ("Ant", "mjx", 8)  # rows of before physics: MJX
 
 
 def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(tmp_path):
@@ -207,12 +221,15 @@ def test_depth_sweep_series_and_bad_pairs():
 def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
     script = load_script("env_dynamics")
     out = tmp_path / "dynamics.md"
-    script.main(["--envs", "Ant", "--num-envs", "3", "--steps", "12", "--out", str(out)])
+    script.main(["--envs", "Ant", "--num-envs", "3", "--steps", "12", "--physics", "mjx", "spring", "--out", str(out)])
     text = out.read_text()
-    row = next(line for line in text.splitlines() if line.startswith("| Ant | 0.05 |"))
-    assert "/3)" in row  # terminated out of 3 episodes
-    zero = [line for line in text.splitlines() if line.startswith("| Ant | ") and "|---" not in line][1]
-    assert zero.startswith("| Ant | 0/3 | 12 (12-12) | 0.60 s | 0.")  # a passive ant stands for the whole (short) episode
+    for physics in ("mjx", "spring"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| Ant | {physics} | 0.05 |"))
+        assert "/3)" in row  # terminated out of 3 episodes
+        zero = next(line for line in text.splitlines() if line.startswith(f"| Ant | {physics} | 0/3 |"))
+        assert zero.startswith(f"| Ant | {physics} | 0/3 | 12 (12-12) | 0.60 s | 0.")  # a passive ant stands (short episode)
+        summary = next(line for line in text.splitlines() if line.startswith(f"| Ant | {physics} | 0% |"))
+        assert "| 0.60 | never | no: " in summary and summary.endswith("random time |")  # 12 steps, not the paper's 39.5 s
     assert "The paper's envs" in text and "38% (6 low, 18 high)" in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit, match="free-floating root"):

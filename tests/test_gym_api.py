@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -20,16 +21,18 @@ FIRST_OF_EACH_CLASS: dict[str, str] = {}
 for _name, (_family, _) in TASKS.items():
     FIRST_OF_EACH_CLASS.setdefault(_family, _name)
 CHECKED_IDS = [env_id(name) for name in (*FIRST_OF_EACH_CLASS.values(), "HumanoidBigMazeEval")]
+# brax's spring pipeline: one ant and one humanoid family (tests/test_spring.py covers every id's layout).
+SPRING_CHECKED_IDS = [env_id(name) for name in ("Ant", "HumanoidUMaze")]
 
 
 CHECK_SCRIPT = """
-import sys, warnings
+import json, sys, warnings
 import gymnasium as gym
 import gcrl_depth
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 warnings.filterwarnings("ignore", message=".*Box observation space (min|max)imum value is")
-env = gym.make(sys.argv[1], render_mode="rgb_array")
+env = gym.make(sys.argv[1], render_mode="rgb_array", **json.loads(sys.argv[2]))
 check_env(env.unwrapped, skip_render_check=False)
 sb3_check_env(env.unwrapped, warn=True)  # includes the GoalEnv compute_reward checks
 assert env.spec.id == sys.argv[1]
@@ -38,11 +41,13 @@ print("checked", sys.argv[1])
 """
 
 
-@pytest.mark.parametrize("env_name", CHECKED_IDS)
-def test_env_checkers_pass_on_every_registered_env(env_name):
+@pytest.mark.parametrize("env_name, physics", [(name, "mjx") for name in CHECKED_IDS]
+                         + [(name, "spring") for name in SPRING_CHECKED_IDS])
+def test_env_checkers_pass_on_every_registered_env(env_name, physics):
     # One process per env: compiling every env's programs in the pytest process exhausts
     # vm.max_map_count and XLA's CPU compiler then crashes (see conftest.py).
-    result = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, env_name], capture_output=True, text=True, timeout=600)
+    options = json.dumps({"physics": physics})
+    result = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, env_name, options], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"checked {env_name}" in result.stdout
 

@@ -70,7 +70,7 @@ class BehaviourProbe:
         core = self.core
 
         def observe(state: Any, action: jax.Array, following: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-            qpos = state.physics.qpos
+            qpos = jax.vmap(core.physics_data)(state.physics).qpos
             height = qpos[:, 2] if has_torso(core) else jnp.zeros(qpos.shape[0], jnp.float32)
             return height, self._over_wall(qpos), following.terminated | following.truncated
 

@@ -56,16 +56,18 @@ def check_stitching(env: str, depths: Sequence[int], max_cells: int, **config: A
 def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, eval_every: int, eval_episodes: int,
                    max_cells: int = STITCHING_CELLS, episode_length: int | None = None, progress_bar: bool = False,
                    serial: bool = False, run_dir: str | os.PathLike | None = None, resume: bool = True,
-                   wandb_project: str | None = None, **config: Any) -> dict[int, list[dict[str, Any]]]:
+                   wandb_project: str | None = None, physics: str | None = None,
+                   **config: Any) -> dict[int, list[dict[str, Any]]]:
     """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
     another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
     metrics (the protocol's measure) and the near pairs' (``near/...``). ``run_dir``, ``resume``
-    and ``wandb_project`` as :func:`~gcrl_depth.experiments.run_deep_crl` takes them."""
+    and ``wandb_project`` as :func:`~gcrl_depth.experiments.run_deep_crl` takes them; ``physics``
+    (``"mjx"`` or ``"spring"``; default the task's own) is a task option of every env."""
     from gcrl_depth.envs import env_id
     from gcrl_depth.goal_envs import vector_goal_env
 
     task = check_stitching(env, [depth], max_cells, **config)
-    length = {} if episode_length is None else {"episode_length": episode_length}
+    _, _, length = experiments.resolve_env(task, episode_length=episode_length, physics=physics)
     near, far = ({**options, **length} for options in stitching_options(max_cells))
     near_envs = vector_goal_env(env_id(task), eval_episodes, **near)
 

@@ -5,6 +5,11 @@ never falls out of step with the config. Every command that builds DeepCRL confi
 and the scripts under ``benchmarks/``) takes the same three: ``--preset NAME`` (from
 :data:`~gcrl_depth.crl.config.PRESETS`), ``--config FILE`` (YAML or JSON) and the field
 flags; they compose in that order, flags given on the command line winning.
+
+Every command that builds gcrl_depth envs to train or evaluate also takes ``--physics
+{mjx,spring}`` (:func:`add_physics_argument`), merged into the env options as ``physics=...``
+by :func:`with_physics`, so it travels with the task options into the evaluation envs, the
+checkpoints and the run folders.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from gcrl_depth.crl.config import PRESETS, CRLConfig
+
+# gcrl_depth.envs.physics.PHYSICS (tests/test_physics_option.py keeps them equal), here without importing
+# MuJoCo and JAX to parse a command line.
+PHYSICS_CHOICES = ("mjx", "spring")
+PHYSICS_HELP = ("the env core's physics: mjx (MuJoCo MJX) or spring (brax's spring pipeline, the paper's; Ant and "
+                "Humanoid tasks only, needs brax); merged into the env options as physics=... (default: the env's own, mjx)")
 
 
 def field_docs(cls: type = CRLConfig) -> dict[str, str]:
@@ -49,6 +60,45 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = 
 def resolved_config(args: argparse.Namespace) -> dict[str, Any]:
     """The CRLConfig fields of :func:`add_config_arguments`' flags: the preset, then the file, then the flags."""
     return config_values(args, args.config, PRESETS[args.preset])
+
+
+def add_physics_argument(parser: argparse.ArgumentParser, flag: str = "--physics", help_text: str = PHYSICS_HELP) -> None:
+    """``--physics {mjx,spring}`` (or ``flag``), default None: the env's own physics; :func:`with_physics`
+    merges it into the env options."""
+    parser.add_argument(flag, choices=PHYSICS_CHOICES, default=None, help=help_text)
+
+
+def with_physics(env: str | None, env_kwargs: dict[str, Any] | None, physics: str | None,
+                 flag: str = "--physics") -> dict[str, Any]:
+    """``env_kwargs`` (a copy) with ``physics=physics`` added, for the gcrl_depth task or id ``env``;
+    ``physics=None`` adds nothing. A ValueError (one line, naming ``flag``) where ``env`` is not a
+    gcrl_depth env, its task has no such physics, or ``env_kwargs`` name another physics."""
+    options = dict(env_kwargs or {})
+    if physics is None:
+        return options
+    from gcrl_depth.envs import TASKS, is_gcrl_id, task_name
+
+    if physics not in PHYSICS_CHOICES:
+        raise ValueError(f"{flag} must be one of {list(PHYSICS_CHOICES)}, got {physics!r}")
+    if not env or not is_gcrl_id(env):
+        raise ValueError(f"{flag} {physics}: {env!r} is not a gcrl_depth env; the physics choice exists for gcrl_depth's "
+                         "own tasks (spring for the Ant and Humanoid ones)")
+    if options.get("physics", physics) != physics:
+        raise ValueError(f"{flag} {physics} and the env options' physics={options['physics']!r} disagree; give one")
+    task = task_name(env)
+    family = _task_class(TASKS[task][0])
+    if physics == "spring" and getattr(family, "spring", None) is None:
+        raise ValueError(f"{flag} spring: {task} runs on MJX only; spring exists for the Ant and Humanoid tasks, which the "
+                         "paper trained on brax's spring pipeline")
+    return {**options, "physics": physics}
+
+
+def _task_class(family: str) -> type:
+    """The core class of a task family ``"module:Class"`` (imported, nothing built)."""
+    import importlib
+
+    module_name, class_name = family.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:

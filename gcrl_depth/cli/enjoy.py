@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:  # before loading anything
         raise ValueError(f"--out must end in one of {list(VIDEO_SUFFIXES)}, got {args.out!r}")
-    env, options = model_env(args.model, args.eval_goals, args.env_kwargs)
+    env, options = model_env(args.model, args.eval_goals, args.env_kwargs, args.physics)
     if env is None:
         raise ValueError(f"{args.model} was trained on an env without an id: render it from Python with gcrl_depth.video")
     model = DeepCRL.load(args.model, verbose=0, eval_episodes=0)

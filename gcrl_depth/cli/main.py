@@ -2,7 +2,8 @@
 
     gcrl-depth envs [--json]
     gcrl-depth train ENV [--preset cpu|paper] [--timesteps N] [--seed S] [--config FILE] [--env-kwargs JSON]
-                         [--log-dir DIR] [--save-every N] [--wandb PROJECT] [--<any CRLConfig field> VALUE ...]
+                         [--physics mjx|spring] [--log-dir DIR] [--save-every N] [--wandb PROJECT]
+                         [--<any CRLConfig field> VALUE ...]
     gcrl-depth eval MODEL.zip [--episodes 128] [--eval-goals train|eval] [--seed S] [--json]
     gcrl-depth enjoy MODEL.zip [--episodes 3] [--out rollout.mp4|.gif]
     gcrl-depth qmap MODEL.zip [MODEL.zip ...] [--goal-cell ROW COL] [--out qmap.png] [--json]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from gcrl_depth.cli.arg_types import positive_int
-from gcrl_depth.cli.config_flags import add_config_arguments, resolved_config
+from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument, resolved_config, with_physics
 from gcrl_depth.logger import WANDB_HELP
 
 
@@ -25,6 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=positive_int, default=50_000, help="env steps between evaluations")
     parser.add_argument("--eval-episodes", type=positive_int, default=32, help="episodes per evaluation (far and near pairs each)")
     parser.add_argument("--episode-length", type=int, default=None, help="task option (default: the task's 1000)")
+    add_physics_argument(parser)
     parser.add_argument("--out", default=None, help="output folder (default runs/stitching-<env>); one that holds "
                         "results is refused unless --overwrite; runs interrupted mid-way resume from its runs/ folders")
     parser.add_argument("--overwrite", action="store_true", help="replace the results and runs --out holds")
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if "depth" in config:
         raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
     task = stitching.check_stitching(args.env, args.depths, args.max_cells, **config)  # all before the first run
+    with_physics(task, {}, args.physics)
     out = Path(args.out or f"runs/stitching-{task}")
     held = [name for name in stitching.RESULT_FILES if (out / name).exists()]
     if held and not args.overwrite:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
                                         args.max_cells, args.episode_length, serial=args.serial,
                                         run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite,
-                                        wandb_project=args.wandb, **config)
+                                        wandb_project=args.wandb, physics=args.physics, **config)
         for seed, run_rows in runs.items():
             rows += run_rows
             if not run_rows:
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     header = [*results_header("Stitching test", "", gcrl_depth.__version__, command=shlex.join(["gcrl-depth", *args.argv])),
               f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
               f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
-              f"{args.timesteps:,} env steps per run, preset `{args.preset}` with {config}; seeds {args.seeds}."]
+              f"{args.timesteps:,} env steps per run, physics {args.physics or 'mjx'}, preset `{args.preset}` with {config}; "
+              f"seeds {args.seeds}."]
     out = stitching.write_results(rows, out, header)
     print(f"wrote {out}")
     return 0

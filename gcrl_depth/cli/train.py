@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from gcrl_depth.cli.arg_types import json_object, positive_int
-from gcrl_depth.cli.config_flags import add_config_arguments, given_flags, resolved_config
+from gcrl_depth.cli.config_flags import (
+    add_config_arguments,
+    add_physics_argument,
+    given_flags,
+    resolved_config,
+    with_physics,
+)
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 from gcrl_depth.logger import WANDB_HELP
 from gcrl_depth.machine import write_run_metadata
@@ -24,6 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
                         help="evaluate on the training env's id with these options instead of the default evaluation env "
                              "(e.g. '{\"min_pair_cells\": 4}' for a stitching run)")
+    add_physics_argument(parser)
     parser.add_argument("--log-dir", default=None, help="output folder (default runs/<env>-d<depth>-s<seed>); one that "
                         "holds a run is refused unless --overwrite or --resume")
     parser.add_argument("--overwrite", action="store_true", help="replace the run --log-dir holds (its models, "
@@ -52,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
     from gcrl_depth.cli import run_folder
     from gcrl_depth.crl.agent import DeepCRL
     from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.persistence import physics_of
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
 
     config = resolved_config(args)
     depth = config.pop("depth", 4)
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
+    env_kwargs = with_physics(args.env, args.env_kwargs, args.physics)  # before anything is built or written
+    eval_env_kwargs = None if args.eval_env_kwargs is None else with_physics(args.env, args.eval_env_kwargs, args.physics)
     env: Any = train_id
     if args.save_buffer and args.save_every <= 0:
         raise ValueError("--save-buffer puts the replay buffer in the periodic checkpoints: give --save-every N too")
@@ -69,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
     resume_from = run_folder.prepare(log_dir, args.overwrite, bool(args.resume))
     built: list[Any] = []  # the envs built here, closed at the end
     try:
-        if args.env_kwargs:
-            env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **args.env_kwargs)
+        if env_kwargs:
+            env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **env_kwargs)
             built.append(env)
         eval_env = None
-        if args.eval_env_kwargs is not None and args.eval_episodes > 0:
-            eval_env = vector_goal_env(train_id, args.eval_episodes, **args.eval_env_kwargs)
+        if eval_env_kwargs is not None and args.eval_episodes > 0:
+            eval_env = vector_goal_env(train_id, args.eval_episodes, **eval_env_kwargs)
             built.append(eval_env)
         agent = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps, "log_dir": str(log_dir)}
         if eval_env is not None:
@@ -89,25 +99,27 @@ def run(args: argparse.Namespace) -> int:
             if args.wandb:  # before training: a failed start must not leave an untrained final_model.zip
                 model.set_logger(model.logger.with_wandb({
                     "project": args.wandb, "name": log_dir.name,
-                    "config": {"env": args.env, "depth": depth, "seed": args.seed, "env_kwargs": args.env_kwargs,
-                               "eval_env_kwargs": args.eval_env_kwargs, **model.config.to_dict()}}))
+                    "config": {"env": args.env, "depth": depth, "seed": args.seed, "env_kwargs": env_kwargs,
+                               "eval_env_kwargs": eval_env_kwargs, "physics": physics_of(model.core),
+                               **model.config.to_dict()}}))
         except BaseException:
             model.close()
             if resume_from is None:
                 run_folder.clear(log_dir)  # nothing of this start is left behind
             raise
         write_run_metadata(log_dir, model.config.to_dict(), {
-            "env": args.env, "seed": args.seed, "timesteps": args.timesteps, "env_kwargs": args.env_kwargs,
-            "eval_env_kwargs": args.eval_env_kwargs, "eval_episodes": args.eval_episodes,
-            "epoch_timesteps": args.epoch_timesteps})
+            "env": args.env, "seed": args.seed, "timesteps": args.timesteps, "env_kwargs": env_kwargs,
+            "eval_env_kwargs": eval_env_kwargs, "eval_episodes": args.eval_episodes,
+            "epoch_timesteps": args.epoch_timesteps}, physics=physics_of(model.core))
         final, preempted = train_and_save(model, args, log_dir, fresh=resume_from is None)
     finally:
         for opened in built:
             opened.close()
     print(f"saved {final}")
     if preempted:
+        physics = f" --physics {args.physics}" if args.physics else ""
         print(f"stopped by SIGTERM after checkpointing; continue with: gcrl-depth train {args.env} --resume {log_dir} "
-              f"--timesteps {args.timesteps}")
+              f"--timesteps {args.timesteps}{physics}")
         return PREEMPTED_EXIT
     return 0
 

@@ -435,7 +435,9 @@ class DeepCRL:
         and training settings (``learning_rate``, ``batch_size``, ...), but not the
         architecture (``depth``, ``width``, ...), which the saved parameters fix. A
         checkpoint saved with its buffer resumes exactly; its buffer also fixes
-        ``num_envs`` and ``buffer_size``.
+        ``num_envs`` and ``buffer_size``. An ``env`` of another physics than the saved model's
+        (``"mjx"``, ``"spring"``; a checkpoint that records none counts as ``"mjx"``) loads with a
+        UserWarning: the policy runs, but its numbers are not comparable.
         """
         return load_agent(cls, path, env, **kwargs)
 

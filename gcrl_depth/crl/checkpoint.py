@@ -2,8 +2,10 @@
 
 Members (format 2):
     ``config.json``     the agent's CRLConfig as a dict;
-    ``metadata.json``   format version, env id and options, step count, seed, the run's
-                        PRNG key data, versions;
+    ``metadata.json``   format version, env id and options, the env's physics (``"mjx"``
+                        or ``"spring"``; None for an env not of gcrl_depth; absent in a
+                        checkpoint written before it was recorded, read as ``"mjx"``),
+                        step count, seed, the run's PRNG key data, versions;
     ``params.msgpack``  the :class:`~gcrl_depth.crl.learner.Params` (actor, critic with phi
                         and psi stacked, log temperature), leaves keyed by their paths;
     ``optimizer.msgpack`` the Adam state over those parameters, keyed the same way;

@@ -5,12 +5,18 @@ the env's record, counts, evaluations, the learner, the run's key and, on reques
 buffer and envs. :func:`load_agent` rebuilds the env (unless one is given), the agent and
 its state; the settings a caller may change on load are checked against what the saved
 parameters and buffer fix.
+
+A checkpoint records the physics its env stepped (``"physics"``: ``"mjx"`` or ``"spring"``, None
+for an env not of gcrl_depth; a checkpoint written before physics were recorded counts as
+``"mjx"``). Loaded into an env of another physics, the model runs, with a warning: its numbers
+are not comparable with the ones it was trained and evaluated on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -60,12 +66,36 @@ def check_include_buffer(state: TrainState, include_buffer: bool) -> None:
         raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
 
 
+def physics_of(core: Any) -> str | None:
+    """The physics a gcrl_depth env core steps (``"mjx"`` or ``"spring"``); None for no core (an env
+    of the host path)."""
+    physics = getattr(core, "physics", None)
+    return physics if isinstance(physics, str) else None
+
+
+def saved_physics(meta: dict[str, Any]) -> str | None:
+    """The physics a checkpoint's model was trained on: its record; for a checkpoint written before
+    physics were recorded, its task options' ``physics``, else ``"mjx"``."""
+    if "physics" in meta:
+        return meta["physics"]
+    return (meta.get("task_kwargs") or {}).get("physics", "mjx")
+
+
+def warn_other_physics(saved: str | None, running: str | None, where: str, stacklevel: int = 2) -> None:
+    """A UserWarning when a model trained on ``saved`` physics runs on an env of ``running`` physics
+    (nothing where either is None: an env not of gcrl_depth)."""
+    if saved is not None and running is not None and saved != running:
+        warnings.warn(f"{where}: model trained on {saved!r} physics, env runs {running!r}: the policy runs, but its "
+                      "numbers are not comparable", UserWarning, stacklevel=stacklevel + 1)
+
+
 def agent_meta(model: Any) -> dict[str, Any]:
-    """What a checkpoint records of ``model`` besides its arrays: env, sizes, counts, key, evaluations."""
+    """What a checkpoint records of ``model`` besides its arrays: env, physics, sizes, counts, key, evaluations."""
     state = model._state
     return {
         "algorithm": "DeepCRL",
         **model.path.record(),
+        "physics": physics_of(model.core),
         "sizes": model.sizes.as_dict(),
         "seed": model.seed,
         "num_timesteps": model.num_timesteps,
@@ -143,6 +173,8 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
         raise
     restore_progress(model, meta)
     model.logger.rewind(model.num_timesteps)  # a resumed run's logs continue from its checkpoint, no row twice
+    # the caller of DeepCRL.load is 3 frames up (here, DeepCRL.load, the caller)
+    warn_other_physics(saved_physics(meta), physics_of(model.core), repr(stored.path), stacklevel=3)
     return model
 
 

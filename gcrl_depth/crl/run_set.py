@@ -41,7 +41,15 @@ from gcrl_depth.crl.divergence import non_finite_metric
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_paths import DevicePath
 from gcrl_depth.crl.epochs import unstarted_copy
-from gcrl_depth.crl.persistence import agent_meta, check_include_buffer, restore_progress, state_sections
+from gcrl_depth.crl.persistence import (
+    agent_meta,
+    check_include_buffer,
+    physics_of,
+    restore_progress,
+    saved_physics,
+    state_sections,
+    warn_other_physics,
+)
 from gcrl_depth.crl.state_store import StateStore, open_checkpoint
 from gcrl_depth.evaluation import evaluation_keys, summarise
 from gcrl_depth.interrupts import deferred_interrupts
@@ -208,7 +216,8 @@ class RunSet:
             states = stack([m._state for m in active])
         check_include_buffer(states, include_buffer)
         scores = [m.evaluations.results[-1].time_at_goal for m in active if m.evaluations.results]
-        meta = {"seeds": [m.seed for m in active], "members": [agent_meta(m) for m in active]}
+        meta = {"seeds": [m.seed for m in active], "physics": physics_of(active[0].core),
+                "members": [agent_meta(m) for m in active]}
         store.save(active[0].num_timesteps, self.config.to_dict(), meta, state_sections(states, include_buffer),
                    score=float(np.mean(scores)) if len(scores) == len(active) else None)
 
@@ -218,6 +227,7 @@ class RunSet:
         stored = open_checkpoint(path)
         if stored.meta.get("seeds") != self.seeds:
             raise ValueError(f"{stored.path!r} holds runs of seeds {stored.meta.get('seeds')}; this run set has {self.seeds}")
+        warn_other_physics(saved_physics(stored.meta["members"][0]), physics_of(self.members[0].core), repr(stored.path))
         unstarted = stack([m._state for m in self.members])
         like = jax.eval_shape(functools.partial(start_runs, engine=self.engine), unstarted)
         learner = stored.learner(like.learner)

@@ -3,7 +3,8 @@
 A :class:`StateStore` is a folder of numbered checkpoints (one per env-step count), each an
 orbax checkpoint of the learner (parameters, Adam state), the run's key and, when asked for,
 the replay buffer, the training envs' state and their episode counters, beside a JSON
-record of the config, the counts and the evaluations so far. Orbax commits each checkpoint
+record of the config, the env's physics (``"mjx"`` or ``"spring"``), the counts and the
+evaluations so far. Orbax commits each checkpoint
 atomically (it is written under a temporary name, then renamed) and writes it in the
 background while training goes on. Retention: the latest ``keep`` and the best by time at
 goal. :func:`open_checkpoint` reads the newest one in the shape of

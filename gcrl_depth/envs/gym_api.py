@@ -159,7 +159,8 @@ class _FrameRenderer:
     def frame(self, physics_host: Any, achieved_goal: np.ndarray, goal: np.ndarray) -> np.ndarray:
         self.data.qpos[:] = physics_host.qpos
         self.data.qvel[:] = physics_host.qvel
-        self.data.mocap_pos[:] = physics_host.mocap_pos
+        if self.model.nmocap:  # the goal marker (mocap body 0) sits on the goal
+            self.data.mocap_pos[0, : goal.size] = goal
         mujoco.mj_forward(self.model, self.data)
         self._aim(np.asarray(achieved_goal), np.asarray(goal))
         self.renderer.update_scene(self.data, camera=self.camera)
@@ -207,7 +208,8 @@ class _LazyRendering:
             raise RuntimeError("call reset() before render()")
         if self._renderer is None:
             self._renderer = _FrameRenderer(self.core, *self.size)
-        physics = jax.device_get(state.physics)
+        view = jax.vmap(self.core.physics_data) if batched else self.core.physics_data
+        physics = jax.device_get(view(state.physics))  # mjx.Data under every physics
         achieved, desired = obs["achieved_goal"], obs["desired_goal"]
         if not batched:
             return self._renderer.frame(physics, achieved, desired)
