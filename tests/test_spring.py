@@ -164,7 +164,7 @@ def test_a_tiny_deep_crl_trains_on_spring_physics_and_its_checkpoint_says_so(tmp
     model.learn(120)
     assert model.num_timesteps == 120 and model.core.physics == "spring"
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(jax.device_get(model.learner.params)))
-    assert model.eval_env.unwrapped.core.physics == "spring"  # evaluation runs the physics it trained on
+    assert model.path.evaluation(2)[0].physics == "spring"  # evaluation runs the physics it trained on
     model.save(tmp_path / "ant_spring.zip")
     loaded = DeepCRL.load(tmp_path / "ant_spring.zip")
     assert loaded.core.physics == "spring" and loaded.task_kwargs["physics"] == "spring"
