@@ -1,10 +1,12 @@
-"""Franka-like arm on a table: reach, push and binpick.
+"""Franka Emika Panda on a table: reach, push and binpick.
 
-A 7-joint arm with a parallel gripper (see ``assets/arm.xml`` for the physics choices).
-Actions in [-1, 1]: target angles of joints 1, 2, 4, 6 (linearly mapped onto their
-commanded ranges) plus, except in reach, a gripper command (> 0 closes, < 0 opens).
-Threshold 0.1; dt 0.05 s; episodes of 1000 steps (the reference's default); no
-termination (the table is an infinite plane, the cube cannot fall off).
+A 7-DoF Franka Emika Panda with the Franka Hand (see ``assets/arm.xml`` for the facts used
+and the physics choices). Actions in [-1, 1]: target angles of joints 1, 2, 4, 6 (linearly
+mapped onto their commanded ranges, which lie inside the Panda's joint limits) plus, except
+in reach, a gripper command (> 0 closes, < 0 opens); joints 3 and 5 are held at zero and
+joint 7 follows joint 1, so the fingers close along world x. Threshold 0.1; dt 0.05 s;
+episodes of 1000 steps (the reference's default); no termination (the table is an
+infinite plane, the cube cannot fall off).
 
 State part of the observation (no goal inside it; the goal part comes first):
 
@@ -12,18 +14,20 @@ State part of the observation (no goal inside it; the goal part comes first):
   finger gap (1); goal = cube xyz.
 * reach (13): grip xyz (3), grip velocity (3), 7 joint angles; goal = grip xyz.
 
-"grip" is the end-effector point between the finger pads. Its position and velocity come
-from the kinematics of the last physics substep (as ``mjx.step`` leaves them), i.e. they
-lag the joint angles by one 0.01 s substep.
+"grip" is the end-effector point between the finger pads (Franka's TCP, 0.1034 past the
+flange). Its position and velocity come from the kinematics of the last physics substep (as
+``mjx.step`` leaves them), i.e. they lag the joint angles by one 0.01 s substep.
 
-Start and goal: the arm starts in a fixed home pose above the table; the cube's xy is
-uniform in a square of half-width ``cube_noise`` around its nominal start, and the
-goal's xy is uniform in a square of half-width ``goal_noise`` around the goal centre of
-the reference (push easy (0.1, 0.6), push hard (0.25, 0.65), binpick easy (0.17, 0.6),
-binpick hard (0.3, 0.6); goal z = 0.03, the cube's resting height up to 5 mm). The
-cube starts on the mirror image of the goal centre (x -> -x), next to the goal region
-(push) or in a second bin (binpick). Reach draws the goal in the cube (0, 0.5, 0.3) +-
-0.2.
+Start and goal: the arm starts in a fixed home pose, the hand pointing down with the grip
+at (0, 0.5, 0.12); the cube's xy is uniform in a square of half-width ``cube_noise`` around
+its nominal start, and the goal's xy is uniform in a square of half-width ``goal_noise``
+around the goal centre of the reference (push easy (0.1, 0.6), push hard (0.25, 0.65),
+binpick easy (0.17, 0.6), binpick hard (0.3, 0.6); goal z = 0.03, the cube's resting
+height up to 5 mm). The cube starts on the mirror image of the goal centre (x -> -x), next
+to the goal region (push) or in a second bin (binpick). Reach draws the goal in the cube
+(0, 0.5, 0.3) +- 0.2. The servo ranges reach all of these boxes except push hard's two far
+corners (beyond 0.88 from the base, out of the Panda's reach; the goal counts as reached
+0.1 short of it).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from gcrl_depth.envs.models import load_spec
 ARM_JOINTS = ("j1", "j2", "j3", "j4", "j5", "j6", "j7")
 FINGER_JOINTS = ("finger_left", "finger_right")
 SERVO_JOINTS = ("j1", "j2", "j4", "j6")  # the commanded joints, in action order
-HOME_DEG = (0.0, 35.6, 129.9, 14.5)  # their home angles: grip at (0, 0.5, 0.12), hand down
+HOME_DEG = (0.0, -7.0, -165.3, 158.3)  # their home angles: grip at (0, 0.5, 0.12), hand down
 CUBE_HALF = 0.025
 GOAL_Z = 0.03
 BIN_WALL_RADIUS = 0.03  # bin walls are capsules lying on the table: 0.06 high
@@ -118,9 +122,12 @@ class ArmEnv(GoalEnv):
         kp = -m.actuator_biasprm[servos, 1]
         self.servo_centre = m.actuator_biasprm[servos, 0] / kp
         self.servo_half_range = m.actuator_gainprm[servos, 0] / kp
-        home = m.qpos0.copy()
+        home = m.qpos0.copy()  # joints 3 and 5 at zero
         for name, deg in zip(SERVO_JOINTS, HOME_DEG):
             home[m.joint(name).qposadr[0]] = np.radians(deg)
+        # joint 7 where its equality puts it: q7 = c0 + c1 * q1
+        c0, c1 = m.eq("wrist_follows_yaw").data[:2]
+        home[m.joint("j7").qposadr[0]] = c0 + c1 * home[m.joint("j1").qposadr[0]]
         home[self._finger_qpos] = 0.04
         self._home_qpos = home
         super().__init__(m, n_frames=5, episode_length=episode_length, success_threshold=0.1, goal_indices=(0, 1, 2),
