@@ -20,6 +20,7 @@ SEEDS = [0, 1, 2]
 
 @pytest.mark.slow
 @pytest.mark.xla_optimized  # minutes of training: optimized programs pay back their compile
+@pytest.mark.timeout(1800)  # 894 s with a cold compilation cache on a 2-core Xeon: the suite's 900 s is too tight
 def test_three_seeds_end_well_above_the_random_policy():
     rng = np.random.default_rng(0)
     random = evaluate(lambda obs: rng.uniform(-1, 1, (len(obs["observation"]), 2)), ENV, num_envs=32, seed=123)
