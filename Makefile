@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # torch must come from the local CPU wheel (torch==2.13.0): never let pip fetch CUDA torch.
 PIP_INSTALL := $(PY) -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test test-all lint install bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart 0 -m "not exhaustive"
+
+# Everything, the "exhaustive" checks too (e.g. the env checkers on every spring id: ~15 more minutes on 2 cores).
+test-all: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart 0
 
 # ruff over the whole tree; mypy over the public API modules ([tool.mypy] files in pyproject.toml).

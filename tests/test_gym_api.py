@@ -21,8 +21,11 @@ FIRST_OF_EACH_CLASS: dict[str, str] = {}
 for _name, (_family, _) in TASKS.items():
     FIRST_OF_EACH_CLASS.setdefault(_family, _name)
 CHECKED_IDS = [env_id(name) for name in (*FIRST_OF_EACH_CLASS.values(), "HumanoidBigMazeEval")]
-# brax's spring pipeline: one ant and one humanoid family (tests/test_spring.py covers every id's layout).
+# brax's spring pipeline: one ant and one humanoid family in every run (tests/test_spring.py covers every
+# id's layout); the other ant and humanoid ids are marked "exhaustive" (`make test-all`): 30-60 s of compiles each.
 SPRING_CHECKED_IDS = [env_id(name) for name in ("Ant", "HumanoidUMaze")]
+SPRING_EXHAUSTIVE_IDS = [env_id(name) for name in TASKS if name.startswith(("Ant", "Humanoid"))
+                         and env_id(name) not in SPRING_CHECKED_IDS]
 
 
 CHECK_SCRIPT = """
@@ -42,7 +45,8 @@ print("checked", sys.argv[1])
 
 
 @pytest.mark.parametrize("env_name, physics", [(name, "mjx") for name in CHECKED_IDS]
-                         + [(name, "spring") for name in SPRING_CHECKED_IDS])
+                         + [(name, "spring") for name in SPRING_CHECKED_IDS]
+                         + [pytest.param(name, "spring", marks=pytest.mark.exhaustive) for name in SPRING_EXHAUSTIVE_IDS])
 def test_env_checkers_pass_on_every_registered_env(env_name, physics):
     # One process per env: compiling every env's programs in the pytest process exhausts
     # vm.max_map_count and XLA's CPU compiler then crashes (see conftest.py).
