@@ -77,6 +77,7 @@ def with_physics(env: str | None, env_kwargs: dict[str, Any] | None, physics: st
     if physics is None:
         return options
     from gcrl_depth.envs import TASKS, is_gcrl_id, task_name
+    from gcrl_depth.envs.physics import check_physics
 
     if physics not in PHYSICS_CHOICES:
         raise ValueError(f"{flag} must be one of {list(PHYSICS_CHOICES)}, got {physics!r}")
@@ -86,10 +87,10 @@ def with_physics(env: str | None, env_kwargs: dict[str, Any] | None, physics: st
     if options.get("physics", physics) != physics:
         raise ValueError(f"{flag} {physics} and the env options' physics={options['physics']!r} disagree; give one")
     task = task_name(env)
-    family = _task_class(TASKS[task][0])
-    if physics == "spring" and getattr(family, "spring", None) is None:
-        raise ValueError(f"{flag} spring: {task} runs on MJX only; spring exists for the Ant and Humanoid tasks, which the "
-                         "paper trained on brax's spring pipeline")
+    try:
+        check_physics(physics, _task_class(TASKS[task][0]).spring, task)  # the core's own rule, before any core is built
+    except ValueError as error:
+        raise ValueError(f"{flag} {physics}: {error}") from None
     return {**options, "physics": physics}
 
 

@@ -227,7 +227,7 @@ class RunSet:
         stored = open_checkpoint(path)
         if stored.meta.get("seeds") != self.seeds:
             raise ValueError(f"{stored.path!r} holds runs of seeds {stored.meta.get('seeds')}; this run set has {self.seeds}")
-        warn_other_physics(saved_physics(stored.meta["members"][0]), physics_of(self.members[0].core), repr(stored.path))
+        warn_other_physics(saved_physics(stored.meta), physics_of(self.members[0].core), repr(stored.path))
         unstarted = stack([m._state for m in self.members])
         like = jax.eval_shape(functools.partial(start_runs, engine=self.engine), unstarted)
         learner = stored.learner(like.learner)

@@ -18,6 +18,7 @@ Contacts come from the installed MJX (brax's pipeline calls ``mjx.collision``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.resources
 import warnings
 from typing import Any
@@ -54,8 +55,9 @@ def require_brax() -> None:
         raise ImportError(f"physics='spring' needs brax, the optional extra 'spring': {INSTALL}")
 
 
+@functools.cache
 def brax_constants(asset: str) -> dict[str, np.ndarray]:
-    """The spring constants of one of brax's own assets, read from the installed package."""
+    """The spring constants of one of brax's own assets, read from the installed package (once)."""
     path = importlib.resources.files("brax") / "envs" / "assets" / asset
     if not path.is_file():
         raise FileNotFoundError(f"brax has no asset {asset!r} in {path.parent}")
