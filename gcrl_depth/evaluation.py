@@ -11,10 +11,10 @@ each and reports:
 * ``success_rate``: fraction of episodes that ever reached the goal;
 * ``final_distance``: goal distance at the episode's last step, mean over episodes.
 
-:class:`DeviceEvaluator` computes the same metrics as one jitted program (the episode a
-``lax.scan``, the envs batched, a JAX policy inside): no host round trip per step. DeepCRL
-evaluates with it; with the same seed it starts from the same states and goals as
-:func:`evaluate` on a vector env of the same core.
+On gcrl_depth's envs DeepCRL computes the same metrics on the device, as one compiled rollout
+(:func:`gcrl_depth.envs.rollout.episode_sums`, no host round trip per step); with the same seed
+(:func:`evaluation_keys`) it starts from the same states and goals as :func:`evaluate` on a
+vector env of the same core, and :func:`summarise` turns its sums into the same result.
 
 :class:`EvaluationHistory` keeps the results of successive evaluations and gives the
 headline number, the mean over the last 5 evaluations.
@@ -28,14 +28,9 @@ from typing import Any
 
 import gymnasium as gym
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth import programs
-from gcrl_depth.checks import positive_int
-from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import reset_key_seed
-from gcrl_depth.envs.rollout import alive_before, rollout
 from gcrl_depth.goal_envs import (
     check_goal_space,
     episode_length,
@@ -134,29 +129,6 @@ def as_policy(policy: Any) -> Policy:
     return actions_only
 
 
-JaxPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs batch, goal batch) -> actions
-
-
-class DeviceEvaluator:
-    """:func:`evaluate`'s metrics from one compiled rollout of ``num_envs`` episodes on the device.
-
-    Args:
-        core: the evaluation env's pure-JAX core.
-        policy: ``policy(params, obs, goal) -> actions`` on batches, deterministic, jittable.
-        num_envs: episodes per evaluation.
-    """
-
-    def __init__(self, core: GoalEnv, policy: JaxPolicy, num_envs: int) -> None:
-        num_envs = positive_int(num_envs, "num_envs")
-        self.core, self.policy, self.num_envs = core, policy, int(num_envs)
-
-    def __call__(self, params: Any, seed: int = 0) -> EvaluationResult:
-        """Evaluate ``params``; ``seed`` draws starts and goals as ``evaluate(..., seed=seed)`` does."""
-        at_goal, final_distance = jax.device_get(
-            programs.run(episode_sums, params, evaluation_keys(seed, self.num_envs), static=(self.core, self.policy)))
-        return summarise(at_goal, final_distance, self.core.episode_length)
-
-
 def evaluation_keys(seed: int, num_envs: int) -> jax.Array:
     """The reset keys of ``num_envs`` evaluation episodes, as :func:`evaluate` draws them for ``seed``."""
     return jax.random.split(jax.random.key(reset_key_seed(seed)), num_envs)
@@ -171,22 +143,6 @@ def summarise(at_goal: np.ndarray, final_distance: np.ndarray, episode_length: i
         episodes=int(np.size(at_goal)),
         episode_length=int(episode_length),
     )
-
-
-def episode_sums(params: Any, keys: jax.Array, core: GoalEnv, policy: JaxPolicy) -> tuple[jax.Array, jax.Array]:
-    """Per episode (one per key): steps at the goal while alive, and the goal distance where it ended (pure)."""
-
-    def observe(state: Any, action: jax.Array, following: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-        return following.metrics["success"], following.terminated | following.truncated, following.metrics["distance"]
-
-    _, (success, done, distance) = rollout(core.transition, lambda state, _: policy(params, state.obs, state.goal),
-                                           jax.vmap(core.reset)(keys), core.episode_length, observe)
-    alive = alive_before(done)  # (T, N)
-    at_goal = jnp.sum(jnp.where(alive, success, 0.0), axis=0, dtype=jnp.float32)
-    ended = alive & done
-    ended_at = jnp.argmax(ended, axis=0)  # the step each episode ended at (0 if it never did)
-    final_distance = jnp.where(ended.any(axis=0), distance[ended_at, jnp.arange(keys.shape[0])], distance[-1])
-    return at_goal, final_distance
 
 
 @dataclasses.dataclass

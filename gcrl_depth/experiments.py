@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from gcrl_depth import stats
@@ -298,10 +299,14 @@ def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], timesteps:
     from gcrl_depth.envs import is_gcrl_id
 
     run = (timesteps, eval_every, eval_episodes, eval_env, env_kwargs)
-    if serial or not is_gcrl_id(env_id):
-        return {seed: run_deep_crl(env_id, depth, seed, *run, run_dir=None if run_dir is None else Path(run_dir) / f"seed_{seed}",
-                                   **kwargs) for seed in seeds}
-    return run_deep_crl_set(env_id, depth, seeds, *run, run_dir=run_dir, **kwargs)
+    try:
+        if serial or not is_gcrl_id(env_id):
+            return {seed: run_deep_crl(env_id, depth, seed, *run,
+                                       run_dir=None if run_dir is None else Path(run_dir) / f"seed_{seed}", **kwargs)
+                    for seed in seeds}
+        return run_deep_crl_set(env_id, depth, seeds, *run, run_dir=run_dir, **kwargs)
+    finally:
+        jax.clear_caches()  # a campaign's runs compile programs of their own: free them before the next run
 
 
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -173,3 +173,28 @@ def step_distance(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarra
         return np.asarray(info["distance"], dtype=float)
     difference = np.asarray(obs["achieved_goal"], float) - np.asarray(obs["desired_goal"], float)
     return np.linalg.norm(difference.reshape(len(difference), -1), axis=-1)
+
+
+def policy_inputs(observation: Any, observation_size: int, goal_size: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(observations, desired goals, single)`` of one Dict observation or a batch of them, as float32
+    batches; a clear ValueError for anything else (a policy's ``predict`` input)."""
+    if not isinstance(observation, Mapping) or not {"observation", "desired_goal"} <= set(observation):
+        raise ValueError("predict expects a Dict observation with 'observation' and 'desired_goal' (numpy arrays)")
+    obs, goal = _float_array(observation, "observation"), _float_array(observation, "desired_goal")
+    single = obs.ndim == 1
+    for name, array, size in (("observation", obs, observation_size), ("desired_goal", goal, goal_size)):
+        if array.ndim not in (1, 2) or array.shape[-1] != size or array.ndim != obs.ndim:
+            raise ValueError(f"{name} must have shape ({size},) or (batch, {size}); got {array.shape}")
+    if not single and goal.shape[0] != obs.shape[0]:
+        raise ValueError(f"observation and desired_goal batch sizes differ: {obs.shape[0]} vs {goal.shape[0]}")
+    for name, array in (("observation", obs), ("desired_goal", goal)):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
+    return np.atleast_2d(obs), np.atleast_2d(goal), single
+
+
+def _float_array(observation: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(observation[name], dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"predict: {name} must be numbers (a float array); {error}") from error

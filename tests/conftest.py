@@ -16,6 +16,7 @@ minutes) is marked ``xla_optimized``: it runs in a fresh process at XLA's defaul
 
 from __future__ import annotations
 
+import gc
 import os
 
 CALLER_XLA_FLAGS = "GCRL_DEPTH_CALLER_XLA_FLAGS"  # the XLA_FLAGS the suite was started with, kept for its children
@@ -35,7 +36,6 @@ import jax
 import pytest
 
 import gcrl_depth  # noqa: F401  (registers the ids, turns on the compilation cache)
-from gcrl_depth import programs
 from gcrl_depth.envs import make_core
 
 
@@ -53,7 +53,8 @@ def free_compiled_programs():
     """After each test file, free the programs it compiled: a pytest-xdist worker runs many
     files, and their programs' memory mappings would add up to ``vm.max_map_count``."""
     yield
-    programs.clear()
+    jax.clear_caches()
+    gc.collect()  # programs held in reference cycles go now, not at the next collection
 
 
 @pytest.fixture(scope="session")
@@ -151,10 +152,21 @@ def _module_results(item) -> dict[str, str]:
 
 
 def pytest_terminal_summary(terminalreporter):
-    usage = programs.memory_mappings()
+    usage = memory_mappings()
     parallel = getattr(terminalreporter.config.option, "numprocesses", None)  # pytest-xdist: workers ran the tests
     if usage is not None and not os.environ.get(IN_ISOLATION) and not parallel:
         used, limit = usage
         terminalreporter.write_line(f"memory mappings at the end: {used:,} of vm.max_map_count {limit:,} "
                                     "(XLA fails near the limit; mark tests compiling big programs 'isolated')")
 
+
+
+def memory_mappings():
+    """(memory mappings of this process, Linux's limit ``vm.max_map_count``), or None without /proc."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            used = maps.read().count(b"\n")
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return used, int(limit.read())
+    except (OSError, ValueError):
+        return None

@@ -74,9 +74,9 @@ def sharded_run_set_equals_unsharded() -> None:
 def data_parallel_agent_trains_saves_and_loads() -> None:
     model = DeepCRL(envs(), depth=4, seed=0, eval_episodes=4, epoch_timesteps=40, verbose=0, data_parallel=4, **TINY)
     model.learn(100)
-    spec = model._state.buffer.obs.sharding.spec
+    spec = model.run.state.buffer.obs.sharding.spec
     assert tuple(spec)[:2] == (None, DATA_AXIS), spec
-    assert model._state.buffer.obs.shape[1] == 4  # all envs' slots, split over the devices
+    assert model.run.state.buffer.obs.shape[1] == 4  # all envs' slots, split over the devices
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(jax.device_get(model.learner)))
     obs = {"observation": np.zeros((3, 4), np.float32), "desired_goal": np.ones((3, 2), np.float32)}
     with tempfile.TemporaryDirectory() as folder:

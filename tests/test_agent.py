@@ -137,14 +137,14 @@ def test_resume_with_the_buffer_is_bitwise_the_uninterrupted_run(tmp_path):
 def test_an_interrupt_as_the_epoch_returns_keeps_the_model(monkeypatch, sigint_raises):
     """SIGINT delivered right after the training program returns (the donated old state is gone)."""
     model = tiny_model(seed=4, eval_episodes=0).learn(PREFILL + PER_ITERATION)
-    train = model.collector.train
+    train = model.runner.collector.train
 
     def interrupted(state, iterations):
         out = train(state, iterations)
         signal.raise_signal(signal.SIGINT)  # Python runs the handler at the next bytecode, here
         return out
 
-    monkeypatch.setattr(model.collector, "train", interrupted)
+    monkeypatch.setattr(model.runner.collector, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.learn(10 * PER_ITERATION, reset_num_timesteps=False)
     monkeypatch.undo()

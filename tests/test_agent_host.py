@@ -27,7 +27,7 @@ gym.register(LINE_ID, entry_point=LineGoalEnv, max_episode_steps=5)
 
 def episode_lengths(model, slot):
     """Rows stored per episode id, in order, for one env slot (the buffer has not wrapped)."""
-    buffer = model._state.buffer
+    buffer = model.run.state.buffer
     ids = np.asarray(buffer.episode)[: int(buffer.size), slot]
     assert np.all(np.diff(ids) >= 0) and np.all(np.diff(ids) <= 1)  # episodes are contiguous and in order
     return [int(np.sum(ids == i)) for i in np.unique(ids)]
@@ -44,12 +44,12 @@ def test_point_maze_trains_exact_steps_with_final_observations_stored():
     assert model.sizes == EnvSizes(observation_size=4, goal_size=2, action_size=2) and model.get_env() is envs
     model.learn(200)
     assert model.num_timesteps == 200 and model.num_updates == 9 * (ITERATION // 5)  # prefill 20, then 9 iterations
-    assert int(model._state.buffer.size) == 100
+    assert int(model.run.state.buffer.size) == 100
     for slot in range(NUM_ENVS):  # NEXT_STEP: 20 states and the final observation per episode
         assert episode_lengths(model, slot) == [21, 21, 21, 21, 16]
     assert len(model.evaluations.results) == 5 and model.evaluations.results[-1].episode_length == 20
     assert model.evaluations.results[-1].episodes == 2
-    stored = np.asarray(model._state.buffer.obs)[:100]
+    stored = np.asarray(model.run.state.buffer.obs)[:100]
     assert np.all(np.abs(stored[..., :2]) < 3)  # positions inside the U-maze, not zeros: real rows everywhere
     assert np.all(np.linalg.norm(stored[1:, :, :2] - stored[:-1, :, :2], axis=-1).max() > 0)
     model.close()
@@ -62,7 +62,7 @@ def test_ant_maze_trains_on_an_async_vector_env():
         model = DeepCRL(envs, eval_episodes=0, verbose=0, **TINY)
         model.learn(100)
         assert model.sizes == EnvSizes(observation_size=105, goal_size=2, action_size=8)  # v5 adds contact forces
-        assert model.num_timesteps == 100 and int(model._state.buffer.size) == 50
+        assert model.num_timesteps == 100 and int(model.run.state.buffer.size) == 50
         obs, _ = envs.reset(seed=0)
         actions, _ = model.predict(obs)
         assert actions.shape == (NUM_ENVS, 8) and np.all(np.abs(actions) <= 1)
@@ -74,7 +74,7 @@ def test_a_custom_goal_env_trains_in_same_step_autoreset():
     model = DeepCRL(line_envs(AutoresetMode.SAME_STEP), eval_env=line_envs(num_envs=3), epoch_timesteps=ITERATION,
                     verbose=0, **TINY)
     model.learn(120)
-    assert model.num_timesteps == 120 and int(model._state.buffer.size) == 60
+    assert model.num_timesteps == 120 and int(model.run.state.buffer.size) == 60
     for slot in range(NUM_ENVS):  # the final observation replaces the next episode's first state
         assert episode_lengths(model, slot) == [6] + [5] * 10 + [4]
     last = model.evaluations.results[-1]
@@ -107,10 +107,10 @@ def test_a_registered_custom_env_saves_loads_and_resumes(tmp_path):
     obs = {"observation": np.array([[0.5], [1.0]]), "desired_goal": np.array([[3.0], [2.0]])}
     np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
     assert loaded.evaluate(seed=4) == model.evaluate(seed=4)
-    episodes_before = np.asarray(loaded._state.episode).copy()
+    episodes_before = np.asarray(loaded.run.state.episode).copy()
     loaded.learn(ITERATION, reset_num_timesteps=False)
-    assert loaded.num_timesteps == 80 and int(loaded._state.buffer.size) == 40
-    new_ids = np.asarray(loaded._state.buffer.episode)[30:40]
+    assert loaded.num_timesteps == 80 and int(loaded.run.state.buffer.size) == 40
+    new_ids = np.asarray(loaded.run.state.buffer.episode)[30:40]
     assert np.all(new_ids > episodes_before)  # a resumed run starts new episodes, never continuing a stored one
 
     record = {k: meta[k] for k in ("env_id", "task_kwargs", "vectorization_mode", "vector_kwargs", "unrecordable")}
@@ -172,7 +172,7 @@ def test_an_env_error_mid_epoch_keeps_the_model_usable():
             model.learn(2 * ITERATION, reset_num_timesteps=False)
     finally:
         BreakingLine.steps_left = None
-    assert model.num_timesteps == 60 and not model._state.started
+    assert model.num_timesteps == 60 and not model.run.state.started
     after = model.get_parameters()["params"].actor
     assert all(np.array_equal(a, b) for a, b in zip(jax_leaves(before), jax_leaves(after)))  # the epoch is undone
     assert model.predict({"observation": np.zeros(1), "desired_goal": np.ones(1)})[0].shape == (1,)

@@ -55,8 +55,8 @@ def test_members_are_ordinary_models_that_train_on(trained, tmp_path):
 def test_a_diverging_member_is_reported_and_the_others_train_on():
     runs = RunSet(envs(), depth=4, seeds=[0, 1], **TINY)
     broken = runs.members[0]
-    params = broken._state.learner.params
-    broken._state = broken._state.replace(learner=broken._state.learner.replace(
+    params = broken.run.state.learner.params
+    broken.run.state = broken.run.state.replace(learner=broken.run.state.learner.replace(
         params=params.__class__(actor=params.actor, critic=params.critic, log_alpha=jnp.asarray(jnp.nan))))
     with pytest.warns(RuntimeWarning, match="seed 0 diverged"):
         runs.learn(STEPS)

@@ -10,6 +10,7 @@ distance to the goal; one that has not ranks them by straight-line distance, thr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from gcrl_depth import programs
 from gcrl_depth.checks import positive_int
 from gcrl_depth.envs.mazes import WALL, Maze, cell_distances
 from gcrl_depth.files import save_figure
@@ -156,8 +156,8 @@ def model_q_map(model: Any, goal_cell: tuple[int, int] | None = None, per_cell: 
                          f"this one trained on {model.env_id}")
     reset = jax.jit(core.reset)(jax.random.key(seed))
     params = model.learner.params
-    return q_map(maze, lambda obs, goal: np.asarray(programs.run(q_values, params.actor, params.critic, jnp.asarray(obs),
-                                                                 jnp.asarray(goal), static=(model.engine,))),
+    return q_map(maze, lambda obs, goal: np.asarray(q_values(params.actor, params.critic, jnp.asarray(obs),
+                                                             jnp.asarray(goal), model.engine)),
                  goal_cell or farthest_cell(maze), np.asarray(reset.obs), position_indices=tuple(core.goal_indices[:2]),
                  per_cell=per_cell, goal_template=np.asarray(reset.goal),
                  label=label if label is not None else _depth_label(model.config))
@@ -168,6 +168,7 @@ def _depth_label(config: Any) -> str:
     return f"depth {critic}" if actor == critic else f"critic depth {critic}, actor depth {actor}"
 
 
+@functools.partial(jax.jit, static_argnums=4)
 def q_values(actor: Any, critic: Any, observations: jax.Array, goal: jax.Array, engine: Any) -> jax.Array:
     """Q(s, a*, g) for a batch of states and one goal (a* the deterministic actor's action)."""
     goals = jnp.broadcast_to(goal, (observations.shape[0], goal.shape[-1]))

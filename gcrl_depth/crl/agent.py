@@ -4,13 +4,14 @@
 >>> model.learn(200_000, progress_bar=True)                             # doctest: +SKIP
 >>> action, _ = model.predict(obs, deterministic=True)                  # doctest: +SKIP
 
-The agent is the host loop and the SB3-style surface; the work is elsewhere:
+The agent is stable-baselines3's surface over parts that live elsewhere:
 
 * where the steps come from: :mod:`gcrl_depth.crl.env_paths` (gcrl_depth's envs on the
   device, any other goal env on the host; one interface);
-* the training itself: the pure engine (:mod:`gcrl_depth.crl.engine`) run through compiled
-  programs (:mod:`gcrl_depth.programs`) by a collector;
-* one epoch with rollback on failure or divergence and Ctrl-C safety: :mod:`gcrl_depth.crl.epochs`;
+* the training itself: the pure engine (:mod:`gcrl_depth.crl.engine`), compiled in
+  :mod:`gcrl_depth.crl.compiled`, advanced by the host loop (:mod:`gcrl_depth.crl.loop`) that
+  also trains run sets; the run's counts, evaluations and logger are its public
+  :class:`~gcrl_depth.crl.run.Run` (``model.run``);
 * save and load: :mod:`gcrl_depth.crl.persistence`.
 
 Training runs in *epochs* of several training iterations (collect ``num_envs x
@@ -20,36 +21,32 @@ updates the progress bar and calls the callbacks.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
-from gcrl_depth import programs
 from gcrl_depth.callbacks import as_callback
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl import checkpoint
+from gcrl_depth.crl import compiled
 from gcrl_depth.crl.config import CRLConfig
-from gcrl_depth.crl.engine import TrainState, make_train
+from gcrl_depth.crl.engine import make_train
 from gcrl_depth.crl.env_paths import HostPath, open_env_path
-from gcrl_depth.crl.epochs import train_epoch
 from gcrl_depth.crl.learner import Learner
-from gcrl_depth.crl.persistence import load_agent, save_agent
+from gcrl_depth.crl.loop import Epoch, train
+from gcrl_depth.crl.persistence import learner_parameters, learner_with, load_agent, save_agent
+from gcrl_depth.crl.run import Run
+from gcrl_depth.crl.runners import OneRun
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
-from gcrl_depth.interrupts import deferred_interrupts
+from gcrl_depth.goal_envs import policy_inputs
 from gcrl_depth.logger import Logger
 
 DEFAULT_EPOCH_TIMESTEPS = 1_000_000  # env steps between evaluations (the paper's ~1M)
 DEFAULT_EVAL_EPISODES = 128  # the paper's evaluation envs
 MAX_SEED = 2**63 - 2  # seed and seed + 1 must fit jax.random.key
-LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(Learner))  # get_parameters' keys: params, opt_state
 
 
 class DeepCRL:
@@ -115,20 +112,41 @@ class DeepCRL:
         self.seed, self.eval_episodes, self.epoch_timesteps = int(seed), eval_episodes, epoch_timesteps
         self.verbose, self.log_dir = verbose, log_dir
         self.engine = make_train(self.config, self.sizes, self.path.core, data_parallel)
-        self.collector = self.path.collector(self.engine)
-        self._state: TrainState = programs.run(self.engine.init, jax.random.key(self.seed))  # no buffer until learn()
+        self.runner = OneRun(self.path.collector(self.engine), self._evaluate_actor)
+        self.run = Run(self.seed, compiled.init(jax.random.key(self.seed), self.engine),  # no buffer until learn()
+                       Logger(log_dir, _log_formats(verbose, log_dir)))
         self._predict_key = jax.random.key(self.seed + 1)
-        self.num_timesteps = 0
-        self.num_updates = 0
-        self.eval_seconds = 0.0  # host time spent in evaluations
-        self.evaluations = EvaluationHistory()
-        self.logger = Logger(log_dir, _log_formats(verbose, log_dir))
+
+    # ----------------------------------------------------------------- the run's progress
+    @property
+    def num_timesteps(self) -> int:
+        """Env steps trained (prefill included)."""
+        return self.run.num_timesteps
+
+    @num_timesteps.setter
+    def num_timesteps(self, value: int) -> None:
+        self.run.num_timesteps = int(value)
+
+    @property
+    def num_updates(self) -> int:
+        """Gradient steps taken."""
+        return self.run.num_updates
+
+    @property
+    def eval_seconds(self) -> float:
+        """Host seconds spent in evaluations during training."""
+        return self.run.eval_seconds
+
+    @property
+    def evaluations(self) -> EvaluationHistory:
+        """The evaluations made during training, by env steps."""
+        return self.run.evaluations
+
+    @property
+    def logger(self) -> Logger:
+        return self.run.logger
 
     # ----------------------------------------------------------------- properties
-    @property
-    def iterations_per_epoch(self) -> int:
-        return max(1, round(self.epoch_timesteps / self.config.env_steps_per_iteration))
-
     @property
     def env_id(self) -> str | None:
         return self.path.env_id
@@ -168,8 +186,7 @@ class DeepCRL:
     def get_parameters(self) -> dict[str, Any]:
         """Host (numpy) copies of the learner, stable-baselines3's ``get_parameters``:
         ``{"params": Params (actor, critic, log_alpha), "opt_state": the Adam state}``."""
-        learner = jax.device_get(self.learner)
-        return {name: getattr(learner, name) for name in LEARNER_FIELDS}
+        return learner_parameters(self.learner)
 
     def set_parameters(self, load_path_or_dict: str | os.PathLike | Mapping[str, Any], exact_match: bool = True) -> None:
         """Replace parameters from :meth:`get_parameters`'s dict or a checkpoint zip.
@@ -177,39 +194,18 @@ class DeepCRL:
         With ``exact_match`` both ``params`` and ``opt_state`` must be given; otherwise either
         one. Shapes must match this agent's architecture; values are cast to its dtypes.
         """
-        current = self.learner
-        if isinstance(load_path_or_dict, (str, os.PathLike)):
-            stored = checkpoint.read_checkpoint(load_path_or_dict).learner(jax.device_get(current))
-            values = {name: getattr(stored, name) for name in LEARNER_FIELDS}
-        elif isinstance(load_path_or_dict, Mapping):
-            values = dict(load_path_or_dict)
-        else:
-            raise TypeError(f"set_parameters expects a checkpoint path or a dict like get_parameters(), "
-                            f"got {type(load_path_or_dict).__name__}")
-        unknown = sorted(set(values) - set(LEARNER_FIELDS))
-        missing = sorted(set(LEARNER_FIELDS) - set(values))
-        if unknown or (exact_match and missing):
-            raise ValueError(f"set_parameters expects the keys {list(LEARNER_FIELDS)}"
-                             + (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if exact_match and missing else "")
-                             + ("" if unknown else " (pass exact_match=False to set a subset)"))
-        for name, value in values.items():
-            checkpoint.check_same_shapes(getattr(current, name), value,
-                                         f"set_parameters: {name} does not match the agent's architecture")
-        updates = {name: jax.device_put(jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), value,
-                                                               getattr(current, name)))
-                   for name, value in values.items()}
-        self._state = self._state.replace(learner=current.replace(**updates))
+        self.run.state = self.run.state.replace(learner=learner_with(self.learner, load_path_or_dict, exact_match))
 
     def set_logger(self, logger: Logger) -> None:
         """Log to ``logger`` from now on (stable-baselines3's API), closing the one before it."""
         if logger is not self.logger:
             self.logger.close()
-        self.logger = logger
+        self.run.logger = logger
 
     @property
     def learner(self) -> Learner:
         """Current parameters, temperature and Adam state (device arrays)."""
-        return self._state.learner
+        return self.run.state.learner
 
     # ----------------------------------------------------------------- learning
     def learn(
@@ -240,40 +236,23 @@ class DeepCRL:
         completed epoch: the agent stays usable and ``num_timesteps`` counts what was trained.
         """
         total_timesteps = positive_int(total_timesteps, "total_timesteps")
-        log_interval = positive_int(log_interval, "log_interval")
-        self._check_budget(int(total_timesteps))
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        target = self.num_timesteps + int(total_timesteps)
+        self.run.check_budget(self.config, total_timesteps)
         callback = as_callback(callback)
-        bar = tqdm(total=self._planned_timesteps(target), initial=self.num_timesteps, unit="step", dynamic_ncols=True,
-                   disable=not progress_bar)
-        log_stream = self.logger.stream
-        if progress_bar:
-            self.logger.stream = _TqdmStream()  # log tables print above the bar
         if callback is not None:
             callback.init_callback(self)
             callback.on_training_start(locals(), globals())
+
+        def progress(epoch: Epoch) -> bool:
+            if callback is None:
+                return True
+            callback.update_locals({"metrics": epoch.metrics[0], "evaluation": epoch.evaluations[0], "epoch": epoch.number})
+            return callback.on_step()
+
         try:
-            if not self._state.started:
-                self._start_collection(bar)
-            epoch = 0
-            while self.num_timesteps < target:
-                epoch += 1
-                remaining = math.ceil((target - self.num_timesteps) / self.config.env_steps_per_iteration)
-                metrics = self._run_epoch(min(self.iterations_per_epoch, remaining), epoch)
-                evaluation = self._evaluate_now()
-                bar.update(self.num_timesteps - bar.n)
-                bar.set_postfix(_bar_postfix(metrics, evaluation), refresh=False)
-                if epoch % log_interval == 0 or self.num_timesteps >= target:
-                    self.logger.dump(self.num_timesteps)
-                if callback is not None:
-                    callback.update_locals({"metrics": metrics, "evaluation": evaluation, "epoch": epoch})
-                    if not callback.on_step():
-                        break
+            train(self.runner, [self.run], self.config, total_timesteps, epoch_timesteps=self.epoch_timesteps,
+                  evaluate=self.eval_episodes > 0, progress=progress, log_interval=log_interval,
+                  progress_bar=progress_bar, reset_num_timesteps=reset_num_timesteps)
         finally:
-            bar.close()
-            self.logger.stream = log_stream
             if callback is not None:
                 callback.on_training_end()
         if self.verbose:
@@ -281,89 +260,8 @@ class DeepCRL:
                   f"iterations collect {self.config.env_steps_per_iteration:,}), {self.num_updates:,} gradient steps")
         return self
 
-    def _check_budget(self, total_timesteps: int) -> None:
-        """Refuse a budget that the prefill would use up before a single gradient step."""
-        cfg = self.config
-        prefill = self._prefill_due
-        minimum = prefill + cfg.env_steps_per_iteration
-        if prefill and total_timesteps < minimum:
-            raise ValueError(
-                f"learn({total_timesteps:,}) would train nothing: the replay buffer is first filled with "
-                f"{prefill:,} env steps (prefill_steps={cfg.prefill_steps:,} x num_envs={cfg.num_envs:,}) and one "
-                f"training iteration collects {cfg.env_steps_per_iteration:,} more (num_envs x unroll_length="
-                f"{cfg.unroll_length}); ask for at least {minimum:,} env steps, or lower prefill_steps / num_envs "
-                "(PRESETS['cpu'] in gcrl_depth.crl.config is sized for small machines)")
-
-    @property
-    def _prefill_due(self) -> int:
-        """Env steps the next learn() spends refilling the buffer first (0 while one is running)."""
-        return 0 if self._state.started else self.config.prefill_env_steps
-
-    def _planned_timesteps(self, target: int) -> int:
-        """The step count a run to ``target`` ends at: prefill (if due) plus whole iterations."""
-        steps = self.num_timesteps + self._prefill_due
-        per_iteration = self.config.env_steps_per_iteration
-        return steps + max(0, math.ceil((target - steps) / per_iteration)) * per_iteration
-
-    def _start_collection(self, bar: tqdm) -> None:
-        """Fresh training envs and replay buffer around the current parameters; then the prefill."""
-        state = self.collector.start(self._state)
-        start = time.perf_counter()
-        prefill = self.config.prefill_env_steps
-        with deferred_interrupts():  # the state and the step count change together
-            self._state = self.collector.prefill(state)
-            self.num_timesteps += prefill
-        jax.block_until_ready(self._state.buffer)
-        self.logger.record("time/prefill_s", time.perf_counter() - start)
-        bar.update(prefill)
-
-    def _run_epoch(self, iterations: int, epoch: int) -> dict[str, float]:
-        env_steps = iterations * self.config.env_steps_per_iteration
-        updates = iterations * self.config.updates_per_iteration
-
-        def commit(state: TrainState, epochs: int) -> None:  # runs where a Ctrl-C cannot split it
-            self._state = state
-            self.num_timesteps += epochs * env_steps
-            self.num_updates += epochs * updates
-
-        def diverged(what: str) -> str:
-            return (f"training diverged in epoch {epoch} (env steps {self.num_timesteps:,} to "
-                    f"{self.num_timesteps + env_steps:,}): {what}. The agent keeps the last finite parameters, from "
-                    f"{self.num_timesteps:,} env steps; try a lower learning_rate (now {self.config.learning_rate:g})")
-
-        report = train_epoch(self.collector, self._state, iterations, commit, diverged)
-        return self._record_epoch(report.metrics, env_steps, updates, report.elapsed, report.compile_s)
-
-    def _record_epoch(self, metrics: dict[str, float], env_steps: int, updates: int, elapsed: float,
-                      compile_s: float) -> dict[str, float]:
-        """Log an epoch's metrics with its rates and times; returns them."""
-        metrics = {**metrics, "time/env_steps_per_s": env_steps / elapsed, "time/grad_steps_per_s": updates / elapsed,
-                   "time/epoch_s": elapsed, "time/num_updates": self.num_updates}
-        if compile_s:
-            metrics["time/compile_s"] = compile_s
-        for key, value in metrics.items():
-            self.logger.record(key, value)
-        return metrics
-
-    def _evaluate_now(self) -> EvaluationResult | None:
-        if self.eval_episodes == 0:
-            return None
-        start = time.perf_counter()
-        result = self.evaluate(seed=self._next_evaluation_seed())
-        self._record_evaluation(result, time.perf_counter() - start)
-        return result
-
-    def _next_evaluation_seed(self) -> int:
-        """The seed of this agent's next evaluation during training (its goals differ every time)."""
-        return int(np.random.default_rng([self.seed, len(self.evaluations.results)]).integers(2**31))
-
-    def _record_evaluation(self, result: EvaluationResult, elapsed: float) -> None:
-        self.evaluations.add(self.num_timesteps, result)
-        for key, value in result.as_metrics("eval/").items():
-            self.logger.record(key, value)
-        self.logger.record("eval/headline_time_at_goal", self.evaluations.headline())
-        self.eval_seconds += elapsed
-        self.logger.record("time/eval_s", elapsed)
+    def _evaluate_actor(self, actor: Any, seed: int) -> EvaluationResult:
+        return self.path.evaluate(self.engine, actor, self.eval_episodes, seed)
 
     def evaluate(self, seed: int = 0, env: gym.vector.VectorEnv | None = None) -> EvaluationResult:
         """One evaluation of the deterministic policy on the evaluation env (``eval_episodes``
@@ -374,11 +272,12 @@ class DeepCRL:
         matches ``gcrl_depth.evaluate(model, eval_envs, seed=seed)``, the host evaluator, on a
         vector env of the same task. On other envs it is that host evaluator.
         """
+        actor = self.learner.params.actor
         if env is None:
-            return self.path.evaluate(self, self.eval_episodes, seed)
+            return self.path.evaluate(self.engine, actor, self.eval_episodes, seed)
         if not isinstance(env, gym.vector.VectorEnv):
             raise TypeError(f"evaluate(env=...) takes a vector env (gym.make_vec), got {type(env).__name__}")
-        return self.path.evaluate_on(self, env, seed)
+        return self.path.evaluate_on(self.engine, actor, env, seed)
 
     # ----------------------------------------------------------------- acting
     def predict(
@@ -389,24 +288,11 @@ class DeepCRL:
         Returns ``(action, None)`` as stable-baselines3 does; ``state`` and
         ``episode_start`` exist for that API and are unused (the policy is not recurrent).
         """
-        if not isinstance(observation, Mapping) or not {"observation", "desired_goal"} <= set(observation):
-            raise ValueError("predict expects a Dict observation with 'observation' and 'desired_goal' (numpy arrays)")
-        obs, goal = _float_array(observation, "observation"), _float_array(observation, "desired_goal")
-        single = obs.ndim == 1
-        expected = {"observation": (obs, self.sizes.observation_size), "desired_goal": (goal, self.sizes.goal_size)}
-        for name, (array, size) in expected.items():
-            if array.ndim not in (1, 2) or array.shape[-1] != size or array.ndim != obs.ndim:
-                raise ValueError(f"{name} must have shape ({size},) or (batch, {size}); got {array.shape}")
-        if not single and goal.shape[0] != obs.shape[0]:
-            raise ValueError(f"observation and desired_goal batch sizes differ: {obs.shape[0]} vs {goal.shape[0]}")
-        for name, array in (("observation", obs), ("desired_goal", goal)):
-            if not np.isfinite(array).all():
-                raise ValueError(f"{name} contains NaN or infinite values; expected finite numbers")
-        obs, goal = np.atleast_2d(obs), np.atleast_2d(goal)
+        obs, goal, single = policy_inputs(observation, self.sizes.observation_size, self.sizes.goal_size)
         key = None
         if not deterministic:
             self._predict_key, key = jax.random.split(self._predict_key)
-        action = np.asarray(programs.run(self.engine.act, self.learner.params.actor, obs, goal, key))
+        action = np.asarray(compiled.act(self.learner.params.actor, obs, goal, self.engine, key))
         return (action[0] if single else action), None
 
     # ----------------------------------------------------------------- persistence
@@ -447,29 +333,5 @@ class DeepCRL:
         self.path.close()
 
 
-def _float_array(observation: Mapping[str, Any], name: str) -> np.ndarray:
-    try:
-        return np.asarray(observation[name], dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"predict: {name} must be numbers (a float array); {error}") from error
-
-
 def _log_formats(verbose: int, log_dir: str | None) -> tuple[str, ...]:
     return (("stdout",) if verbose else ()) + (("csv", "tensorboard") if log_dir is not None else ())
-
-
-def _bar_postfix(metrics: dict[str, float], evaluation: EvaluationResult | None) -> dict[str, str]:
-    postfix = {"steps/s": f"{metrics['time/env_steps_per_s']:,.0f}"}
-    if evaluation is not None:
-        postfix["time_at_goal"] = f"{evaluation.time_at_goal:.1f}"
-    return postfix
-
-
-class _TqdmStream:
-    """A text stream that writes around an active tqdm bar."""
-
-    def write(self, text: str) -> None:
-        tqdm.write(text.rstrip("\n"))
-
-    def flush(self) -> None:
-        pass

@@ -3,8 +3,8 @@
 A :class:`Collector` advances DeepCRL's :class:`~gcrl_depth.crl.engine.TrainState`:
 ``start`` (an empty buffer around the learner), ``prefill`` (the buffer's first steps,
 initial policy) and ``train`` (iterations of collection and gradient steps). Both
-implementations run the same :class:`~gcrl_depth.crl.engine.Engine` through programs
-compiled by :mod:`gcrl_depth.programs`.
+implementations run the same :class:`~gcrl_depth.crl.engine.Engine` through the programs of
+:mod:`gcrl_depth.crl.compiled`.
 
 * :class:`DeviceCollector`, for gcrl_depth's MJX tasks: collection is a ``lax.scan`` over
   the env's pure-JAX core inside the compiled epoch program, one call per epoch.
@@ -22,8 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth import programs
-from gcrl_depth.crl import devices
+from gcrl_depth.crl import compiled, devices
 from gcrl_depth.crl.engine import Engine, TrainState
 from gcrl_depth.crl.env_stepper import EnvStepper, Rows
 
@@ -36,9 +35,6 @@ class Collector(Protocol):
 
     def prefill(self, state: TrainState) -> TrainState:
         """``prefill_steps`` steps per env with the current policy, into the buffer (``state`` is donated)."""
-
-    def compile(self, state: TrainState, iterations: int) -> float:
-        """Compile what :meth:`train` runs; the seconds it took (0 if already compiled)."""
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
         """``iterations`` training iterations (``state`` is donated); metrics averaged over them."""
@@ -57,27 +53,19 @@ class DeviceCollector:
 
     def start(self, state: TrainState) -> TrainState:
         if self.mesh is not None:
-            return programs.run(devices.data_parallel_start, self._placed(state), static=(self.engine, self.mesh))
-        return programs.run(self.engine.start, state)
+            return compiled.data_parallel_start(self._placed(state), self.engine, self.mesh)
+        return compiled.start(state, self.engine)
 
     def prefill(self, state: TrainState) -> TrainState:
         if self.mesh is not None:
-            return programs.run(devices.data_parallel_prefill, self._placed(state), static=(self.engine, self.mesh),
-                                donate=(0,))
-        return programs.run(self.engine.prefill, state, donate=(0,))
-
-    def _epoch(self, iterations: int) -> tuple[Any, tuple[Any, ...]]:
-        if self.mesh is not None:
-            return devices.data_parallel_epoch, (self.engine, self.mesh, iterations)
-        return self.engine.epoch, (iterations,)
-
-    def compile(self, state: TrainState, iterations: int) -> float:
-        fn, static = self._epoch(iterations)
-        return programs.compiled(fn, self._placed(state), static=static, donate=(0,))[1]
+            return compiled.data_parallel_prefill(self._placed(state), self.engine, self.mesh)
+        return compiled.prefill(state, self.engine)
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
-        fn, static = self._epoch(iterations)
-        state, metrics = programs.run(fn, self._placed(state), static=static, donate=(0,))
+        if self.mesh is not None:
+            state, metrics = compiled.data_parallel_epoch(self._placed(state), self.engine, self.mesh, iterations)
+        else:
+            state, metrics = compiled.epoch(state, self.engine, iterations)
         return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 
@@ -96,31 +84,21 @@ class HostCollector:
 
     def start(self, state: TrainState) -> TrainState:
         self.stepper = None
-        return programs.run(self.engine.start, state)
+        return compiled.start(state, self.engine)
 
     def prefill(self, state: TrainState) -> TrainState:
         state = self._ready(state)
         if self.engine.config.prefill_steps == 0:
             return state
         rows, _, state = self._collect(state, self.engine.config.prefill_steps)
-        return programs.run(self.engine.insert, state, rows, donate=(0,))
-
-    def _rows_like(self) -> Rows:
-        cfg, sizes = self.engine.config, self.engine.sizes
-        shape = (cfg.unroll_length, cfg.num_envs)
-        return Rows(*(jax.ShapeDtypeStruct(shape + tail, dtype) for tail, dtype in (
-            ((sizes.observation_size,), jnp.float32), ((sizes.action_size,), jnp.float32),
-            ((sizes.goal_size,), jnp.float32), ((), jnp.int32))))
-
-    def compile(self, state: TrainState, iterations: int) -> float:
-        return programs.compiled(self.engine.learn_from, state, self._rows_like(), donate=(0,))[1]
+        return compiled.insert(state, rows, self.engine)
 
     def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
         state = self._ready(state)
         collected, updated = [], []
         for _ in range(iterations):
             rows, collect_metrics, state = self._collect(state, self.engine.config.unroll_length)
-            state, update_metrics = programs.run(self.engine.learn_from, state, rows, donate=(0,))
+            state, update_metrics = compiled.learn_from(state, rows, self.engine)
             collected.append(collect_metrics)
             updated.append(update_metrics)
         metrics = {k: float(np.mean([m[k] for m in collected if k in m])) for k in dict.fromkeys(k for m in collected for k in m)}
@@ -150,13 +128,9 @@ class _Explorer:
 
     def __init__(self, engine: Engine, actor: Any, key: jax.Array) -> None:
         self.engine, self.actor, self.key = engine, actor, key
-        self.program = None  # compiled at the first step; every step of a collection has the same shapes
 
     def __call__(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        args = (self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal))
-        if self.program is None:
-            self.program = programs.compiled(self.engine.explore, *args)[0]
-        actions, self.key = self.program(*args)
+        actions, self.key = compiled.explore(self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal), self.engine)
         return np.asarray(actions)
 
 

@@ -18,7 +18,7 @@ axis :data:`DATA_AXIS`; :mod:`gcrl_depth.crl.devices` wraps them): each device s
 psi(g) all-gathered so InfoNCE still sees all B goals; the learner is replicated and its
 update is the single-device one on the whole minibatch.
 
-:meth:`Engine.evaluate` is the evaluator's rollout (:func:`~gcrl_depth.evaluation.episode_sums`) with the
+:meth:`Engine.evaluate` is the evaluator's rollout (:func:`~gcrl_depth.envs.rollout.episode_sums`) with the
 deterministic actor.
 
 Device path (``core`` given): the env is stepped inside :meth:`Engine.epoch`. Host path
@@ -30,7 +30,6 @@ gradient steps.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -53,8 +52,7 @@ from gcrl_depth.crl.networks import (
     sample_action,
 )
 from gcrl_depth.envs.core import EnvState, GoalEnv
-from gcrl_depth.envs.rollout import episode_ids, rollout
-from gcrl_depth.evaluation import episode_sums
+from gcrl_depth.envs.rollout import episode_ids, episode_sums, rollout
 
 DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and minibatch over
 
@@ -254,13 +252,12 @@ class Engine:
         return self.updates(self.insert(state, rows))
 
 
-@functools.cache
 def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, data_shards: int = 1) -> Engine:
     """The pure training functions of ``config`` on an env of ``sizes`` (stepped on the device if ``core``),
     split over ``data_shards`` devices (data parallel) if more than one.
 
-    Equal arguments give the same Engine object, so its bound methods (``engine.act``)
-    compare equal and compiled programs keyed by them are shared.
+    Engines of equal arguments are equal and hash alike, so as a static argument of ``jax.jit``
+    (:mod:`gcrl_depth.crl.compiled`) they share compiled programs.
     """
     if core is not None and EnvSizes.of(core) != sizes:
         raise ValueError(f"core sizes {EnvSizes.of(core).as_dict()} differ from {sizes.as_dict()}")

@@ -4,13 +4,13 @@
 
 * :class:`DevicePath`, gcrl_depth's own envs: training steps the env's pure-JAX core inside
   the compiled epoch (:class:`~gcrl_depth.crl.collectors.DeviceCollector`), evaluation is
-  one compiled rollout (:class:`~gcrl_depth.evaluation.DeviceEvaluator`);
+  one compiled rollout (:func:`~gcrl_depth.envs.rollout.episode_sums`);
 * :class:`HostPath`, any other Gymnasium goal env: ``num_envs`` copies stepped on the host
   (:class:`~gcrl_depth.crl.collectors.HostCollector`), evaluated by
   :func:`~gcrl_depth.evaluation.evaluate`.
 
-Both give the agent the same things: ``sizes``, ``collector(engine)``, ``evaluate``,
-``evaluate_on``, ``get_env``, ``record`` (what a checkpoint stores to rebuild the env) and
+Both give the agent the same things: ``sizes``, ``collector(engine)``, ``evaluate`` and
+``evaluate_on`` (of an engine's deterministic actor), ``get_env``, ``record`` (what a checkpoint stores to rebuild the env) and
 ``close`` (the envs the path built; never one it was given).
 """
 
@@ -21,7 +21,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 
+from gcrl_depth.crl import compiled
 from gcrl_depth.crl.collectors import Collector, DeviceCollector, HostCollector
 from gcrl_depth.crl.config import CRLConfig
 from gcrl_depth.crl.devices import data_mesh
@@ -32,7 +34,7 @@ from gcrl_depth.crl.host_env import HostEnv, check_eval_env, close_built, evalua
 from gcrl_depth.envs import env_id
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlVectorEnv
-from gcrl_depth.evaluation import DeviceEvaluator, EvaluationResult, evaluate
+from gcrl_depth.evaluation import EvaluationResult, evaluate, evaluation_keys, summarise
 from gcrl_depth.goal_envs import vector_goal_env
 
 
@@ -49,9 +51,11 @@ class EnvPath(Protocol):
 
     def collector(self, engine: Engine) -> Collector: ...
 
-    def evaluate(self, model: Any, episodes: int, seed: int) -> EvaluationResult: ...
+    def evaluate(self, engine: Engine, actor: Any, episodes: int, seed: int) -> EvaluationResult:
+        """One evaluation of ``engine``'s deterministic actor with parameters ``actor`` on the evaluation env."""
 
-    def evaluate_on(self, model: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult: ...
+    def evaluate_on(self, engine: Engine, actor: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+        """The same on ``env``, one episode per copy."""
 
     def get_env(self, num_envs: int) -> gym.vector.VectorEnv: ...
 
@@ -117,19 +121,18 @@ class DevicePath(_Closers):
             episodes = self.eval_env.unwrapped.num_envs
         return eval_core(self.eval_env, self.task_kwargs), max(1, episodes)
 
-    def evaluate(self, model: Any, episodes: int, seed: int) -> EvaluationResult:
+    def evaluate(self, engine: Engine, actor: Any, episodes: int, seed: int) -> EvaluationResult:
         core, episodes = self.evaluation(episodes)
-        return DeviceEvaluator(core, model.engine.act, episodes)(model.learner.params.actor, seed)
+        return device_evaluation(engine, actor, core, episodes, seed)
 
-    def evaluate_on(self, model: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+    def evaluate_on(self, engine: Engine, actor: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
         if isinstance(env.unwrapped, GcrlVectorEnv):
             sizes = EnvSizes.of(env.unwrapped.core)
             if sizes != self.sizes:
                 raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
-            return DeviceEvaluator(env.unwrapped.core, model.engine.act, env.unwrapped.num_envs)(
-                model.learner.params.actor, seed)
+            return device_evaluation(engine, actor, env.unwrapped.core, env.unwrapped.num_envs, seed)
         check_eval_env(env, self.sizes, self.given)
-        return evaluate(model, env, seed=seed, max_steps=evaluation_length(env))
+        return evaluate(actor_policy(engine, actor), env, seed=seed, max_steps=evaluation_length(env))
 
     def get_env(self, num_envs: int) -> gym.vector.VectorEnv:
         if self.given is None:
@@ -175,18 +178,36 @@ class HostPath(_Closers):
         evaluation_length(envs)
         return envs
 
-    def evaluate(self, model: Any, episodes: int, seed: int) -> EvaluationResult:
+    def evaluate(self, engine: Engine, actor: Any, episodes: int, seed: int) -> EvaluationResult:
         if self._eval_envs is None:
             self.eval_env = check_eval_env(self.eval_env, self.sizes, self.envs)
             self._eval_envs = self._build_eval_envs(episodes)
-        return evaluate(model, self._eval_envs, seed=seed, max_steps=evaluation_length(self._eval_envs))
+        return evaluate(actor_policy(engine, actor), self._eval_envs, seed=seed,
+                        max_steps=evaluation_length(self._eval_envs))
 
-    def evaluate_on(self, model: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+    def evaluate_on(self, engine: Engine, actor: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
         check_eval_env(env, self.sizes, self.envs)
-        return evaluate(model, env, seed=seed, max_steps=evaluation_length(env))
+        return evaluate(actor_policy(engine, actor), env, seed=seed, max_steps=evaluation_length(env))
 
     def get_env(self, num_envs: int) -> gym.vector.VectorEnv:
         return self.envs
 
     def record(self) -> dict[str, Any]:
         return {"env_id": self.env_id, "task_kwargs": self.task_kwargs, **self.host.record()}
+
+
+def device_evaluation(engine: Engine, actor: Any, core: GoalEnv, episodes: int, seed: int) -> EvaluationResult:
+    """``episodes`` episodes of ``core`` as one compiled rollout; with the same ``seed`` the same starts
+    and goals as :func:`~gcrl_depth.evaluation.evaluate` on a vector env of ``core``."""
+    at_goal, distance = compiled.evaluate(actor, evaluation_keys(seed, episodes), engine, core)
+    return summarise(np.asarray(at_goal), np.asarray(distance), core.episode_length)
+
+
+def actor_policy(engine: Engine, actor: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """The deterministic actor as a host policy of batched Dict observations."""
+
+    def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(compiled.act(actor, np.asarray(obs["observation"], np.float32),
+                                       np.asarray(obs["desired_goal"], np.float32), engine))
+
+    return policy

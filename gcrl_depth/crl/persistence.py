@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -28,26 +29,63 @@ from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
 from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.crl.learner import Learner
+from gcrl_depth.crl.run import Run
 from gcrl_depth.crl.state_store import StateStore, StoredState, is_store, open_checkpoint
 from gcrl_depth.evaluation import EvaluationResult
 
 
 def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False) -> str:
     """Write ``model``'s checkpoint zip atomically; returns its path (see :meth:`DeepCRL.save`)."""
-    check_include_buffer(model._state, include_buffer)
-    state = model._state
+    state = model.run.state
+    check_include_buffer(state, include_buffer)
     learner = jax.device_get(state.learner)
     training = {"buffer": state.buffer, "env": state.env, "episode": state.episode} if include_buffer else None
     return checkpoint.write_checkpoint(path, model.config.to_dict(), agent_meta(model), learner.params, learner.opt_state,
                                        state.key, training)
 
 
+LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(Learner))  # get_parameters' keys: params, opt_state
+
+
+def learner_parameters(learner: Learner) -> dict[str, Any]:
+    """Host copies of a learner as stable-baselines3's ``get_parameters`` gives them."""
+    learner = jax.device_get(learner)
+    return {name: getattr(learner, name) for name in LEARNER_FIELDS}
+
+
+def learner_with(current: Learner, source: str | os.PathLike | Mapping[str, Any], exact_match: bool = True) -> Learner:
+    """``current`` with the parameters of ``source`` (a :func:`learner_parameters` dict or a checkpoint
+    zip), checked against its architecture and cast to its dtypes (see ``DeepCRL.set_parameters``)."""
+    if isinstance(source, (str, os.PathLike)):
+        stored = checkpoint.read_checkpoint(source).learner(jax.device_get(current))
+        values = {name: getattr(stored, name) for name in LEARNER_FIELDS}
+    elif isinstance(source, Mapping):
+        values = dict(source)
+    else:
+        raise TypeError(f"set_parameters expects a checkpoint path or a dict like get_parameters(), "
+                        f"got {type(source).__name__}")
+    unknown = sorted(set(values) - set(LEARNER_FIELDS))
+    missing = sorted(set(LEARNER_FIELDS) - set(values))
+    if unknown or (exact_match and missing):
+        raise ValueError(f"set_parameters expects the keys {list(LEARNER_FIELDS)}"
+                         + (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if exact_match and missing else "")
+                         + ("" if unknown else " (pass exact_match=False to set a subset)"))
+    for name, value in values.items():
+        checkpoint.check_same_shapes(getattr(current, name), value,
+                                     f"set_parameters: {name} does not match the agent's architecture")
+    updates = {name: jax.device_put(jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), value,
+                                                           getattr(current, name)))
+               for name, value in values.items()}
+    return current.replace(**updates)
+
+
 def save_state(model: Any, store: StateStore, include_buffer: bool = True) -> None:
     """Start writing ``model``'s whole training state (with the buffer unless told not to) as the
     store's checkpoint at its env-step count, ranked by its last evaluation's time at goal."""
-    check_include_buffer(model._state, include_buffer)
+    check_include_buffer(model.run.state, include_buffer)
     last = model.evaluations.results[-1].time_at_goal if model.evaluations.results else None
-    store.save(model.num_timesteps, model.config.to_dict(), agent_meta(model), state_sections(model._state, include_buffer),
+    store.save(model.num_timesteps, model.config.to_dict(), agent_meta(model), state_sections(model.run.state, include_buffer),
                score=last)
 
 
@@ -91,7 +129,7 @@ def warn_other_physics(saved: str | None, running: str | None, where: str, stack
 
 def agent_meta(model: Any) -> dict[str, Any]:
     """What a checkpoint records of ``model`` besides its arrays: env, physics, sizes, counts, key, evaluations."""
-    state = model._state
+    state = model.run.state
     return {
         "algorithm": "DeepCRL",
         **model.path.record(),
@@ -109,13 +147,15 @@ def agent_meta(model: Any) -> dict[str, Any]:
     }
 
 
-def restore_progress(model: Any, meta: dict[str, Any]) -> None:
-    """Set ``model``'s counts and evaluation history to a checkpoint's."""
-    model.num_timesteps, model.num_updates = meta["num_timesteps"], meta["num_updates"]
+def restore_progress(run: Run, meta: dict[str, Any]) -> None:
+    """Set a run's counts and evaluation history to a checkpoint's; its logger drops what was logged
+    after that checkpoint, so a resumed run's logs hold no step twice."""
+    run.num_timesteps, run.num_updates = meta["num_timesteps"], meta["num_updates"]
     for record in meta["evaluations"]:
         record = dict(record)
         steps = record.pop("env_steps")
-        model.evaluations.add(steps, EvaluationResult(**record))
+        run.evaluations.add(steps, EvaluationResult(**record))
+    run.logger.rewind(run.num_timesteps)
 
 
 def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: Any) -> Any:
@@ -167,12 +207,11 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
         model.close()
         raise ValueError(f"env sizes {model.sizes.as_dict()} differ from the checkpoint's {meta['sizes']}")
     try:
-        model._state = restored_state(model, stored)
+        model.run.state = restored_state(model, stored)
     except BaseException:
         model.close()
         raise
-    restore_progress(model, meta)
-    model.logger.rewind(model.num_timesteps)  # a resumed run's logs continue from its checkpoint, no row twice
+    restore_progress(model.run, meta)
     # the caller of DeepCRL.load is 3 frames up (here, DeepCRL.load, the caller)
     warn_other_physics(saved_physics(meta), physics_of(model.core), repr(stored.path), stacklevel=3)
     return model

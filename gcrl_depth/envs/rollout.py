@@ -1,5 +1,5 @@
 """One rollout function for every batch of env steps on the device: training's collection,
-evaluation and the behaviour probe.
+evaluation (:func:`episode_sums`) and the behaviour probe.
 
 :func:`rollout` steps a batch of envs (an ``EnvState`` with a leading env axis) ``length``
 times with a policy as one ``lax.scan`` and returns the last state and what ``observe``
@@ -16,10 +16,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gcrl_depth.envs.core import EnvState
+from gcrl_depth.envs.core import EnvState, GoalEnv
 
 Step = Callable[[EnvState, jax.Array], EnvState]  # one env's (state, action) -> next state: core.step or core.transition
 BatchPolicy = Callable[[EnvState, Any], jax.Array]  # (batched state, this step's key or None) -> actions (N, A)
+JaxPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs batch, goal batch) -> actions
 Observe = Callable[[EnvState, jax.Array, EnvState], Any]  # (state, action, next state) -> what to keep of the step
 
 
@@ -49,3 +50,20 @@ def episode_ids(first: jax.Array, done: jax.Array) -> tuple[jax.Array, jax.Array
     and the ids after the last step (N,)."""
     counts = jnp.cumsum(done.astype(jnp.int32), axis=0)
     return first + counts - done.astype(jnp.int32), first + counts[-1]
+
+
+def episode_sums(params: Any, keys: jax.Array, core: GoalEnv, policy: JaxPolicy) -> tuple[jax.Array, jax.Array]:
+    """Per episode (one per key) of ``core`` with a deterministic ``policy``: the steps at the goal while
+    alive, and the goal distance where it ended (pure; the device twin of ``gcrl_depth.evaluate``)."""
+
+    def observe(state: Any, action: jax.Array, following: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+        return following.metrics["success"], following.terminated | following.truncated, following.metrics["distance"]
+
+    _, (success, done, distance) = rollout(core.transition, lambda state, _: policy(params, state.obs, state.goal),
+                                           jax.vmap(core.reset)(keys), core.episode_length, observe)
+    alive = alive_before(done)  # (T, N)
+    at_goal = jnp.sum(jnp.where(alive, success, 0.0), axis=0, dtype=jnp.float32)
+    ended = alive & done
+    ended_at = jnp.argmax(ended, axis=0)  # the step each episode ended at (0 if it never did)
+    final_distance = jnp.where(ended.any(axis=0), distance[ended_at, jnp.arange(keys.shape[0])], distance[-1])
+    return at_goal, final_distance

@@ -1,0 +1,152 @@
+"""How the host loop advances its runs' training states: one run as it is, or k runs stacked.
+
+The loop (:mod:`gcrl_depth.crl.loop`) sees one *joined* state for all its runs and asks a
+:class:`Runner` to start, prefill, train, check and evaluate it:
+
+* :class:`OneRun`: a single run's state, advanced by its env path's collector (the device,
+  the device split over a data mesh, or the host);
+* :class:`StackedRuns`: k runs of the device path stacked on a leading run axis and advanced
+  by one vmapped program (run sets: seeds are an axis of the state), the axis spread over
+  the devices that divide it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gcrl_depth.crl import compiled
+from gcrl_depth.crl.collectors import Collector
+from gcrl_depth.crl.devices import run_mesh, shard_runs
+from gcrl_depth.crl.divergence import all_finite
+from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.envs.core import GoalEnv
+from gcrl_depth.evaluation import EvaluationResult, evaluation_keys, summarise
+
+
+class Runner(Protocol):
+    """Advances the joined training state of a list of runs (see the module docstring)."""
+
+    def join(self, states: list[TrainState]) -> Any: ...
+
+    def split(self, joined: Any) -> list[TrainState]: ...
+
+    def views(self, joined: Any) -> list[TrainState]:
+        """What each run shows while the loop holds the state (its current parameters at least)."""
+
+    def keep(self, joined: Any, indices: list[int]) -> Any: ...
+
+    def start(self, joined: Any) -> Any:
+        """Empty replay buffers (and fresh envs) around the learners."""
+
+    def prefill(self, joined: Any) -> Any:
+        """The buffers' first steps (``joined`` is donated)."""
+
+    def epoch(self, joined: Any, iterations: int) -> tuple[Any, list[dict[str, float]]]:
+        """``iterations`` training iterations (``joined`` is donated); each run's mean metrics."""
+
+    def finite(self, joined: Any) -> list[bool]: ...
+
+    def evaluate(self, joined: Any, seeds: list[int]) -> list[EvaluationResult]: ...
+
+
+EvaluateActor = Callable[[Any, int], EvaluationResult]  # (actor parameters, seed) -> one evaluation
+
+
+class OneRun:
+    """One run: its state as it is, advanced by ``collector``, evaluated by ``evaluate``."""
+
+    def __init__(self, collector: Collector, evaluate: EvaluateActor) -> None:
+        self.collector, self._evaluate = collector, evaluate
+
+    def join(self, states: list[TrainState]) -> TrainState:
+        (state,) = states
+        return state
+
+    def split(self, joined: TrainState) -> list[TrainState]:
+        return [joined]
+
+    views = split
+
+    def keep(self, joined: TrainState, indices: list[int]) -> TrainState:
+        if indices != [0]:
+            raise ValueError(f"one run has only index 0, got {indices}")
+        return joined
+
+    def start(self, joined: TrainState) -> TrainState:
+        return self.collector.start(joined)
+
+    def prefill(self, joined: TrainState) -> TrainState:
+        return self.collector.prefill(joined)
+
+    def epoch(self, joined: TrainState, iterations: int) -> tuple[TrainState, list[dict[str, float]]]:
+        state, metrics = self.collector.train(joined, iterations)
+        return state, [metrics]
+
+    def finite(self, joined: TrainState) -> list[bool]:
+        return [bool(all_finite(joined.learner))]
+
+    def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
+        (seed,) = seeds
+        return [self._evaluate(joined.learner.params.actor, seed)]
+
+
+class StackedRuns:
+    """k runs of ``engine`` on a leading run axis (device path), spread over ``devices`` (default all).
+
+    ``evaluation()`` gives the evaluation env's core and episodes per evaluation. ``mesh`` is the
+    mesh of the last joined state (of ``runs`` runs until then; None on one device).
+    """
+
+    def __init__(self, engine: Engine, evaluation: Callable[[], tuple[GoalEnv, int]], runs: int,
+                 devices: Sequence[Any] | None = None) -> None:
+        self.engine, self.evaluation, self.devices = engine, evaluation, devices
+        self.mesh = run_mesh(runs, devices)
+
+    def _placed(self, joined: TrainState, runs: int) -> TrainState:
+        self.mesh = run_mesh(runs, self.devices)  # the runs spread over the devices that divide them evenly
+        return shard_runs(joined, self.mesh)
+
+    def join(self, states: list[TrainState]) -> TrainState:
+        device = jax.devices()[0]
+        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack([jax.device_put(x, device) for x in xs]), *states)
+        return self._placed(stacked, len(states))
+
+    def split(self, joined: TrainState) -> list[TrainState]:
+        return [run_slice(joined, index) for index in range(joined.iterations.shape[0])]
+
+    def views(self, joined: TrainState) -> list[TrainState]:
+        return [TrainState(learner=run_slice(joined.learner, index), key=joined.key[index],
+                           iterations=joined.iterations[index]) for index in range(joined.iterations.shape[0])]
+
+    def keep(self, joined: TrainState, indices: list[int]) -> TrainState:
+        return self._placed(jax.tree_util.tree_map(lambda x: x[np.asarray(indices)], joined), len(indices))
+
+    def start(self, joined: TrainState) -> TrainState:
+        return compiled.runs_start(joined, self.engine)
+
+    def prefill(self, joined: TrainState) -> TrainState:
+        return compiled.runs_prefill(joined, self.engine)
+
+    def epoch(self, joined: TrainState, iterations: int) -> tuple[TrainState, list[dict[str, float]]]:
+        joined, metrics = compiled.runs_epoch(joined, self.engine, iterations)
+        metrics = jax.device_get(metrics)
+        return joined, [{k: float(v[index]) for k, v in metrics.items()} for index in range(joined.iterations.shape[0])]
+
+    def finite(self, joined: TrainState) -> list[bool]:
+        return [bool(x) for x in np.asarray(compiled.runs_finite(joined.learner))]
+
+    def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
+        core, episodes = self.evaluation()
+        keys = shard_runs(jnp.stack([evaluation_keys(seed, episodes) for seed in seeds]), self.mesh)
+        at_goal, distance = jax.device_get(compiled.runs_evaluate(joined.learner.params.actor, keys, self.engine, core))
+        return [summarise(at_goal[index], distance[index], core.episode_length) for index in range(len(seeds))]
+
+
+def run_slice(tree: Any, index: int) -> Any:
+    """Run ``index``'s slice of a stacked pytree (a copy)."""
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
