@@ -78,16 +78,16 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
 
     from gcrl_depth.compile_clock import compile_seconds
     from gcrl_depth.crl import compiled
-    from gcrl_depth.crl.collectors import DeviceCollector, HostCollector
-    from gcrl_depth.crl.engine import EnvSizes, make_train
-    from gcrl_depth.crl.env_stepper import goal_env_sizes
+    from gcrl_depth.crl.engine import make_train
+    from gcrl_depth.crl.env_paths.device import DeviceCollector
+    from gcrl_depth.crl.env_paths.host import HostCollector
     from gcrl_depth.envs import make_core
-    from gcrl_depth.goal_envs import vector_goal_env
+    from gcrl_depth.goal_envs import EnvSizes, vector_goal_env
 
     envs = None
     if path == "host":
         envs = vector_goal_env(env, config.num_envs) if args.vectorization == "sync" else _async_envs(env, config.num_envs)
-        engine = make_train(config, goal_env_sizes(envs))
+        engine = make_train(config, EnvSizes.of_vector_env(envs))
         collector = HostCollector(engine, envs)
     else:
         core = make_core(env)

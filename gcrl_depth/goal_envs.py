@@ -1,4 +1,4 @@
-"""What gcrl_depth reads from any Gymnasium goal env: its spaces, episode length, success and distance.
+"""What gcrl_depth reads from any Gymnasium goal env: its sizes and spaces, episode length, success and distance.
 
 A goal env follows Gymnasium-Robotics' convention: a Dict observation with ``observation``,
 ``achieved_goal`` and ``desired_goal``. gcrl_depth's own envs are goal envs; so are
@@ -14,6 +14,7 @@ gymnasium-robotics' mazes and a user's own. Per step:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,35 @@ from gcrl_depth.checks import positive_int
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 RewardFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSizes:
+    """What the networks and buffer need to know of an env."""
+
+    observation_size: int
+    goal_size: int
+    action_size: int
+
+    @classmethod
+    def of(cls, core: Any) -> EnvSizes:
+        """The sizes of a gcrl_depth env core."""
+        return cls(core.observation_size, core.goal_size, core.action_size)
+
+    @classmethod
+    def of_vector_env(cls, envs: gym.vector.VectorEnv) -> EnvSizes:
+        """Flat observation, goal and action sizes of a Gymnasium vector goal env."""
+        space: Any = envs.single_observation_space  # a Dict space: check_goal_space
+        return cls(observation_size=_flat_size(space["observation"]), goal_size=_flat_size(space["desired_goal"]),
+                   action_size=_flat_size(envs.single_action_space))
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"observation": ..., "goal": ..., "action": ...}``, as checkpoints record them."""
+        return {"observation": self.observation_size, "goal": self.goal_size, "action": self.action_size}
+
+
+def _flat_size(space: gym.Space) -> int:
+    return int(np.prod(space.shape or ()))
 
 
 def check_goal_space(space: gym.Space, what: str = "env") -> None:

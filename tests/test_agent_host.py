@@ -14,7 +14,7 @@ from line_goal_env import LineGoalEnv
 
 from gcrl_depth.crl.agent import DeepCRL
 from gcrl_depth.crl.engine import EnvSizes
-from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.crl.env_paths.host import rebuild
 
 gym.register_envs(gymnasium_robotics)
 NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
@@ -189,9 +189,9 @@ def jax_leaves(tree):
 def test_episode_ids_continue_after_a_prefill_and_a_restart():
     import jax
 
-    from gcrl_depth.crl.collectors import HostCollector
     from gcrl_depth.crl.config import CRLConfig
     from gcrl_depth.crl.engine import make_train
+    from gcrl_depth.crl.env_paths.host import HostCollector
 
     config = CRLConfig(**TINY)
     envs = line_envs()
@@ -248,7 +248,7 @@ def test_async_envs_deepcrl_builds_survive_a_ctrl_c_in_their_workers():
     import signal
     import time
 
-    from gcrl_depth.crl.host_env import HostEnv
+    from gcrl_depth.crl.env_paths.host import HostEnv
 
     host = HostEnv("gymnasium_robotics:PointMaze_UMaze-v3", {}, "async", {"context": "spawn"})
     envs = host.training_envs(NUM_ENVS)

@@ -105,5 +105,5 @@ def test_core_sizes_must_match(engine):
 
 
 def test_the_removed_program_cache_names_its_replacement():
-    with pytest.raises(ImportError, match="jax.clear_caches"):
+    with pytest.raises(ImportError, match=r"jax\.clear_caches"):
         import gcrl_depth.programs  # noqa: F401

@@ -13,7 +13,7 @@ from line_goal_env import LineGoalEnv, Misbehaving
 
 from gcrl_depth.crl.buffer import ReplayBuffer
 from gcrl_depth.crl.engine import EnvSizes, make_train
-from gcrl_depth.crl.env_stepper import EnvStepper
+from gcrl_depth.crl.env_paths.stepper import EnvStepper
 
 gym.register_envs(gymnasium_robotics)
 STEP = 0.5  # LineGoalEnv moves by 0.5 x action; the policy below always pushes +1
@@ -123,7 +123,7 @@ def test_a_misbehaving_env_is_named_as_the_cause_with_the_key_and_the_step(fault
 
 
 def test_observations_are_checked_against_the_declared_sizes():
-    from gcrl_depth.crl.env_stepper import checked_obs
+    from gcrl_depth.crl.env_paths.stepper import checked_obs
 
     sizes = EnvSizes(observation_size=3, goal_size=2, action_size=1)
     good = {"observation": np.zeros((2, 3)), "achieved_goal": np.zeros((2, 2)), "desired_goal": np.ones((2, 2))}

@@ -54,7 +54,7 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any],
     task = task_name(saved_env)
     options = dict(meta.get("task_kwargs") or {})
     if eval_goals == "eval":
-        from gcrl_depth.crl.env_source import eval_options
+        from gcrl_depth.crl.env_paths.device import eval_options
 
         chosen, options = eval_env_id(task), {**eval_options(options), **env_kwargs}
     else:

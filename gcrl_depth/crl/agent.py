@@ -168,7 +168,7 @@ class DeepCRL:
 
     @property
     def host(self) -> Any:
-        """The :class:`~gcrl_depth.crl.host_env.HostEnv` of an env stepped on the host; None on the device path."""
+        """The :class:`~gcrl_depth.crl.env_paths.host.HostEnv` of an env stepped on the host; None on the device path."""
         return self.path.host if isinstance(self.path, HostPath) else None
 
     def get_env(self) -> gym.vector.VectorEnv:

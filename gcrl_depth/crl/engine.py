@@ -53,25 +53,9 @@ from gcrl_depth.crl.networks import (
 )
 from gcrl_depth.envs.core import EnvState, GoalEnv
 from gcrl_depth.envs.rollout import episode_ids, episode_sums, rollout
+from gcrl_depth.goal_envs import EnvSizes
 
 DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and minibatch over
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvSizes:
-    """What the networks and buffer need to know of an env."""
-
-    observation_size: int
-    goal_size: int
-    action_size: int
-
-    @classmethod
-    def of(cls, core: GoalEnv) -> EnvSizes:
-        return cls(core.observation_size, core.goal_size, core.action_size)
-
-    def as_dict(self) -> dict[str, int]:
-        """``{"observation": ..., "goal": ..., "action": ...}``, as checkpoints record them."""
-        return {"observation": self.observation_size, "goal": self.goal_size, "action": self.action_size}
 
 
 @jax.tree_util.register_dataclass

@@ -28,7 +28,7 @@ import numpy as np
 from gcrl_depth.crl import checkpoint
 from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine import TrainState, make_train
-from gcrl_depth.crl.host_env import rebuild
+from gcrl_depth.crl.env_paths.host import rebuild
 from gcrl_depth.crl.learner import Learner
 from gcrl_depth.crl.run import Run
 from gcrl_depth.crl.state_store import StateStore, StoredState, is_store, open_checkpoint

@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.crl import compiled
-from gcrl_depth.crl.collectors import Collector
 from gcrl_depth.crl.devices import run_mesh, shard_runs
 from gcrl_depth.crl.divergence import all_finite
 from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.env_paths.protocol import Collector
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.evaluation import EvaluationResult, evaluation_keys, summarise
 

@@ -28,8 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from gcrl_depth.crl.engine import EnvSizes
-from gcrl_depth.goal_envs import check_goal_space, reward_function, step_success, terminal_view
+from gcrl_depth.goal_envs import EnvSizes, check_goal_space, reward_function, step_success, terminal_view
 
 HostPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (observations (N, O), goals (N, G)) -> actions (N, A)
 
@@ -60,7 +59,7 @@ class EnvStepper:
         if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"DeepCRL needs a vector env that auto-resets (NEXT_STEP or SAME_STEP), not {self.mode.name}")
         self.envs, self.num_envs = envs, envs.num_envs
-        self.sizes = goal_env_sizes(envs)
+        self.sizes = EnvSizes.of_vector_env(envs)
         self.reward_of = reward_function(envs)
         self.reports_success = True  # False once the env shows no success signal (collect/success is then left out)
         self.episode = np.zeros(self.num_envs, np.int32) if episode is None else np.asarray(episode, np.int32).copy()
@@ -123,17 +122,6 @@ class EnvStepper:
         if self.reports_success and successes:
             metrics["collect/success"] = float(np.mean(successes))
         return out, metrics
-
-
-def goal_env_sizes(envs: gym.vector.VectorEnv) -> EnvSizes:
-    """Flat observation, goal and action sizes of a vector goal env."""
-    space = envs.single_observation_space
-    return EnvSizes(observation_size=_flat_size(space["observation"]), goal_size=_flat_size(space["desired_goal"]),
-                    action_size=_flat_size(envs.single_action_space))
-
-
-def _flat_size(space: gym.Space) -> int:
-    return int(np.prod(space.shape))
 
 
 def checked_obs(obs: dict[str, Any], num_envs: int, sizes: EnvSizes, when: str) -> dict[str, np.ndarray]:

@@ -1,4 +1,6 @@
-"""Where DeepCRL's envs come from: the training core behind an id or env, and the evaluation env.
+"""The device path: gcrl_depth's own envs, whose pure-JAX core steps inside the compiled programs.
+
+Where DeepCRL's envs come from: the training core behind an id or env, and the evaluation env.
 
 gcrl_depth's own envs train on the device path: DeepCRL steps their pure-JAX core, not the
 Gymnasium object it was given, so Gymnasium wrappers cannot act on training. Wrappers that ``gym.make`` adds on its own
@@ -6,7 +8,11 @@ Gymnasium object it was given, so Gymnasium wrappers cannot act on training. Wra
 (``gym.make(id, max_episode_steps=N)``) is honoured as the task option ``episode_length``
 (the shorter of N and the task's); any other wrapper (``RescaleAction``, ...) is refused
 with an error naming it, instead of being dropped silently. Every other goal env trains on
-the host path (:mod:`gcrl_depth.crl.host_env`).
+the host path (:mod:`gcrl_depth.crl.env_paths.host`).
+
+Training collects inside the compiled epoch (:class:`DeviceCollector`, one call per epoch;
+with a mesh, one run's envs split over devices); evaluation is one compiled rollout
+(:func:`device_evaluation`).
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import warnings
 from typing import Any
 
 import gymnasium as gym
+import jax
+import numpy as np
 
-from gcrl_depth.crl.engine import EnvSizes
+from gcrl_depth.crl import compiled, devices
+from gcrl_depth.crl.devices import data_mesh
+from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.env_paths.host import check_eval_env, evaluation_length
+from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
-from gcrl_depth.goal_envs import first_env, wrapper_layers
+from gcrl_depth.evaluation import EvaluationResult, evaluate, evaluation_keys, summarise
+from gcrl_depth.goal_envs import EnvSizes, first_env, wrapper_layers
 
 HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
 WRAPPER_ADVICE = {
@@ -116,3 +129,87 @@ def eval_core(eval_env: str | gym.vector.VectorEnv, task_kwargs: dict[str, Any])
 def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The training env's options as the evaluation env takes them (its goals are its own)."""
     return {k: v for k, v in task_kwargs.items() if k != "eval_goals"}
+
+
+class DevicePath(Closers):
+    """gcrl_depth's own envs: the pure-JAX core steps inside the compiled programs."""
+
+    def __init__(self, env: Any, eval_env: Any, eval_episodes: int, data_parallel: int = 1) -> None:
+        super().__init__()
+        self.core, self.task, self.task_kwargs, _ = unwrap_env(env)
+        self.given = env if isinstance(env, gym.vector.VectorEnv) else None
+        self.sizes = EnvSizes.of(self.core)
+        self.data_parallel = data_parallel
+        self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env
+
+    @property
+    def env_id(self) -> str | None:
+        return None if self.task is None else env_id(self.task)
+
+    def collector(self, engine: Engine) -> Collector:
+        return DeviceCollector(engine, data_mesh(self.data_parallel) if self.data_parallel > 1 else None)
+
+    def evaluation(self, episodes: int) -> tuple[GoalEnv, int]:
+        """The evaluation env's core and the episodes per evaluation (a vector eval env fixes them)."""
+        if self.eval_env is None:
+            self.eval_env = resolve_eval_env(None, self.task, self.task_kwargs, self.core)
+        if not isinstance(self.eval_env, str):
+            episodes = self.eval_env.unwrapped.num_envs
+        return eval_core(self.eval_env, self.task_kwargs), max(1, episodes)
+
+    def evaluate(self, engine: Engine, actor: Any, episodes: int, seed: int) -> EvaluationResult:
+        core, episodes = self.evaluation(episodes)
+        return device_evaluation(engine, actor, core, episodes, seed)
+
+    def evaluate_on(self, engine: Engine, actor: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+        if isinstance(env.unwrapped, GcrlVectorEnv):
+            sizes = EnvSizes.of(env.unwrapped.core)
+            if sizes != self.sizes:
+                raise ValueError(f"evaluate(env=...): env sizes {sizes.as_dict()} differ from the model's {self.sizes.as_dict()}")
+            return device_evaluation(engine, actor, env.unwrapped.core, env.unwrapped.num_envs, seed)
+        check_eval_env(env, self.sizes, self.given)
+        return evaluate(actor_policy(engine, actor), env, seed=seed, max_steps=evaluation_length(env))
+
+    def get_env(self, num_envs: int) -> gym.vector.VectorEnv:
+        if self.given is None:
+            self.given = GcrlVectorEnv(self.task or self.core, num_envs=num_envs, **self.task_kwargs)
+        return self.given
+
+    def record(self) -> dict[str, Any]:
+        return {"env_id": self.env_id, "task_kwargs": self.task_kwargs}
+
+
+class DeviceCollector:
+    """Collection inside the compiled training program (envs with a pure-JAX core); with a
+    ``mesh``, the engine's data shards run on its devices (:mod:`gcrl_depth.crl.devices`)."""
+
+    def __init__(self, engine: Engine, mesh: Any = None) -> None:
+        self.engine, self.mesh = engine, mesh
+
+    def _placed(self, state: TrainState) -> TrainState:
+        """Data parallel: the state laid out over the mesh as the programs expect (a no-op when it is)."""
+        return state if self.mesh is None else devices.place(state, self.mesh)
+
+    def start(self, state: TrainState) -> TrainState:
+        if self.mesh is not None:
+            return compiled.data_parallel_start(self._placed(state), self.engine, self.mesh)
+        return compiled.start(state, self.engine)
+
+    def prefill(self, state: TrainState) -> TrainState:
+        if self.mesh is not None:
+            return compiled.data_parallel_prefill(self._placed(state), self.engine, self.mesh)
+        return compiled.prefill(state, self.engine)
+
+    def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
+        if self.mesh is not None:
+            state, metrics = compiled.data_parallel_epoch(self._placed(state), self.engine, self.mesh, iterations)
+        else:
+            state, metrics = compiled.epoch(state, self.engine, iterations)
+        return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def device_evaluation(engine: Engine, actor: Any, core: GoalEnv, episodes: int, seed: int) -> EvaluationResult:
+    """``episodes`` episodes of ``core`` as one compiled rollout; with the same ``seed`` the same starts
+    and goals as :func:`~gcrl_depth.evaluation.evaluate` on a vector env of ``core``."""
+    at_goal, distance = compiled.evaluate(actor, evaluation_keys(seed, episodes), engine, core)
+    return summarise(np.asarray(at_goal), np.asarray(distance), core.episode_length)

@@ -1,10 +1,14 @@
-"""Third-party goal envs for DeepCRL: what to step on the host, and how to rebuild it.
+"""The host path: any other Gymnasium goal env, ``num_envs`` copies stepped on the host.
 
 Any Gymnasium env whose observation is a goal-env Dict of flat boxes and whose actions are
 a flat box in [-1, 1] (gymnasium-robotics' mazes, a user's own) trains through
-:class:`~gcrl_depth.crl.collectors.HostCollector`. A :class:`HostEnv` holds what DeepCRL
+:class:`~gcrl_depth.crl.env_paths.host.HostCollector`. A :class:`HostEnv` holds what DeepCRL
 was given (an id, a single env or a vector env), builds the training vector env of
 ``num_envs`` copies and the evaluation envs, and records what rebuilds them in a checkpoint.
+
+:class:`HostCollector` steps them (:class:`~gcrl_depth.crl.env_paths.stepper.EnvStepper`, one
+batched policy call per step), and each iteration's rows go to the device buffer with its
+gradient steps in one compiled call.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ import json
 from typing import Any
 
 import gymnasium as gym
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl.engine import EnvSizes
-from gcrl_depth.crl.env_stepper import goal_env_sizes
+from gcrl_depth.crl import compiled
+from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
+from gcrl_depth.crl.env_paths.stepper import EnvStepper, Rows
+from gcrl_depth.evaluation import EvaluationResult, evaluate
 from gcrl_depth.goal_envs import (
     GOAL_KEYS,
+    EnvSizes,
     check_goal_space,
     episode_length,
     first_env,
@@ -169,8 +179,8 @@ def check_eval_env(eval_env: Any, sizes: EnvSizes, training_envs: gym.vector.Vec
         raise ValueError("eval_env is the training env: evaluating on it would cut the training episodes; "
                          "pass another vector env (or an id)")
     check_goal_space(eval_env.single_observation_space, "eval_env")
-    if goal_env_sizes(eval_env) != sizes:
-        raise ValueError(f"eval_env sizes {goal_env_sizes(eval_env)} differ from the training env's {sizes}")
+    if EnvSizes.of_vector_env(eval_env) != sizes:
+        raise ValueError(f"eval_env sizes {EnvSizes.of_vector_env(eval_env)} differ from the training env's {sizes}")
     return eval_env
 
 
@@ -237,3 +247,125 @@ def _copies(env: gym.Env, num_envs: int) -> gym.vector.VectorEnv:
 def _without_rendering(spec: EnvSpec) -> EnvSpec:
     """``spec`` without a ``render_mode``: copies for training and evaluation draw nothing."""
     return dataclasses.replace(spec, kwargs={k: v for k, v in spec.kwargs.items() if k != "render_mode"})
+
+
+class HostPath(Closers):
+    """Any other Gymnasium goal env: ``num_envs`` copies stepped on the host."""
+
+    def __init__(self, host: HostEnv, num_envs: int, eval_env: Any, eval_episodes: int) -> None:
+        super().__init__()
+        self.host, self.core, self.task_kwargs = host, None, host.env_kwargs
+        self.envs = host.training_envs(num_envs)
+        self.own(functools.partial(close_built, self.envs, host))
+        try:
+            self.sizes = EnvSizes.of_vector_env(self.envs)
+            self.eval_env = check_eval_env(eval_env, self.sizes, self.envs) if eval_episodes > 0 else eval_env
+            self._eval_envs = self._build_eval_envs(eval_episodes) if eval_episodes > 0 else None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def env_id(self) -> str | None:
+        return self.host.env_id
+
+    def collector(self, engine: Engine) -> Collector:
+        return HostCollector(engine, self.envs)
+
+    def _build_eval_envs(self, episodes: int) -> gym.vector.VectorEnv:
+        """``eval_env`` as given or built, else copies of the training env."""
+        if isinstance(self.eval_env, gym.vector.VectorEnv):
+            envs = self.eval_env
+        else:
+            episodes = max(1, episodes)
+            envs = vector_goal_env(self.eval_env, episodes) if self.eval_env else self.host.eval_envs(episodes)
+            self.own(envs.close)
+            check_eval_env(envs, self.sizes, self.envs)
+        evaluation_length(envs)
+        return envs
+
+    def evaluate(self, engine: Engine, actor: Any, episodes: int, seed: int) -> EvaluationResult:
+        if self._eval_envs is None:
+            self.eval_env = check_eval_env(self.eval_env, self.sizes, self.envs)
+            self._eval_envs = self._build_eval_envs(episodes)
+        return evaluate(actor_policy(engine, actor), self._eval_envs, seed=seed,
+                        max_steps=evaluation_length(self._eval_envs))
+
+    def evaluate_on(self, engine: Engine, actor: Any, env: gym.vector.VectorEnv, seed: int) -> EvaluationResult:
+        check_eval_env(env, self.sizes, self.envs)
+        return evaluate(actor_policy(engine, actor), env, seed=seed, max_steps=evaluation_length(env))
+
+    def get_env(self, num_envs: int) -> gym.vector.VectorEnv:
+        return self.envs
+
+    def record(self) -> dict[str, Any]:
+        return {"env_id": self.env_id, "task_kwargs": self.task_kwargs, **self.host.record()}
+
+
+class HostCollector:
+    """Collection from a Gymnasium vector goal env stepped on the host.
+
+    The envs are reset when a training state first collects (their seed drawn from the
+    state's key); episode ids continue from the state's, so a resumed buffer's episodes
+    stay apart from the new ones. The envs' own state is not part of the training state: a
+    resumed run starts new episodes.
+    """
+
+    def __init__(self, engine: Engine, envs: gym.vector.VectorEnv) -> None:
+        self.engine, self.envs = engine, envs
+        self.stepper: EnvStepper | None = None
+
+    def start(self, state: TrainState) -> TrainState:
+        self.stepper = None
+        return compiled.start(state, self.engine)
+
+    def prefill(self, state: TrainState) -> TrainState:
+        state = self._ready(state)
+        if self.engine.config.prefill_steps == 0:
+            return state
+        rows, _, state = self._collect(state, self.engine.config.prefill_steps)
+        return compiled.insert(state, rows, self.engine)
+
+    def train(self, state: TrainState, iterations: int) -> tuple[TrainState, dict[str, float]]:
+        state = self._ready(state)
+        collected, updated = [], []
+        for _ in range(iterations):
+            rows, collect_metrics, state = self._collect(state, self.engine.config.unroll_length)
+            state, update_metrics = compiled.learn_from(state, rows, self.engine)
+            collected.append(collect_metrics)
+            updated.append(update_metrics)
+        metrics = {k: float(np.mean([m[k] for m in collected if k in m])) for k in dict.fromkeys(k for m in collected for k in m)}
+        metrics.update({k: float(np.mean(v)) for k, v in jax.device_get(_stack(updated)).items()})
+        return state, metrics
+
+    def _ready(self, state: TrainState) -> TrainState:
+        """Reset the envs for a state that has not collected yet; its episode ids continue
+        after every id the state and its buffer hold."""
+        if self.stepper is not None:
+            return state
+        key, reset_key = jax.random.split(state.key)
+        seed = int(jax.random.randint(reset_key, (), 0, np.iinfo(np.int32).max))
+        used = np.maximum(np.asarray(state.episode), np.asarray(jnp.max(state.buffer.episode, axis=0)))
+        self.stepper = EnvStepper(self.envs, seed=seed, episode=used)
+        return state.replace(key=key)
+
+    def _collect(self, state: TrainState, steps: int) -> tuple[Rows, dict[str, float], TrainState]:
+        """``steps`` rows per env with the stochastic actor; the state's key and episode ids move on."""
+        explorer = _Explorer(self.engine, state.learner.params.actor, state.key)
+        rows, metrics = self.stepper.collect(explorer, steps)
+        return rows, metrics, state.replace(key=explorer.key, episode=jnp.asarray(self.stepper.episode))
+
+
+class _Explorer:
+    """The stochastic actor as a host policy: one compiled call per step, the key carried along."""
+
+    def __init__(self, engine: Engine, actor: Any, key: jax.Array) -> None:
+        self.engine, self.actor, self.key = engine, actor, key
+
+    def __call__(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        actions, self.key = compiled.explore(self.actor, self.key, jnp.asarray(obs), jnp.asarray(goal), self.engine)
+        return np.asarray(actions)
+
+
+def _stack(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
+    return {k: jnp.stack([m[k] for m in metrics]) for k in metrics[0]}
