@@ -34,7 +34,7 @@ def errors(width: int, depth: int, batch: int, dtype: str) -> list[float]:
     import jax.numpy as jnp
     import numpy as np
 
-    from gcrl_depth.crl.networks import Blocks, TowerSpec, init_blocks, run_blocks
+    from gcrl_depth.crl.engine.networks import Blocks, TowerSpec, init_blocks, run_blocks
 
     spec = TowerSpec(depth, width, dtype=dtype)
     key = jax.random.key(depth * width)
@@ -63,8 +63,8 @@ def lowering_seconds(width: int, depth: int, dtype: str) -> float:
     import jax
     import jax.numpy as jnp
 
-    from gcrl_depth.crl import fused_tower
-    from gcrl_depth.crl.networks import BLOCK_SIZE, LAYER_NORM_EPS, TowerSpec, init_blocks
+    from gcrl_depth.crl.engine import fused_tower
+    from gcrl_depth.crl.engine.networks import BLOCK_SIZE, LAYER_NORM_EPS, TowerSpec, init_blocks
 
     blocks = jax.eval_shape(lambda: init_blocks(jax.random.key(0), TowerSpec(depth, width), (2,)))
     x = jax.ShapeDtypeStruct((2, 1536, width), jnp.float32)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     import gcrl_depth
     from gcrl_depth.cli.config_flags import resolved_config
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
 
     config = CRLConfig.from_dict({**resolved_config(args), "depth": args.depth})
     rows = []
@@ -77,8 +77,8 @@ def bench_path(path: str, env: str, config, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from gcrl_depth.compile_clock import compile_seconds
-    from gcrl_depth.crl import compiled
-    from gcrl_depth.crl.engine import make_train
+    from gcrl_depth.crl.engine import compiled
+    from gcrl_depth.crl.engine.train import make_train
     from gcrl_depth.crl.env_paths.device import DeviceCollector
     from gcrl_depth.crl.env_paths.host import HostCollector
     from gcrl_depth.envs import make_core

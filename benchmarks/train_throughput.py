@@ -110,9 +110,9 @@ def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", 
     import jax
     from hlo_kernels import kernel_count
 
-    from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.engine import EnvSizes, make_train
-    from gcrl_depth.crl.networks import parameter_count
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.engine.networks import parameter_count
+    from gcrl_depth.crl.engine.train import EnvSizes, make_train
     from gcrl_depth.envs import make_core
 
     config = CRLConfig.from_dict({

@@ -79,11 +79,11 @@ def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1,
     from hlo_kernels import kernel_count
     from train_throughput import parse_variant
 
-    from gcrl_depth.crl.buffer import Transition
-    from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.engine import EnvSizes, make_train
-    from gcrl_depth.crl.learner import gradient_step, init_learner
-    from gcrl_depth.crl.networks import parameter_count
+    from gcrl_depth.crl.engine.buffer import Transition
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.engine.learner import gradient_step, init_learner
+    from gcrl_depth.crl.engine.networks import parameter_count
+    from gcrl_depth.crl.engine.train import EnvSizes, make_train
     from gcrl_depth.envs import make_core
 
     config = CRLConfig.from_dict({"depth": depth, "width": width, "batch_size": batch_size, **parse_variant(variant)})

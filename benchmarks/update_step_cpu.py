@@ -25,14 +25,14 @@ def programs_for(depth: int):
     """(state, one-step function, n-step function) of the imported engine, old or new."""
     import jax
 
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.envs import make_core
 
     core = make_core("PointUMaze")
     config = CRLConfig(depth=depth, width=256, batch_size=512, num_envs=16, unroll_length=64, buffer_size=256,
                        prefill_steps=64)
     try:
-        from gcrl_depth.crl.engine import EnvSizes, make_train
+        from gcrl_depth.crl.engine.train import EnvSizes, make_train
     except ImportError:  # the engine before v2: CRLTrainer
         from gcrl_depth.crl.training import CRLTrainer
 

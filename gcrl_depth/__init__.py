@@ -10,9 +10,9 @@ from gcrl_depth._version import __version__
 
 _runtime.apply_defaults()
 
-from gcrl_depth.crl.agent import DeepCRL  # noqa: E402
-from gcrl_depth.crl.divergence import TrainingDivergedError  # noqa: E402
-from gcrl_depth.crl.run_set import RunSet  # noqa: E402
+from gcrl_depth.crl.engine.divergence import TrainingDivergedError  # noqa: E402
+from gcrl_depth.crl.training.agent import DeepCRL  # noqa: E402
+from gcrl_depth.crl.training.run_set import RunSet  # noqa: E402
 from gcrl_depth.envs import TASKS, env_id, make_core  # noqa: E402  (after the runtime setup)
 from gcrl_depth.evaluation import evaluate  # noqa: E402
 

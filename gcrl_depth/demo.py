@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcrl_depth import DeepCRL, env_id, evaluate
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 from gcrl_depth.plotting import plot_curves
 from gcrl_depth.video import record_video
 

@@ -108,7 +108,7 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
     ``run_dir``, ``resume`` and ``wandb_project`` as :func:`run_deep_crl` (a wandb run per seed);
     ``as_set=False`` trains one seed as a plain DeepCRL (any env) rather than a run set (gcrl_depth's envs)."""
     from gcrl_depth import run_dirs
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}
@@ -137,8 +137,8 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
 def _runs(env: Any, depth: int, seeds: list[int], eval_envs: Any, eval_episodes: int, eval_every: int,
           run_dir: str | os.PathLike | None, as_set: bool, config: dict[str, Any]) -> Any:
     """A RunSet of ``seeds``, or (``as_set=False``) a one-member stand-in around a plain DeepCRL."""
-    from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.crl.run_set import RunSet
+    from gcrl_depth.crl.training.agent import DeepCRL
+    from gcrl_depth.crl.training.run_set import RunSet
 
     config = {k: v for k, v in config.items() if k != "num_envs"}  # the vector env has them
     if as_set:
@@ -167,12 +167,12 @@ class _SingleRun:
                               progress_bar=progress_bar, reset_num_timesteps=reset_num_timesteps)
 
     def save_state(self, store: Any) -> None:
-        from gcrl_depth.crl.persistence import save_state
+        from gcrl_depth.crl.training.persistence import save_state
 
         save_state(self.members[0], store)
 
     def resume(self, path: str | os.PathLike) -> _SingleRun:
-        from gcrl_depth.crl.agent import DeepCRL
+        from gcrl_depth.crl.training.agent import DeepCRL
 
         model = self.members[0]
         loaded = DeepCRL.load(path, env=self.env, eval_env=model.eval_env, eval_episodes=model.eval_episodes,
@@ -194,9 +194,9 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     each member also logging to ``wandb_project`` if given."""
     from gcrl_depth import run_dirs
     from gcrl_depth.callbacks import SaveBestModel
-    from gcrl_depth.crl.persistence import physics_of
-    from gcrl_depth.crl.run_set import RunSet
-    from gcrl_depth.crl.state_store import StateStore
+    from gcrl_depth.crl.checkpoints.state_store import StateStore
+    from gcrl_depth.crl.training.persistence import physics_of
+    from gcrl_depth.crl.training.run_set import RunSet
     from gcrl_depth.interrupts import Preempted, PreemptionNotice
     from gcrl_depth.machine import write_run_metadata
 
@@ -281,7 +281,7 @@ def check_configs(configs: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Every DeepCRL config of a multi-run command built before its first run: ``(label, config)``
     pairs (the label names the flag and value, e.g. ``"--depths 6"``); a bad one raises a
     SystemExit naming its label, so no run is trained and thrown away before it shows."""
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
 
     for label, config in configs:
         try:
@@ -323,7 +323,7 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
 
     from gcrl_depth import run_dirs
     from gcrl_depth.baselines import make_baseline, sb3_policy
-    from gcrl_depth.crl.persistence import physics_of
+    from gcrl_depth.crl.training.persistence import physics_of
     from gcrl_depth.goal_envs import vector_goal_env
     from gcrl_depth.logger import Logger
     from gcrl_depth.machine import write_run_metadata

@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.crl.state_store import committed_steps
+from gcrl_depth.crl.checkpoints.state_store import committed_steps
 from gcrl_depth.files import atomic_path
 
 CHECKPOINTS = "checkpoints"

@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 from gcrl_depth import DeepCRL, evaluate
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 
 ID = "gcrl_depth/PointUMaze-v0"
 NUM_ENVS = 4

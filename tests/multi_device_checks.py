@@ -22,10 +22,10 @@ from test_crl_learner import SPEC, minibatch
 
 import gcrl_depth  # noqa: F401
 from gcrl_depth import DeepCRL
-from gcrl_depth.crl.config import PRESETS
-from gcrl_depth.crl.engine import DATA_AXIS
-from gcrl_depth.crl.learner import gradient_step, init_learner
-from gcrl_depth.crl.run_set import RunSet
+from gcrl_depth.crl.engine.config import PRESETS
+from gcrl_depth.crl.engine.learner import gradient_step, init_learner
+from gcrl_depth.crl.engine.train import DATA_AXIS
+from gcrl_depth.crl.training.run_set import RunSet
 
 ENV = "gcrl_depth/PointUMaze-v0"
 TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds

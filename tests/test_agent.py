@@ -16,7 +16,7 @@ import pytest
 
 from gcrl_depth import DeepCRL, evaluate
 from gcrl_depth.callbacks import BaseCallback, CheckpointCallback, SaveBestModel
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 
 TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
 NUM_ENVS = 4

@@ -12,9 +12,9 @@ import pytest
 from gymnasium.vector import AutoresetMode
 from line_goal_env import LineGoalEnv
 
-from gcrl_depth.crl.agent import DeepCRL
-from gcrl_depth.crl.engine import EnvSizes
+from gcrl_depth.crl.engine.train import EnvSizes
 from gcrl_depth.crl.env_paths.host import rebuild
+from gcrl_depth.crl.training.agent import DeepCRL
 
 gym.register_envs(gymnasium_robotics)
 NUM_ENVS, UNROLL, PREFILL = 2, 10, 10
@@ -189,8 +189,8 @@ def jax_leaves(tree):
 def test_episode_ids_continue_after_a_prefill_and_a_restart():
     import jax
 
-    from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.engine import make_train
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.engine.train import make_train
     from gcrl_depth.crl.env_paths.host import HostCollector
 
     config = CRLConfig(**TINY)

@@ -8,7 +8,7 @@ import json
 import pytest
 from benchmark_scripts import load_script
 
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 
 
 def test_env_throughput_writes_a_table(tmp_path):

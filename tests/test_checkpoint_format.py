@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gcrl_depth import DeepCRL
-from gcrl_depth.crl.checkpoint import read_checkpoint
+from gcrl_depth.crl.checkpoints.checkpoint import read_checkpoint
 
 DATA = Path(__file__).with_name("data")
 FORMAT_1 = DATA / "checkpoint_format1.zip"  # written by gcrl_depth 0.1.0 before the pure engine (tests/data)

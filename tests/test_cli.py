@@ -13,8 +13,8 @@ import pytest
 
 from gcrl_depth.cli.config_flags import config_values, field_docs
 from gcrl_depth.cli.main import build_parser
-from gcrl_depth.crl.config import PRESETS, CRLConfig
-from gcrl_depth.crl.state_store import committed_steps
+from gcrl_depth.crl.checkpoints.state_store import committed_steps
+from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
 
 TINY = ["--preset", "tiny"]
 
@@ -179,7 +179,7 @@ def test_a_run_folder_is_refused_then_resumed_or_overwritten_on_request(trained_
     import shutil
 
     from gcrl_depth.cli.main import main
-    from gcrl_depth.crl.checkpoint import read_checkpoint
+    from gcrl_depth.crl.checkpoints.checkpoint import read_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gcrl_depth.crl.buffer import ReplayBuffer, truncated_geometric
+from gcrl_depth.crl.engine.buffer import ReplayBuffer, truncated_geometric
 
 
 def fill(buffer, steps_per_chunk, n_chunks, reset_prob, seed, goal_of=lambda obs: obs):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.engine.config import CRLConfig
 
 
 def test_paper_defaults_give_800_updates_per_31744_env_steps():
@@ -54,7 +54,7 @@ def test_json_round_trip_and_unknown_keys():
 
 
 def test_scan_unroll_is_none_for_the_platform_default_or_a_positive_integer():
-    from gcrl_depth.crl.engine import EnvSizes, make_train
+    from gcrl_depth.crl.engine.train import EnvSizes, make_train
 
     assert CRLConfig().scan_unroll is None
     assert make_train(CRLConfig(depth=16), EnvSizes(4, 2, 2)).learner_spec.critic.unroll == 1  # the CPU's default

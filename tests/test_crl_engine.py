@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gcrl_depth.compile_clock import compile_seconds
-from gcrl_depth.crl import compiled
-from gcrl_depth.crl.config import PRESETS, CRLConfig
-from gcrl_depth.crl.engine import EnvSizes, make_train
+from gcrl_depth.crl.engine import compiled
+from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
+from gcrl_depth.crl.engine.train import EnvSizes, make_train
 from gcrl_depth.envs import make_core
 
 TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds

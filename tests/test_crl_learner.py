@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gcrl_depth.crl.buffer import Transition
-from gcrl_depth.crl.learner import LearnerSpec, gradient_step, init_learner
-from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, l2_distance
-from gcrl_depth.crl.networks import TowerSpec, actor_forward, encode, sample_action
+from gcrl_depth.crl.engine.buffer import Transition
+from gcrl_depth.crl.engine.learner import LearnerSpec, gradient_step, init_learner
+from gcrl_depth.crl.engine.losses import actor_loss, alpha_loss, critic_loss, l2_distance
+from gcrl_depth.crl.engine.networks import TowerSpec, actor_forward, encode, sample_action
 
 SPEC = LearnerSpec(obs_size=5, goal_size=3, action_size=2, actor=TowerSpec(8, 32), critic=TowerSpec(8, 32), repr_dim=16,
                    learning_rate=3e-3, target_entropy=-1.0, logsumexp_penalty=0.1)
@@ -64,7 +64,7 @@ def test_one_gradient_equals_the_sequential_updates_over_two_steps():
 
 
 def test_critic_gradient_ignores_the_actor_loss_and_actor_gradient_ignores_the_critic_loss():
-    from gcrl_depth.crl.learner import losses
+    from gcrl_depth.crl.engine.learner import losses
 
     learner = init_learner(SPEC, jax.random.key(0))
     batch, key = minibatch(3), jax.random.key(4)

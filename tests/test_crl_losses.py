@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, default_target_entropy, pairwise_logits
+from gcrl_depth.crl.engine.losses import actor_loss, alpha_loss, critic_loss, default_target_entropy, pairwise_logits
 
 
 def test_logits_are_negative_l2_not_squared():

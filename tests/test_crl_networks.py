@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gcrl_depth.crl.networks import (
+from gcrl_depth.crl.engine.networks import (
     LOG_STD_MAX,
     LOG_STD_MIN,
     PHI,
@@ -165,7 +165,7 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_outputs_close():
 
 
 def test_the_default_unroll_follows_the_platform():
-    from gcrl_depth.crl.networks import UNROLL_LIMIT, default_unroll
+    from gcrl_depth.crl.engine.networks import UNROLL_LIMIT, default_unroll
 
     assert [default_unroll(n, "gpu") for n in (1, 4, 16, 256)] == [1, 4, UNROLL_LIMIT, UNROLL_LIMIT]
     assert [default_unroll(n, "cpu") for n in (1, 16, 256)] == [1, 1, 1]

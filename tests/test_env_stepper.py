@@ -11,8 +11,8 @@ import pytest
 from gymnasium.vector import AutoresetMode
 from line_goal_env import LineGoalEnv, Misbehaving
 
-from gcrl_depth.crl.buffer import ReplayBuffer
-from gcrl_depth.crl.engine import EnvSizes, make_train
+from gcrl_depth.crl.engine.buffer import ReplayBuffer
+from gcrl_depth.crl.engine.train import EnvSizes, make_train
 from gcrl_depth.crl.env_paths.stepper import EnvStepper
 
 gym.register_envs(gymnasium_robotics)
@@ -83,7 +83,7 @@ def test_a_non_goal_env_is_refused_naming_the_keys():
 
 
 def test_the_host_path_trains_on_collected_rows():
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
 
     collector = EnvStepper(line_envs(AutoresetMode.NEXT_STEP, num_envs=2), seed=0)
     config = CRLConfig(depth=4, width=16, repr_dim=8, batch_size=8, num_envs=2, unroll_length=5,

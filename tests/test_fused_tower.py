@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from jax.experimental import pallas as pl
 
-from gcrl_depth.crl import fused_tower
-from gcrl_depth.crl.buffer import Transition
-from gcrl_depth.crl.config import CRLConfig
-from gcrl_depth.crl.engine import EnvSizes, make_train
-from gcrl_depth.crl.learner import gradient_step, init_learner
-from gcrl_depth.crl.networks import (
+from gcrl_depth.crl.engine import fused_tower
+from gcrl_depth.crl.engine.buffer import Transition
+from gcrl_depth.crl.engine.config import CRLConfig
+from gcrl_depth.crl.engine.learner import gradient_step, init_learner
+from gcrl_depth.crl.engine.networks import (
     BLOCK_SIZE,
     LAYER_NORM_EPS,
     Blocks,
@@ -26,6 +25,7 @@ from gcrl_depth.crl.networks import (
     init_critic,
     run_blocks,
 )
+from gcrl_depth.crl.engine.train import EnvSizes, make_train
 
 FP32_TOL, BF16_TOL = 1e-5, 2e-2  # relative to the largest magnitude of each compared array
 

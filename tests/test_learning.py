@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from gcrl_depth import evaluate
-from gcrl_depth.crl.config import PRESETS
-from gcrl_depth.crl.run_set import RunSet
+from gcrl_depth.crl.engine.config import PRESETS
+from gcrl_depth.crl.training.run_set import RunSet
 
 ENV = "gcrl_depth/PointUMaze-v0"
 SEEDS = [0, 1, 2]

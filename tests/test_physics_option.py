@@ -20,7 +20,7 @@ from benchmark_scripts import load_script
 from gcrl_depth import DeepCRL
 from gcrl_depth.cli.config_flags import PHYSICS_CHOICES, with_physics
 from gcrl_depth.cli.main import build_parser, main
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 
 TINY = PRESETS["tiny"]
 ANT = "gcrl_depth/Ant-v0"
@@ -179,8 +179,8 @@ def test_loading_onto_other_physics_warns_and_still_runs(spring_model):
 
 
 def test_a_state_store_records_the_physics_and_warns_on_other_physics(spring_model, tmp_path):
-    from gcrl_depth.crl.persistence import save_state
-    from gcrl_depth.crl.state_store import StateStore, open_checkpoint
+    from gcrl_depth.crl.checkpoints.state_store import StateStore, open_checkpoint
+    from gcrl_depth.crl.training.persistence import save_state
 
     model, _ = spring_model
     store = StateStore(tmp_path / "checkpoints")
@@ -232,8 +232,8 @@ def test_eval_and_enjoy_run_a_model_on_the_physics_asked_for_with_a_warning(spri
 
 
 def test_a_run_set_records_the_physics_and_warns_on_resuming_onto_other_physics(tmp_path):
-    from gcrl_depth.crl.run_set import RunSet
-    from gcrl_depth.crl.state_store import StateStore, open_checkpoint
+    from gcrl_depth.crl.checkpoints.state_store import StateStore, open_checkpoint
+    from gcrl_depth.crl.training.run_set import RunSet
 
     spring_envs, mjx_envs = ant_envs("spring"), ant_envs()
     spring, mjx = (RunSet(envs, depth=4, seeds=[0], eval_episodes=0, **TINY) for envs in (spring_envs, mjx_envs))

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from gcrl_depth.crl.state_store import committed_steps
+from gcrl_depth.crl.checkpoints.state_store import committed_steps
 
 EPOCH = 40  # env steps between evaluations and checkpoints (prefill 40, iterations of 20 with the tiny preset)
 

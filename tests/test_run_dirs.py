@@ -11,8 +11,8 @@ import types
 import pytest
 
 from gcrl_depth import experiments, run_dirs
-from gcrl_depth.crl.config import PRESETS
-from gcrl_depth.crl.state_store import committed_steps
+from gcrl_depth.crl.checkpoints.state_store import committed_steps
+from gcrl_depth.crl.engine.config import PRESETS
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 
 ENV = "gcrl_depth/PointUMaze-v0"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gcrl_depth import DeepCRL, RunSet
-from gcrl_depth.crl.config import PRESETS
+from gcrl_depth.crl.engine.config import PRESETS
 
 ENV = "gcrl_depth/PointUMaze-v0"
 TINY = {**PRESETS["tiny"], "eval_episodes": 3, "epoch_timesteps": 40, "verbose": 0}  # 4 envs, width 16: seconds
@@ -69,7 +69,7 @@ def test_a_diverging_member_is_reported_and_the_others_train_on():
 
 def test_a_run_set_resumes_from_its_stacked_checkpoint_as_if_never_stopped(tmp_path):
     """Checkpointed inside the callback (the live stacked state, buffers included), rebuilt, resumed."""
-    from gcrl_depth.crl.state_store import StateStore
+    from gcrl_depth.crl.checkpoints.state_store import StateStore
 
     settings = {"depth": 4, "seeds": [3, 5], **TINY, "eval_episodes": 2}
     straight = RunSet(envs(), **settings).learn(160)  # prefill 40, then epochs of 40: evaluations at 80, 120, 160

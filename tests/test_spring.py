@@ -148,7 +148,7 @@ def test_a_tiny_deep_crl_trains_on_spring_physics_and_its_checkpoint_says_so(tmp
     import gymnasium as gym
 
     from gcrl_depth import DeepCRL
-    from gcrl_depth.crl.config import PRESETS
+    from gcrl_depth.crl.engine.config import PRESETS
 
     envs = gym.make_vec("gcrl_depth/Ant-v0", num_envs=4, episode_length=12, physics="spring")
     model = DeepCRL(envs, depth=4, seed=0, eval_episodes=2, epoch_timesteps=40, verbose=0, **PRESETS["tiny"])

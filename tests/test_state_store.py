@@ -11,8 +11,8 @@ import pytest
 from test_agent import PER_ITERATION, PREFILL, leaves, tiny_model
 
 from gcrl_depth import DeepCRL
-from gcrl_depth.crl.state_checkpoint import StateCheckpoint
-from gcrl_depth.crl.state_store import StateStore, committed_steps, open_checkpoint
+from gcrl_depth.crl.checkpoints.state_store import StateStore, committed_steps, open_checkpoint
+from gcrl_depth.crl.training.state_checkpoint import StateCheckpoint
 
 
 def test_resume_from_the_store_is_bitwise_the_uninterrupted_run(tmp_path):

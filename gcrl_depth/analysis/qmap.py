@@ -146,7 +146,7 @@ def farthest_cell(maze: Maze) -> tuple[int, int]:
 
 def model_q_map(model: Any, goal_cell: tuple[int, int] | None = None, per_cell: int = 5, seed: int = 0,
                 label: str | None = None) -> QMap:
-    """The Q-value map of a :class:`~gcrl_depth.crl.agent.DeepCRL` trained on a gcrl_depth maze:
+    """The Q-value map of a :class:`~gcrl_depth.crl.training.agent.DeepCRL` trained on a gcrl_depth maze:
     Q(s, a*, g) with the non-position features of a reset state (drawn with ``seed``) and the
     goal at ``goal_cell`` (default: :func:`farthest_cell`; a 3-D goal keeps the reset's height)."""
     core = getattr(model, "core", None)

@@ -31,7 +31,7 @@ def check_stitching(env: str, depths: Sequence[int], max_cells: int, **config: A
     """Every argument of a stitching sweep checked before its first run, in the user's terms: the
     task (a maze), each depth with the config, and ``max_cells`` against the maze's distances
     (near pairs at most ``max_cells`` apart, far ones farther). Returns the task's name."""
-    from gcrl_depth.crl.config import CRLConfig
+    from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.envs import TASKS, task_name
     from gcrl_depth.envs.mazes import LAYOUTS, WALL, cell_distances, parse_layout
 

@@ -104,7 +104,7 @@ def _policy_kwargs(depth: int | None, width: int) -> dict[str, Any]:
     if depth is None:
         return {"net_arch": [width, width]}
     from gcrl_depth.baselines.residual import GoalResidualExtractor
-    from gcrl_depth.crl.networks import check_depth
+    from gcrl_depth.crl.engine.networks import check_depth
 
     check_depth(depth)
     # the tower encodes (observation, goal); one hidden layer after it mixes in the action (critic)

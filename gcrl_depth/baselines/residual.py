@@ -2,7 +2,7 @@
 
 Input projection Dense(W) -> LayerNorm -> swish, then ``depth // 4`` blocks of
 4 x (Dense -> LayerNorm -> swish) with the block input added after the 4th swish: the
-same architecture as :mod:`gcrl_depth.crl.networks`, on concat(observation, desired_goal).
+same architecture as :mod:`gcrl_depth.crl.engine.networks`, on concat(observation, desired_goal).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from gcrl_depth.crl.networks import BLOCK_SIZE
+from gcrl_depth.crl.engine.networks import BLOCK_SIZE
 
 
 def _layer(in_features: int, width: int) -> nn.Sequential:

@@ -1,9 +1,9 @@
-"""Command-line flags generated from :class:`~gcrl_depth.crl.config.CRLConfig`: one per field.
+"""Command-line flags generated from :class:`~gcrl_depth.crl.engine.config.CRLConfig`: one per field.
 
 Each flag's help is the field's line in the class docstring and its default, so ``--help``
 never falls out of step with the config. Every command that builds DeepCRL configs (the CLI
 and the scripts under ``benchmarks/``) takes the same three: ``--preset NAME`` (from
-:data:`~gcrl_depth.crl.config.PRESETS`), ``--config FILE`` (YAML or JSON) and the field
+:data:`~gcrl_depth.crl.engine.config.PRESETS`), ``--config FILE`` (YAML or JSON) and the field
 flags; they compose in that order, flags given on the command line winning.
 
 Every command that builds gcrl_depth envs to train or evaluate also takes ``--physics
@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.crl.config import PRESETS, CRLConfig
+from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
 
 # gcrl_depth.envs.physics.PHYSICS (tests/test_physics_option.py keeps them equal), here without importing
 # MuJoCo and JAX to parse a command line.
@@ -52,7 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = 
     """``--preset``, ``--config FILE`` and one flag per CRLConfig field (but those in ``exclude``);
     :func:`resolved_config` reads them back."""
     parser.add_argument("--preset", choices=list(PRESETS), default=default_preset,
-                        help="named overrides of the paper's defaults (gcrl_depth.crl.config.PRESETS)")
+                        help="named overrides of the paper's defaults (gcrl_depth.crl.engine.config.PRESETS)")
     parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
     add_config_flags(parser, exclude)
 

@@ -23,7 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.crl.training.agent import DeepCRL
     from gcrl_depth.video import VIDEO_SUFFIXES, record_video
 
     if Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:  # before loading anything

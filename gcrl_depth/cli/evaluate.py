@@ -39,8 +39,8 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any],
     """The env id (with the ``--eval-goals`` choice) and options (the saved ones, then
     ``env_kwargs`` and ``physics``) a saved model runs on; a UserWarning where that physics is
     not the one the model was trained on."""
-    from gcrl_depth.crl.checkpoint import read_checkpoint
-    from gcrl_depth.crl.persistence import saved_physics, warn_other_physics
+    from gcrl_depth.crl.checkpoints.checkpoint import read_checkpoint
+    from gcrl_depth.crl.training.persistence import saved_physics, warn_other_physics
     from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 
     meta = read_checkpoint(path).meta
@@ -64,7 +64,7 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any],
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.crl.training.agent import DeepCRL
     from gcrl_depth.envs import is_gcrl_id
     from gcrl_depth.goal_envs import vector_goal_env
 

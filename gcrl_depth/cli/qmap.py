@@ -25,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.analysis.qmap import model_q_map, plot_q_maps
-    from gcrl_depth.crl.agent import DeepCRL
+    from gcrl_depth.crl.training.agent import DeepCRL
     from gcrl_depth.experiments import short_name
 
     if args.labels is not None and len(args.labels) != len(args.models):

@@ -28,7 +28,7 @@ def prepare(folder: Path, overwrite: bool, resume: bool) -> Path | None:
     ``resume`` (of the checkpoint store ``checkpoints/``, ``checkpoints/*.zip`` and ``final_model.zip``,
     the one with the most env steps is continued; the store on a tie, as it may hold the replay buffer).
     """
-    from gcrl_depth.crl.state_store import committed_steps
+    from gcrl_depth.crl.checkpoints.state_store import committed_steps
 
     if overwrite and resume:
         raise ValueError("--overwrite and --resume exclude each other: replace the run in --log-dir, or continue it")

@@ -57,9 +57,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.cli import run_folder
-    from gcrl_depth.crl.agent import DeepCRL
-    from gcrl_depth.crl.config import CRLConfig
-    from gcrl_depth.crl.persistence import physics_of
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.training.agent import DeepCRL
+    from gcrl_depth.crl.training.persistence import physics_of
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
     from gcrl_depth.goal_envs import vector_goal_env
 
@@ -131,7 +131,7 @@ def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: b
     Returns the final model's path and whether a SIGTERM stopped training."""
     from gcrl_depth.callbacks import SaveBestModel
     from gcrl_depth.cli import run_folder
-    from gcrl_depth.crl.state_checkpoint import StateCheckpoint
+    from gcrl_depth.crl.training.state_checkpoint import StateCheckpoint
 
     callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
     checkpoints = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gcrl_depth.crl.config import CRLConfig
+from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.env_paths.device import DevicePath, is_device_env, unwrap_env
 from gcrl_depth.crl.env_paths.host import HostPath, host_env
 from gcrl_depth.crl.env_paths.protocol import Collector, EnvPath

@@ -24,9 +24,9 @@ import gymnasium as gym
 import jax
 import numpy as np
 
-from gcrl_depth.crl import compiled, devices
-from gcrl_depth.crl.devices import data_mesh
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.engine import compiled, devices
+from gcrl_depth.crl.engine.devices import data_mesh
+from gcrl_depth.crl.engine.train import Engine, TrainState
 from gcrl_depth.crl.env_paths.host import check_eval_env, evaluation_length
 from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
@@ -181,7 +181,7 @@ class DevicePath(Closers):
 
 class DeviceCollector:
     """Collection inside the compiled training program (envs with a pure-JAX core); with a
-    ``mesh``, the engine's data shards run on its devices (:mod:`gcrl_depth.crl.devices`)."""
+    ``mesh``, the engine's data shards run on its devices (:mod:`gcrl_depth.crl.engine.devices`)."""
 
     def __init__(self, engine: Engine, mesh: Any = None) -> None:
         self.engine, self.mesh = engine, mesh

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl import compiled
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.engine import compiled
+from gcrl_depth.crl.engine.train import Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
 from gcrl_depth.crl.env_paths.stepper import EnvStepper, Rows
 from gcrl_depth.evaluation import EvaluationResult, evaluate

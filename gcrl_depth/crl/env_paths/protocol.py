@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from gcrl_depth.crl import compiled
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.engine import compiled
+from gcrl_depth.crl.engine.train import Engine, TrainState
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.evaluation import EvaluationResult
 from gcrl_depth.goal_envs import EnvSizes

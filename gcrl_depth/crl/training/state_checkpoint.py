@@ -7,13 +7,13 @@ import os
 from typing import Any
 
 from gcrl_depth.callbacks import CheckpointCallback
-from gcrl_depth.crl.persistence import save_state
-from gcrl_depth.crl.state_store import StateStore
+from gcrl_depth.crl.checkpoints.state_store import StateStore
+from gcrl_depth.crl.training.persistence import save_state
 from gcrl_depth.interrupts import PreemptionNotice
 
 
 class StateCheckpoint(CheckpointCallback):
-    """Checkpoints the whole training state with orbax (:class:`~gcrl_depth.crl.state_store.StateStore`)
+    """Checkpoints the whole training state with orbax (:class:`~gcrl_depth.crl.checkpoints.state_store.StateStore`)
     into ``save_path`` every ``save_freq`` env steps, as :class:`CheckpointCallback` counts them:
     the replay buffer included unless ``include_buffer=False``, the latest ``keep`` and the best
     (by time at goal) kept, each written in the background and committed atomically.

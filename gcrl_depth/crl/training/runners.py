@@ -1,6 +1,6 @@
 """How the host loop advances its runs' training states: one run as it is, or k runs stacked.
 
-The loop (:mod:`gcrl_depth.crl.loop`) sees one *joined* state for all its runs and asks a
+The loop (:mod:`gcrl_depth.crl.training.loop`) sees one *joined* state for all its runs and asks a
 :class:`Runner` to start, prefill, train, check and evaluate it:
 
 * :class:`OneRun`: a single run's state, advanced by its env path's collector (the device,
@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl import compiled
-from gcrl_depth.crl.devices import run_mesh, shard_runs
-from gcrl_depth.crl.divergence import all_finite
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.engine import compiled
+from gcrl_depth.crl.engine.devices import run_mesh, shard_runs
+from gcrl_depth.crl.engine.divergence import all_finite
+from gcrl_depth.crl.engine.train import Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Collector
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.evaluation import EvaluationResult, evaluation_keys, summarise

@@ -3,8 +3,8 @@
 :func:`train` follows the shape of brax's training loops: refill the replay buffers if due
 (the prefill), then one ``for`` over epochs, each a compiled program of several training
 iterations followed by an evaluation, the logs and one progress call. What is specific to
-one run or k stacked runs is the :class:`~gcrl_depth.crl.runners.Runner`; what each run
-has done is its public :class:`~gcrl_depth.crl.run.Run`.
+one run or k stacked runs is the :class:`~gcrl_depth.crl.training.runners.Runner`; what each run
+has done is its public :class:`~gcrl_depth.crl.training.run.Run`.
 
 Safety: the compiled programs *donate* (free) the state they are given, so before each
 program the loop keeps a copy of what cannot be rebuilt (learners, keys and counters:
@@ -14,7 +14,7 @@ cannot split (:func:`~gcrl_depth.interrupts.deferred_interrupts`):
 * an epoch that raised (the env's step failed, a Ctrl-C) leaves every run on that copy, its
   buffer and envs gone (the next call refills them), and the error propagates;
 * an epoch after which a run's loss or parameters are non-finite is undone for that run:
-  with ``diverged=None`` the loop raises :class:`~gcrl_depth.crl.divergence.TrainingDivergedError`
+  with ``diverged=None`` the loop raises :class:`~gcrl_depth.crl.engine.divergence.TrainingDivergedError`
   (one run); given a dict, the run is recorded there by seed, warned about, and dropped while
   the others train on (a set: members never share a reduction, so one run's NaN cannot reach
   another's numbers).
@@ -35,11 +35,11 @@ from tqdm.auto import tqdm
 
 from gcrl_depth.checks import positive_int
 from gcrl_depth.compile_clock import compile_seconds
-from gcrl_depth.crl.config import CRLConfig
-from gcrl_depth.crl.divergence import TrainingDivergedError, first_non_finite_leaf, non_finite_metric
-from gcrl_depth.crl.engine import TrainState
-from gcrl_depth.crl.run import Run
-from gcrl_depth.crl.runners import Runner
+from gcrl_depth.crl.engine.config import CRLConfig
+from gcrl_depth.crl.engine.divergence import TrainingDivergedError, first_non_finite_leaf, non_finite_metric
+from gcrl_depth.crl.engine.train import TrainState
+from gcrl_depth.crl.training.run import Run
+from gcrl_depth.crl.training.runners import Runner
 from gcrl_depth.evaluation import EvaluationResult
 from gcrl_depth.interrupts import deferred_interrupts
 

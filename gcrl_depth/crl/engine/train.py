@@ -3,16 +3,16 @@
 ``make_train(config, sizes, core=None)`` returns an :class:`Engine`, whose methods are
 pure functions of a :class:`TrainState` (and arrays); nothing inside is jitted, so the
 caller chooses ``jit``, ``vmap`` over a leading run axis (several seeds in one program,
-:mod:`gcrl_depth.crl.run_set`) or sharding. An Engine is a frozen, hashable value (its
+:mod:`gcrl_depth.crl.training.run_set`) or sharding. An Engine is a frozen, hashable value (its
 config, sizes and env core), so it can be a static argument of ``jax.jit``.
 
 One training *iteration* collects ``unroll_length`` steps in every env with the
 stochastic actor, inserts them into the replay buffer, and takes
-``updates_per_iteration`` gradient steps (:func:`~gcrl_depth.crl.learner.gradient_step`).
+``updates_per_iteration`` gradient steps (:func:`~gcrl_depth.crl.engine.learner.gradient_step`).
 An *epoch* is several iterations as one ``lax.scan``.
 
 Data parallel (``data_shards`` > 1, the functions run inside ``shard_map`` over the mesh
-axis :data:`DATA_AXIS`; :mod:`gcrl_depth.crl.devices` wraps them): each device steps
+axis :data:`DATA_AXIS`; :mod:`gcrl_depth.crl.engine.devices` wraps them): each device steps
 ``num_envs / data_shards`` envs, keeps their slots of the replay buffer, samples
 ``batch_size / data_shards`` rows from them and computes their part of the losses, with
 psi(g) all-gathered so InfoNCE still sees all B goals; the learner is replicated and its
@@ -36,11 +36,11 @@ import jax
 import jax.numpy as jnp
 
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl.buffer import ReplayBuffer
-from gcrl_depth.crl.config import CRLConfig
-from gcrl_depth.crl.learner import Learner, LearnerSpec, gradient_step, init_learner
-from gcrl_depth.crl.losses import l2_distance
-from gcrl_depth.crl.networks import (
+from gcrl_depth.crl.engine.buffer import ReplayBuffer
+from gcrl_depth.crl.engine.config import CRLConfig
+from gcrl_depth.crl.engine.learner import Learner, LearnerSpec, gradient_step, init_learner
+from gcrl_depth.crl.engine.losses import l2_distance
+from gcrl_depth.crl.engine.networks import (
     BLOCK_SIZE,
     ActorParams,
     CriticParams,
@@ -241,7 +241,7 @@ def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, 
     split over ``data_shards`` devices (data parallel) if more than one.
 
     Engines of equal arguments are equal and hash alike, so as a static argument of ``jax.jit``
-    (:mod:`gcrl_depth.crl.compiled`) they share compiled programs.
+    (:mod:`gcrl_depth.crl.engine.compiled`) they share compiled programs.
     """
     if core is not None and EnvSizes.of(core) != sizes:
         raise ValueError(f"core sizes {EnvSizes.of(core).as_dict()} differ from {sizes.as_dict()}")

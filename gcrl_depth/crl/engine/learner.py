@@ -12,7 +12,7 @@ Each loss reaches only its own parameters, so this equals the paper's order (act
 temperature updated first, then the critic, all from the same parameters and minibatch)
 exactly in exact arithmetic; ``tests/test_crl_learner.py`` checks it to float tolerance.
 psi(g) is computed once and serves both losses; phi(s, a), psi(g) and the frozen
-phi(s, a_pi) run as one stacked tower (:func:`~gcrl_depth.crl.networks.encode_with_policy`).
+phi(s, a_pi) run as one stacked tower (:func:`~gcrl_depth.crl.engine.networks.encode_with_policy`).
 Adam is elementwise, so one Adam state over all parameters equals three separate ones.
 """
 
@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gcrl_depth.crl.buffer import Transition
-from gcrl_depth.crl.losses import actor_loss, alpha_loss, critic_loss, l2_distance
-from gcrl_depth.crl.networks import (
+from gcrl_depth.crl.engine.buffer import Transition
+from gcrl_depth.crl.engine.losses import actor_loss, alpha_loss, critic_loss, l2_distance
+from gcrl_depth.crl.engine.networks import (
     ActorParams,
     CriticParams,
     TowerSpec,

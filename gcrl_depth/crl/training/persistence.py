@@ -1,4 +1,4 @@
-"""DeepCRL's save and load: the agent's state in and out of the checkpoint format (:mod:`gcrl_depth.crl.checkpoint`).
+"""DeepCRL's save and load: the agent's state in and out of the checkpoint format (:mod:`gcrl_depth.crl.checkpoints.checkpoint`).
 
 :func:`save_agent` writes what :meth:`DeepCRL.load` needs to rebuild the agent: the config,
 the env's record, counts, evaluations, the learner, the run's key and, on request, the
@@ -25,13 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gcrl_depth.crl import checkpoint
-from gcrl_depth.crl.config import ARCHITECTURE_FIELDS, CRLConfig
-from gcrl_depth.crl.engine import TrainState, make_train
+from gcrl_depth.crl.checkpoints import checkpoint
+from gcrl_depth.crl.checkpoints.state_store import StateStore, StoredState, is_store, open_checkpoint
+from gcrl_depth.crl.engine.config import ARCHITECTURE_FIELDS, CRLConfig
+from gcrl_depth.crl.engine.learner import Learner
+from gcrl_depth.crl.engine.train import TrainState, make_train
 from gcrl_depth.crl.env_paths.host import rebuild
-from gcrl_depth.crl.learner import Learner
-from gcrl_depth.crl.run import Run
-from gcrl_depth.crl.state_store import StateStore, StoredState, is_store, open_checkpoint
+from gcrl_depth.crl.training.run import Run
 from gcrl_depth.evaluation import EvaluationResult
 
 

@@ -6,7 +6,7 @@ Members (format 2):
                         or ``"spring"``; None for an env not of gcrl_depth; absent in a
                         checkpoint written before it was recorded, read as ``"mjx"``),
                         step count, seed, the run's PRNG key data, versions;
-    ``params.msgpack``  the :class:`~gcrl_depth.crl.learner.Params` (actor, critic with phi
+    ``params.msgpack``  the :class:`~gcrl_depth.crl.engine.learner.Params` (actor, critic with phi
                         and psi stacked, log temperature), leaves keyed by their paths;
     ``optimizer.msgpack`` the Adam state over those parameters, keyed the same way;
     ``training_state.msgpack`` (only with ``save(..., include_buffer=True)``) the replay
@@ -14,7 +14,7 @@ Members (format 2):
     run needs to continue exactly (stored uncompressed).
 
 Format 1 (flax module parameters, three Adam states, the key inside
-``optimizer.msgpack``) is still read: :mod:`gcrl_depth.crl.checkpoint_v1` converts it.
+``optimizer.msgpack``) is still read: :mod:`gcrl_depth.crl.checkpoints.checkpoint_v1` converts it.
 
 The zip is written to a temporary file in the target folder and moved into place with
 ``os.replace``, so a crash never leaves a half-written checkpoint under the final name.
@@ -101,11 +101,11 @@ class Checkpoint:
         return TRAINING_MEMBER in self.members
 
     def learner(self, like: Any) -> Any:
-        """The saved :class:`~gcrl_depth.crl.learner.Learner`, in the structure of ``like`` (arrays or shape structs)."""
-        from gcrl_depth.crl.learner import Learner
+        """The saved :class:`~gcrl_depth.crl.engine.learner.Learner`, in the structure of ``like`` (arrays or shape structs)."""
+        from gcrl_depth.crl.engine.learner import Learner
 
         if self.format_version == 1:
-            from gcrl_depth.crl.checkpoint_v1 import learner_from_v1
+            from gcrl_depth.crl.checkpoints.checkpoint_v1 import learner_from_v1
 
             learner = learner_from_v1(self.members, like, self.path)
             check_same_shapes(like.params, learner.params,

@@ -1,7 +1,7 @@
 """One training run's public record: its seed, training state, counts, evaluations and logger.
 
-The host loop (:mod:`gcrl_depth.crl.loop`) advances a list of runs, one for
-:class:`~gcrl_depth.crl.agent.DeepCRL` and k for a :class:`~gcrl_depth.crl.run_set.RunSet`;
+The host loop (:mod:`gcrl_depth.crl.training.loop`) advances a list of runs, one for
+:class:`~gcrl_depth.crl.training.agent.DeepCRL` and k for a :class:`~gcrl_depth.crl.training.run_set.RunSet`;
 checkpoints read and restore them. Nothing else of a run is kept anywhere.
 """
 
@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from gcrl_depth.crl.config import CRLConfig
-from gcrl_depth.crl.engine import TrainState
+from gcrl_depth.crl.engine.config import CRLConfig
+from gcrl_depth.crl.engine.train import TrainState
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
 from gcrl_depth.logger import Logger
 
@@ -44,7 +44,7 @@ class Run:
                 f"{prefill:,} env steps (prefill_steps={config.prefill_steps:,} x num_envs={config.num_envs:,}) and one "
                 f"training iteration collects {config.env_steps_per_iteration:,} more (num_envs x unroll_length="
                 f"{config.unroll_length}); ask for at least {minimum:,} env steps, or lower prefill_steps / num_envs "
-                "(PRESETS['cpu'] in gcrl_depth.crl.config is sized for small machines)")
+                "(PRESETS['cpu'] in gcrl_depth.crl.engine.config is sized for small machines)")
 
     def planned_timesteps(self, config: CRLConfig, target: int) -> int:
         """The step count a run to ``target`` ends at: prefill (if due) plus whole iterations."""

@@ -1,13 +1,13 @@
 """The engine's functions as compiled programs: module-level ``jax.jit``, the Engine a static argument.
 
-An :class:`~gcrl_depth.crl.engine.Engine` is a frozen, hashable value, so JAX's own cache shares
+An :class:`~gcrl_depth.crl.engine.train.Engine` is a frozen, hashable value, so JAX's own cache shares
 a program between engines of equal config, sizes and core, and compiles anew for any other
 shape, dtype or sharding of the arguments. Functions that replace a training state *donate*
 it (its buffers are reused; the caller keeps no reference). Three families:
 
 * one run: :func:`init`, :func:`start`, :func:`prefill`, :func:`epoch`, :func:`act`,
   :func:`explore` and the host path's :func:`insert` and :func:`learn_from`;
-* one run split over devices (data parallel, :mod:`gcrl_depth.crl.devices`):
+* one run split over devices (data parallel, :mod:`gcrl_depth.crl.engine.devices`):
   :func:`data_parallel_start`, :func:`data_parallel_prefill`, :func:`data_parallel_epoch`;
 * k runs stacked on a leading axis (run sets): :func:`runs_start`, :func:`runs_prefill`,
   :func:`runs_epoch`, :func:`runs_evaluate`, :func:`runs_finite`.
@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from gcrl_depth.crl import devices
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.engine import devices
+from gcrl_depth.crl.engine.train import Engine, TrainState
 
 Metrics = dict[str, jax.Array]
 

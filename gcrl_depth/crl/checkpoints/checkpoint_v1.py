@@ -17,8 +17,8 @@ import jax
 import numpy as np
 from flax import serialization
 
-from gcrl_depth.crl.learner import Learner, Params
-from gcrl_depth.crl.networks import BLOCK_SIZE, ActorParams, Blocks, CriticParams, Dense, Norm
+from gcrl_depth.crl.engine.learner import Learner, Params
+from gcrl_depth.crl.engine.networks import BLOCK_SIZE, ActorParams, Blocks, CriticParams, Dense, Norm
 
 
 def _dense(d: dict[str, Any]) -> Dense:

@@ -10,7 +10,7 @@ Parameters are pytrees of arrays, not modules. A tower's blocks are ONE array pe
 kernels ``(n_blocks, 4, W, W)``, biases, LayerNorm scales and offsets ``(n_blocks, 4, W)``;
 the blocks run as a ``lax.scan`` (``unroll`` blocks per loop iteration; ``remat``
 recomputes a block's activations in the backward pass), or with ``kernel="pallas"`` as one
-fused kernel per pass over all blocks (:mod:`gcrl_depth.crl.fused_tower`). The critic's two encoders
+fused kernel per pass over all blocks (:mod:`gcrl_depth.crl.engine.fused_tower`). The critic's two encoders
 always share depth and width, so their towers are stacked once more along a leading
 tower axis (index :data:`PHI`, :data:`PSI`) and run as one batched tower: one loop over
 the blocks, each matmul doing the work of both. The update adds a third member, phi with
@@ -33,7 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gcrl_depth.crl import fused_tower
+from gcrl_depth.crl.engine import fused_tower
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 BLOCK_SIZE = 4  # Dense layers per residual block

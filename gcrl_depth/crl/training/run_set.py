@@ -1,8 +1,8 @@
 """Run sets: k DeepCRL runs of one task and config that differ only in their seed, as ONE program.
 
 The seeds are an axis of the training state: the engine's pure functions are ``vmap``-ed over a
-leading run axis (:class:`~gcrl_depth.crl.runners.StackedRuns`) and the same host loop as one
-DeepCRL's (:mod:`gcrl_depth.crl.loop`) trains them. Every kernel of a gradient step does the work
+leading run axis (:class:`~gcrl_depth.crl.training.runners.StackedRuns`) and the same host loop as one
+DeepCRL's (:mod:`gcrl_depth.crl.training.loop`) trains them. Every kernel of a gradient step does the work
 of k runs, which on a GPU costs little more than one run (the step is bound by kernel count, not
 arithmetic). Evaluation is vmapped too.
 
@@ -10,7 +10,7 @@ arithmetic). Evaluation is vmapped too.
 >>> runs.learn(50_000_000, progress_bar=True)                                    # doctest: +SKIP
 >>> runs.members[2].save("seed2.zip"); runs.headlines()                          # doctest: +SKIP
 
-Each member is an ordinary :class:`~gcrl_depth.crl.agent.DeepCRL` (its own seed, curve in
+Each member is an ordinary :class:`~gcrl_depth.crl.training.agent.DeepCRL` (its own seed, curve in
 ``evaluations``, logger, ``predict``, ``save``); between ``learn`` calls it holds its own
 training state (its public ``run``), so a member also trains on alone. A member whose loss or
 parameters become non-finite is reported by seed in :attr:`RunSet.diverged` (and a warning):
@@ -29,13 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.checks import positive_int
-from gcrl_depth.crl import compiled
-from gcrl_depth.crl.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
-from gcrl_depth.crl.checkpoint import key_from_data
-from gcrl_depth.crl.engine import Engine, TrainState
+from gcrl_depth.crl.checkpoints.checkpoint import key_from_data
+from gcrl_depth.crl.checkpoints.state_store import StateStore, open_checkpoint
+from gcrl_depth.crl.engine import compiled
+from gcrl_depth.crl.engine.train import Engine, TrainState
 from gcrl_depth.crl.env_paths import DevicePath
-from gcrl_depth.crl.loop import Epoch, train
-from gcrl_depth.crl.persistence import (
+from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
+from gcrl_depth.crl.training.loop import Epoch, train
+from gcrl_depth.crl.training.persistence import (
     agent_meta,
     check_include_buffer,
     physics_of,
@@ -44,8 +45,7 @@ from gcrl_depth.crl.persistence import (
     state_sections,
     warn_other_physics,
 )
-from gcrl_depth.crl.runners import StackedRuns, run_slice
-from gcrl_depth.crl.state_store import StateStore, open_checkpoint
+from gcrl_depth.crl.training.runners import StackedRuns, run_slice
 
 
 # ----------------------------------------------------------------- the user API
@@ -54,7 +54,7 @@ class RunSet:
 
     Args:
         env: a gcrl_depth env id or Gymnasium env (run sets train on the device path).
-        depth: as :class:`~gcrl_depth.crl.agent.DeepCRL`.
+        depth: as :class:`~gcrl_depth.crl.training.agent.DeepCRL`.
         seeds: one run per seed (distinct integers).
         eval_env, eval_episodes, epoch_timesteps: as DeepCRL, shared by every member.
         verbose: 1 prints a line per epoch with every member's time at goal.

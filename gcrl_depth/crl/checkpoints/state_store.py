@@ -8,7 +8,7 @@ evaluations so far. Orbax commits each checkpoint
 atomically (it is written under a temporary name, then renamed) and writes it in the
 background while training goes on. Retention: the latest ``keep`` and the best by time at
 goal. :func:`open_checkpoint` reads the newest one in the shape of
-:class:`~gcrl_depth.crl.checkpoint.Checkpoint`, so ``DeepCRL.load`` takes either.
+:class:`~gcrl_depth.crl.checkpoints.checkpoint.Checkpoint`, so ``DeepCRL.load`` takes either.
 
 The ``DeepCRL.save`` zip stays the small portable export; this is the resumable one.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gcrl_depth.crl import checkpoint
+from gcrl_depth.crl.checkpoints import checkpoint
 
 SECTIONS = ("params", "optimizer", "training")
 SCORE = "time_at_goal"  # what "best" means
@@ -112,7 +112,7 @@ def committed_steps(path: str | os.PathLike) -> list[int]:
 
 @dataclasses.dataclass(frozen=True)
 class StoredState:
-    """One checkpoint of a :class:`StateStore`, read as :class:`~gcrl_depth.crl.checkpoint.Checkpoint` is."""
+    """One checkpoint of a :class:`StateStore`, read as :class:`~gcrl_depth.crl.checkpoints.checkpoint.Checkpoint` is."""
 
     path: str
     config: dict[str, Any]
@@ -124,7 +124,7 @@ class StoredState:
         return "training" in self.sections
 
     def learner(self, like: Any) -> Any:
-        from gcrl_depth.crl.learner import Learner
+        from gcrl_depth.crl.engine.learner import Learner
 
         params = checkpoint.tree_from_leaves(like.params, self.sections["params"], f"{self.path}: parameters")
         opt_state = checkpoint.tree_from_leaves(like.opt_state, self.sections["optimizer"], f"{self.path}: optimizer state")

@@ -5,13 +5,13 @@
   compiled programs follow their inputs' sharding: 8 GPUs train 8x the seeds, with no
   communication (runs never share a reduction).
 * **Data parallel.** One run's envs, replay slots and minibatch split over the mesh axis
-  :data:`~gcrl_depth.crl.engine.DATA_AXIS`, the learner replicated
+  :data:`~gcrl_depth.crl.engine.train.DATA_AXIS`, the learner replicated
   (:func:`data_parallel_start`, :func:`data_parallel_prefill`, :func:`data_parallel_epoch`
   run an engine made with ``data_shards`` under ``shard_map``). psi(g) is all-gathered,
   so InfoNCE contrasts with all B goals, and the update equals the single-device update on
   the whole minibatch (tested to float tolerance). The maps run with ``check_vma=False``
   (MJX's solver is not written for JAX's varying-axis types); the learner therefore
-  averages the shards' gradients itself (:func:`~gcrl_depth.crl.learner.gradient_step`).
+  averages the shards' gradients itself (:func:`~gcrl_depth.crl.engine.learner.gradient_step`).
 
 Several hosts: start every process with ``jax.distributed.initialize()`` (see the
 README's GPU section); ``jax.devices()`` then lists every host's devices and the same
@@ -29,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gcrl_depth.crl.engine import DATA_AXIS, Engine, TrainState, make_train
+from gcrl_depth.crl.engine.train import DATA_AXIS, Engine, TrainState, make_train
 
 RUN_AXIS = "runs"
 
