@@ -44,7 +44,7 @@ class CRLConfig:
         remat: recompute residual-block activations in the backward pass (saves memory).
         scan_unroll: residual blocks per iteration of the loop over blocks (1: smallest
             program, fastest compile; larger: fewer loop launches, longer compile); None:
-            the platform's measured default (:func:`~gcrl_depth.crl.engine.networks.default_unroll`).
+            the platform's measured default (``networks.default_unroll``).
         compute_dtype: ``"float32"`` (the paper) or ``"bfloat16"``: matmuls in bfloat16 with
             float32 parameters, LayerNorm statistics, residual sums and losses.
         tower_kernel: how the residual blocks run: ``"xla"`` (XLA ops in a loop over blocks) or
