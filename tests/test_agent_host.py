@@ -172,7 +172,7 @@ def test_an_env_error_mid_epoch_keeps_the_model_usable():
             model.learn(2 * ITERATION, reset_num_timesteps=False)
     finally:
         BreakingLine.steps_left = None
-    assert model.num_timesteps == 60 and not model.run.state.started
+    assert model.num_timesteps == 60 and not model.run.has_buffer
     after = model.get_parameters()["params"].actor
     assert all(np.array_equal(a, b) for a, b in zip(jax_leaves(before), jax_leaves(after)))  # the epoch is undone
     assert model.predict({"observation": np.zeros(1), "desired_goal": np.ones(1)})[0].shape == (1,)

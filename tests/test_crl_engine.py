@@ -10,7 +10,7 @@ import pytest
 from gcrl_depth.compile_clock import compile_seconds
 from gcrl_depth.crl.engine import compiled
 from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
-from gcrl_depth.crl.engine.train import EnvSizes, make_train
+from gcrl_depth.crl.engine.train import AgentState, EnvSizes, make_train
 from gcrl_depth.envs import make_core
 
 TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
@@ -34,7 +34,7 @@ def leaves(tree):
 
 def test_prefill_and_iterations_fill_the_buffer_and_learn(engine):
     initial = compiled.init(jax.random.key(0), engine)
-    assert not initial.started and initial.buffer is None and initial.env is None
+    assert isinstance(initial, AgentState) and not hasattr(initial, "buffer")
     before = leaves(initial.learner.params.critic)
     state, metrics = run(engine, 0)
     assert int(state.buffer.size) == 10 + 2 * 5

@@ -45,7 +45,7 @@ def test_the_latest_and_the_best_are_kept_and_a_half_written_one_is_ignored(tmp_
     shutil.rmtree(tmp_path / "ckpt" / "999999" / "record")  # as a crash mid-write leaves it
     assert committed_steps(tmp_path / "ckpt")[-1] == steps[-1]
     loaded = DeepCRL.load(tmp_path / "ckpt", verbose=0)
-    assert loaded.num_timesteps == steps[-1] and not loaded.run.state.started  # no buffer saved: refilled on learn
+    assert loaded.num_timesteps == steps[-1] and not loaded.run.has_buffer  # no buffer saved: refilled on learn
     model.close()
     loaded.close()
 

@@ -4,6 +4,6 @@ buffer, the training functions (:mod:`~gcrl_depth.crl.engine.train`: ``make_trai
 compiled once (:mod:`~gcrl_depth.crl.engine.compiled`). Nothing here steps a Gymnasium env or
 writes a file. ``from gcrl_depth.crl.engine import make_train`` keeps working."""
 
-from gcrl_depth.crl.engine.train import DATA_AXIS, Engine, EnvSizes, TrainState, make_train
+from gcrl_depth.crl.engine.train import DATA_AXIS, AgentState, Engine, EnvSizes, TrainState, make_train
 
-__all__ = ["DATA_AXIS", "Engine", "EnvSizes", "TrainState", "make_train"]
+__all__ = ["DATA_AXIS", "AgentState", "Engine", "EnvSizes", "TrainState", "make_train"]

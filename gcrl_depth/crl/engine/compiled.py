@@ -26,19 +26,19 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from gcrl_depth.crl.engine import devices
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 
 Metrics = dict[str, jax.Array]
 
 
 # ----------------------------------------------------------------- one run
 @functools.partial(jax.jit, static_argnums=1)
-def init(key: jax.Array, engine: Engine) -> TrainState:
+def init(key: jax.Array, engine: Engine) -> AgentState:
     return engine.init(key)
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def start(state: TrainState, engine: Engine) -> TrainState:
+def start(state: AgentState | TrainState, engine: Engine) -> TrainState:
     return engine.start(state)
 
 
@@ -79,7 +79,7 @@ def learn_from(state: TrainState, rows: Any, engine: Engine) -> tuple[TrainState
 
 # ----------------------------------------------------------------- one run over devices
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def data_parallel_start(state: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+def data_parallel_start(state: AgentState | TrainState, engine: Engine, mesh: Mesh) -> TrainState:
     return devices.data_parallel_start(state, engine, mesh)
 
 
@@ -95,7 +95,7 @@ def data_parallel_epoch(state: TrainState, engine: Engine, mesh: Mesh, iteration
 
 # ----------------------------------------------------------------- k runs on a leading axis
 @functools.partial(jax.jit, static_argnums=1)
-def runs_start(states: TrainState, engine: Engine) -> TrainState:
+def runs_start(states: AgentState | TrainState, engine: Engine) -> TrainState:
     return jax.vmap(engine.start)(states)
 
 

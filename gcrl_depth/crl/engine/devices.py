@@ -29,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gcrl_depth.crl.engine.train import DATA_AXIS, Engine, TrainState, make_train
+from gcrl_depth.crl.engine.train import DATA_AXIS, AgentState, Engine, TrainState, make_train
 
 RUN_AXIS = "runs"
 
@@ -81,7 +81,7 @@ def _started_specs(engine: Engine, state: TrainState) -> Any:
     return state_specs(jax.eval_shape(single.start, state))
 
 
-def data_parallel_start(state: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+def data_parallel_start(state: AgentState | TrainState, engine: Engine, mesh: Mesh) -> TrainState:
     """``engine.start`` of a data-parallel engine: each device resets its share of the envs."""
     return jax.shard_map(engine.start, mesh=mesh, in_specs=(state_specs(state),),
                          out_specs=_started_specs(engine, state), check_vma=False)(state)

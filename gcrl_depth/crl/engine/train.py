@@ -60,31 +60,52 @@ DATA_AXIS = "data"  # the mesh axis a data-parallel run splits its envs and mini
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class TrainState:
-    """Everything training carries from one step to the next (a pytree).
+class AgentState:
+    """What a run keeps while it collects nothing (a pytree): before its first training call, after
+    a load without the buffer, after a failed epoch.
 
     Attributes:
         learner: parameters, temperature and Adam state.
         key: the run's one PRNG key.
         iterations: training iterations done, () int32.
-        buffer: the replay buffer; None until :meth:`Engine.start`.
-        env: batched state of the training envs (device path; None on the host path or before start).
-        episode: per-env episode counter (tags buffer steps with their episode), (num_envs,); None before start.
     """
 
     learner: Learner
     key: jax.Array
     iterations: jax.Array
-    buffer: ReplayBuffer | None = None
-    env: EnvState | None = None
-    episode: jax.Array | None = None
+
+    def replace(self, **changes: Any) -> AgentState:
+        return dataclasses.replace(self, **changes)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """Everything training carries from one step to the next (a pytree of one shape per engine):
+    an :class:`AgentState`'s fields and what collection adds (:meth:`Engine.start`).
+
+    Attributes:
+        learner, key, iterations: as :class:`AgentState`.
+        buffer: the replay buffer.
+        env: batched state of the training envs on the device path; None on the host path, whose
+            envs live on the host.
+        episode: per-env episode counter (tags buffer steps with their episode), (num_envs,).
+    """
+
+    learner: Learner
+    key: jax.Array
+    iterations: jax.Array
+    buffer: ReplayBuffer
+    env: EnvState | None
+    episode: jax.Array
 
     def replace(self, **changes: Any) -> TrainState:
         return dataclasses.replace(self, **changes)
 
     @property
-    def started(self) -> bool:
-        return self.buffer is not None
+    def agent(self) -> AgentState:
+        """The learner, key and iterations alone."""
+        return AgentState(self.learner, self.key, self.iterations)
 
 
 def _mean_tree(tree: Any) -> Any:
@@ -136,13 +157,13 @@ class Engine:
             data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
 
     # ----------------------------------------------------------------- state
-    def init(self, key: jax.Array) -> TrainState:
+    def init(self, key: jax.Array) -> AgentState:
         """A fresh learner and the run's key; no buffer or envs yet (see :meth:`start`)."""
         learner_key, key = jax.random.split(key)
-        return TrainState(learner=init_learner(self.learner_spec, learner_key), key=key,
+        return AgentState(learner=init_learner(self.learner_spec, learner_key), key=key,
                           iterations=jnp.zeros((), jnp.int32))
 
-    def start(self, state: TrainState) -> TrainState:
+    def start(self, state: AgentState | TrainState) -> TrainState:
         """An empty replay buffer and (device path) freshly reset envs around ``state``'s learner."""
         cfg, sizes = self.config, self.sizes
         key, env_key = jax.random.split(state.key)
@@ -150,7 +171,8 @@ class Engine:
         env = jax.vmap(self.core.reset)(env_keys) if self.core is not None else None
         buffer = ReplayBuffer.create(cfg.buffer_size, self.local_envs, sizes.observation_size, sizes.action_size,
                                      sizes.goal_size)
-        return state.replace(key=key, buffer=buffer, env=env, episode=jnp.zeros((self.local_envs,), jnp.int32))
+        return TrainState(learner=state.learner, key=key, iterations=state.iterations, buffer=buffer, env=env,
+                          episode=jnp.zeros((self.local_envs,), jnp.int32))
 
     # ----------------------------------------------------------------- acting
     def act(self, actor: ActorParams, obs: jax.Array, goal: jax.Array, key: jax.Array | None = None) -> jax.Array:

@@ -26,7 +26,7 @@ import numpy as np
 
 from gcrl_depth.crl.engine import compiled, devices
 from gcrl_depth.crl.engine.devices import data_mesh
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths.host import check_eval_env, evaluation_length
 from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
 from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
@@ -190,7 +190,7 @@ class DeviceCollector:
         """Data parallel: the state laid out over the mesh as the programs expect (a no-op when it is)."""
         return state if self.mesh is None else devices.place(state, self.mesh)
 
-    def start(self, state: TrainState) -> TrainState:
+    def start(self, state: AgentState | TrainState) -> TrainState:
         if self.mesh is not None:
             return compiled.data_parallel_start(self._placed(state), self.engine, self.mesh)
         return compiled.start(state, self.engine)

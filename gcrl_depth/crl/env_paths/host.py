@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.crl.engine import compiled
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Closers, Collector, actor_policy
 from gcrl_depth.crl.env_paths.stepper import EnvStepper, Rows
 from gcrl_depth.evaluation import EvaluationResult, evaluate
@@ -315,7 +315,7 @@ class HostCollector:
         self.engine, self.envs = engine, envs
         self.stepper: EnvStepper | None = None
 
-    def start(self, state: TrainState) -> TrainState:
+    def start(self, state: AgentState | TrainState) -> TrainState:
         self.stepper = None
         return compiled.start(state, self.engine)
 

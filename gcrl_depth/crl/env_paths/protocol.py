@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from gcrl_depth.crl.engine import compiled
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.evaluation import EvaluationResult
 from gcrl_depth.goal_envs import EnvSizes
@@ -48,7 +48,7 @@ class EnvPath(Protocol):
 class Collector(Protocol):
     """How training states are started and advanced (see the module docstring)."""
 
-    def start(self, state: TrainState) -> TrainState:
+    def start(self, state: AgentState | TrainState) -> TrainState:
         """``state`` with an empty replay buffer (and fresh envs)."""
 
     def prefill(self, state: TrainState) -> TrainState:

@@ -8,7 +8,7 @@ has done is its public :class:`~gcrl_depth.crl.training.run.Run`.
 
 Safety: the compiled programs *donate* (free) the state they are given, so before each
 program the loop keeps a copy of what cannot be rebuilt (learners, keys and counters:
-:func:`unstarted_copy`). Each run's state and counts change together, in a section a Ctrl-C
+:func:`agent_copy`). Each run's state and counts change together, in a section a Ctrl-C
 cannot split (:func:`~gcrl_depth.interrupts.deferred_interrupts`):
 
 * an epoch that raised (the env's step failed, a Ctrl-C) leaves every run on that copy, its
@@ -37,7 +37,7 @@ from gcrl_depth.checks import positive_int
 from gcrl_depth.compile_clock import compile_seconds
 from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.engine.divergence import TrainingDivergedError, first_non_finite_leaf, non_finite_metric
-from gcrl_depth.crl.engine.train import TrainState
+from gcrl_depth.crl.engine.train import AgentState, TrainState
 from gcrl_depth.crl.training.run import Run
 from gcrl_depth.crl.training.runners import Runner
 from gcrl_depth.evaluation import EvaluationResult
@@ -59,10 +59,10 @@ class Epoch:
 Progress = Callable[[Epoch], Any]  # returns False to stop training
 
 
-def unstarted_copy(state: TrainState) -> TrainState:
+def agent_copy(state: AgentState | TrainState) -> AgentState:
     """A copy of the learner, key and counters, without buffer or envs: what a failed epoch falls back to."""
-    kept = TrainState(learner=state.learner, key=state.key, iterations=state.iterations)
-    return jax.tree_util.tree_map(jnp.copy, kept)
+    agent = state.agent if isinstance(state, TrainState) else state
+    return jax.tree_util.tree_map(jnp.copy, agent)
 
 
 def train(runner: Runner, runs: list[Run], config: CRLConfig, total_timesteps: int, *, epoch_timesteps: int,
@@ -78,9 +78,9 @@ def train(runner: Runner, runs: list[Run], config: CRLConfig, total_timesteps: i
     log_interval = positive_int(log_interval, "log_interval")
     if not runs:
         raise ValueError("train needs at least one run")
-    if len({r.state.started for r in runs}) > 1:  # all runs refill together
+    if len({run.has_buffer for run in runs}) > 1:  # all runs refill together
         for run in runs:
-            run.state = unstarted_copy(run.state) if run.state.started else run.state
+            run.state = agent_copy(run.state)
     for run in runs:
         run.check_budget(config, total_timesteps)
         if reset_num_timesteps:
@@ -95,7 +95,7 @@ def train(runner: Runner, runs: list[Run], config: CRLConfig, total_timesteps: i
             run.logger.stream = _TqdmStream()  # log tables print above the bar
     loop = _Loop(runner, runs, config, diverged)
     try:
-        if not loop.state.started:
+        if not isinstance(loop.state, TrainState):
             loop.prefill()
             bar.update(config.prefill_env_steps)
         epoch = 0
@@ -132,7 +132,7 @@ class _Loop:
         self.fallback: Any = None  # set while the joined state may be gone (a donating program raised)
 
     def prefill(self) -> None:
-        last_good = unstarted_copy(self.state)
+        last_good = agent_copy(self.state)
         start = time.perf_counter()
         state = self.runner.start(self.state)
         with deferred_interrupts():  # the state and the step counts change together
@@ -151,7 +151,7 @@ class _Loop:
         """One epoch of every run; the diverged undone (and raised, or dropped); the others' metrics."""
         env_steps = iterations * self.config.env_steps_per_iteration
         updates = iterations * self.config.updates_per_iteration
-        last_good = unstarted_copy(self.state)
+        last_good = agent_copy(self.state)
         compiled_before, start = compile_seconds(), time.perf_counter()
         with deferred_interrupts():
             try:

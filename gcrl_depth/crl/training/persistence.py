@@ -29,7 +29,7 @@ from gcrl_depth.crl.checkpoints import checkpoint
 from gcrl_depth.crl.checkpoints.state_store import StateStore, StoredState, is_store, open_checkpoint
 from gcrl_depth.crl.engine.config import ARCHITECTURE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine.learner import Learner
-from gcrl_depth.crl.engine.train import TrainState, make_train
+from gcrl_depth.crl.engine.train import AgentState, TrainState, make_train
 from gcrl_depth.crl.env_paths.host import rebuild
 from gcrl_depth.crl.training.run import Run
 from gcrl_depth.evaluation import EvaluationResult
@@ -100,7 +100,7 @@ def state_sections(state: TrainState, include_buffer: bool) -> dict[str, Any]:
 def check_include_buffer(state: TrainState, include_buffer: bool) -> None:
     if not isinstance(include_buffer, bool):
         raise TypeError(f"include_buffer must be True or False, got {include_buffer!r}")
-    if include_buffer and not state.started:
+    if include_buffer and not isinstance(state, TrainState):
         raise ValueError("include_buffer=True needs a replay buffer, which learn() fills; this agent has none yet")
 
 
@@ -231,10 +231,11 @@ def open_stored(path: str | os.PathLike) -> checkpoint.Checkpoint | StoredState:
 def restored_state(model: Any, stored: checkpoint.Checkpoint | StoredState) -> TrainState:
     """The saved learner, key and counters, and (if saved) the buffer and envs, as ``model``'s state."""
     learner = jax.device_put(stored.learner(jax.device_get(model.learner)))
-    state = TrainState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
-    if stored.has_training_state:
-        one_device = make_train(model.config, model.sizes, model.core)  # the saved state's layout: every env
-        template = jax.eval_shape(one_device.start, state)
-        like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
-        state = state.replace(**jax.device_put(stored.training(like)))
-    return state
+    agent = AgentState(learner=learner, key=stored.key(), iterations=jnp.asarray(stored.meta.get("iterations", 0), jnp.int32))
+    if not stored.has_training_state:
+        return agent
+    one_device = make_train(model.config, model.sizes, model.core)  # the saved state's layout: every env
+    template = jax.eval_shape(one_device.start, agent)
+    like = {"buffer": template.buffer, "env": template.env, "episode": template.episode}
+    return TrainState(learner=agent.learner, key=agent.key, iterations=agent.iterations,
+                      **jax.device_put(stored.training(like)))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from gcrl_depth.crl.engine.config import CRLConfig
-from gcrl_depth.crl.engine.train import TrainState
+from gcrl_depth.crl.engine.train import AgentState, TrainState
 from gcrl_depth.evaluation import EvaluationHistory, EvaluationResult
 from gcrl_depth.logger import Logger
 
@@ -23,16 +23,21 @@ class Run:
     """One run: ``state`` (learner, key and, once collecting, buffer and envs) and its progress."""
 
     seed: int
-    state: TrainState
+    state: AgentState | TrainState
     logger: Logger
     num_timesteps: int = 0  # env steps collected (prefill included)
     num_updates: int = 0  # gradient steps taken
     eval_seconds: float = 0.0  # host seconds spent evaluating
     evaluations: EvaluationHistory = dataclasses.field(default_factory=EvaluationHistory)
 
+    @property
+    def has_buffer(self) -> bool:
+        """Whether the run holds a replay buffer and envs (a TrainState), not only its learner (an AgentState)."""
+        return isinstance(self.state, TrainState)
+
     def prefill_due(self, config: CRLConfig) -> int:
         """Env steps the next training call spends filling the replay buffer first (0 once it has one)."""
-        return 0 if self.state.started else config.prefill_env_steps
+        return 0 if self.has_buffer else config.prefill_env_steps
 
     def check_budget(self, config: CRLConfig, total_timesteps: int) -> None:
         """Refuse a budget that the prefill would use up before a single gradient step."""

@@ -32,7 +32,7 @@ from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.checkpoints.checkpoint import key_from_data
 from gcrl_depth.crl.checkpoints.state_store import StateStore, open_checkpoint
 from gcrl_depth.crl.engine import compiled
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths import DevicePath
 from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.training.loop import Epoch, train
@@ -178,8 +178,9 @@ class RunSet:
         for index, (member, meta) in enumerate(zip(self.members, stored.meta["members"])):
             key = key_from_data(meta["key"])
             rest = {name: run_slice(tree, index) for name, tree in training.items()}
-            member.run.state = TrainState(learner=jax.device_put(run_slice(learner, index)), key=key,
-                                          iterations=jnp.asarray(meta["iterations"], jnp.int32), **jax.device_put(rest))
+            agent = AgentState(learner=jax.device_put(run_slice(learner, index)), key=key,
+                               iterations=jnp.asarray(meta["iterations"], jnp.int32))
+            member.run.state = TrainState(**vars(agent), **jax.device_put(rest)) if rest else agent
             restore_progress(member.run, meta)
         return self
 

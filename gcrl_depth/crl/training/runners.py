@@ -22,7 +22,7 @@ import numpy as np
 from gcrl_depth.crl.engine import compiled
 from gcrl_depth.crl.engine.devices import run_mesh, shard_runs
 from gcrl_depth.crl.engine.divergence import all_finite
-from gcrl_depth.crl.engine.train import Engine, TrainState
+from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Collector
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.evaluation import EvaluationResult, evaluation_keys, summarise
@@ -31,11 +31,11 @@ from gcrl_depth.evaluation import EvaluationResult, evaluation_keys, summarise
 class Runner(Protocol):
     """Advances the joined training state of a list of runs (see the module docstring)."""
 
-    def join(self, states: list[TrainState]) -> Any: ...
+    def join(self, states: list[State]) -> Any: ...
 
-    def split(self, joined: Any) -> list[TrainState]: ...
+    def split(self, joined: Any) -> list[State]: ...
 
-    def views(self, joined: Any) -> list[TrainState]:
+    def views(self, joined: Any) -> list[State]:
         """What each run shows while the loop holds the state (its current parameters at least)."""
 
     def keep(self, joined: Any, indices: list[int]) -> Any: ...
@@ -54,6 +54,7 @@ class Runner(Protocol):
     def evaluate(self, joined: Any, seeds: list[int]) -> list[EvaluationResult]: ...
 
 
+State = AgentState | TrainState  # a run's state: collecting (TrainState) or not
 EvaluateActor = Callable[[Any, int], EvaluationResult]  # (actor parameters, seed) -> one evaluation
 
 
@@ -63,21 +64,21 @@ class OneRun:
     def __init__(self, collector: Collector, evaluate: EvaluateActor) -> None:
         self.collector, self._evaluate = collector, evaluate
 
-    def join(self, states: list[TrainState]) -> TrainState:
+    def join(self, states: list[State]) -> State:
         (state,) = states
         return state
 
-    def split(self, joined: TrainState) -> list[TrainState]:
+    def split(self, joined: State) -> list[State]:
         return [joined]
 
     views = split
 
-    def keep(self, joined: TrainState, indices: list[int]) -> TrainState:
+    def keep(self, joined: State, indices: list[int]) -> State:
         if indices != [0]:
             raise ValueError(f"one run has only index 0, got {indices}")
         return joined
 
-    def start(self, joined: TrainState) -> TrainState:
+    def start(self, joined: State) -> TrainState:
         return self.collector.start(joined)
 
     def prefill(self, joined: TrainState) -> TrainState:
@@ -107,26 +108,26 @@ class StackedRuns:
         self.engine, self.evaluation, self.devices = engine, evaluation, devices
         self.mesh = run_mesh(runs, devices)
 
-    def _placed(self, joined: TrainState, runs: int) -> TrainState:
+    def _placed(self, joined: State, runs: int) -> State:
         self.mesh = run_mesh(runs, self.devices)  # the runs spread over the devices that divide them evenly
         return shard_runs(joined, self.mesh)
 
-    def join(self, states: list[TrainState]) -> TrainState:
+    def join(self, states: list[State]) -> State:
         device = jax.devices()[0]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack([jax.device_put(x, device) for x in xs]), *states)
         return self._placed(stacked, len(states))
 
-    def split(self, joined: TrainState) -> list[TrainState]:
+    def split(self, joined: State) -> list[State]:
         return [run_slice(joined, index) for index in range(joined.iterations.shape[0])]
 
-    def views(self, joined: TrainState) -> list[TrainState]:
-        return [TrainState(learner=run_slice(joined.learner, index), key=joined.key[index],
+    def views(self, joined: State) -> list[State]:
+        return [AgentState(learner=run_slice(joined.learner, index), key=joined.key[index],
                            iterations=joined.iterations[index]) for index in range(joined.iterations.shape[0])]
 
-    def keep(self, joined: TrainState, indices: list[int]) -> TrainState:
+    def keep(self, joined: State, indices: list[int]) -> State:
         return self._placed(jax.tree_util.tree_map(lambda x: x[np.asarray(indices)], joined), len(indices))
 
-    def start(self, joined: TrainState) -> TrainState:
+    def start(self, joined: State) -> TrainState:
         return compiled.runs_start(joined, self.engine)
 
     def prefill(self, joined: TrainState) -> TrainState:
