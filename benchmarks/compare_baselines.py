@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth import experiments
+    from gcrl_depth import experiments, reports
+    from gcrl_depth.baselines import runs as baseline_runs
     from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.files import atomic_write_text
     from gcrl_depth.plotting import plot_curves
+    from gcrl_depth.rows import write_csv
 
     crl_config = resolved_config(args)
     out = args.out or RESULTS_DIR / f"compare_baselines_{jax.devices()[0].platform}"
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> Path:
                                                           run_dir=out / "runs" / f"{task}_crl_d{depth}",
                                                           resume=args.resume, wandb_project=args.wandb, **crl_config)
                 else:
-                    runs = {seed: experiments.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
+                    runs = {seed: baseline_runs.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
                                                       args.eval_episodes, eval_id, env_kwargs, depth=depth,
                                                       width=args.baseline_width, resume=args.resume,
                                                       wandb_project=args.wandb,
@@ -105,19 +107,19 @@ def main(argv: list[str] | None = None) -> Path:
                           f"success {last['success_rate']:.2f} after {last['env_steps']:,} env steps "
                           f"({time.perf_counter() - start:.0f} s)", flush=True)
 
-    experiments.write_csv(rows, out / "curves.csv")
+    write_csv(rows, out / "curves.csv")
     by = ("env_id", "algo", "depth")
-    summary = experiments.summarize(rows, by)
+    summary = reports.summarize(rows, by)
     for env in sorted({r["env_id"] for r in rows}):
         env_rows = [r for r in rows if r["env_id"] == env]
         name = experiments.short_name(env)
         for x, label, suffix in (("env_steps", "env steps", "steps"), ("wall_s", "training wall-clock (s)", "wall")):
-            plot_curves(experiments.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
+            plot_curves(reports.mean_curves(env_rows, ("algo", "depth"), x), out / f"{name}_{suffix}.png",
                         xlabel=label, ylabel="time at goal (steps of the episode)", title=f"{name}: evaluated on {args.eval_goals} goals")
     lines = render_summary(summary, by, args, crl_config, gcrl_depth.__version__)
     agents = [{**row, "agent": f"{row['algo']} d{row['depth']}"} for row in rows]
     if len({row["agent"] for row in agents}) > 1:
-        lines += experiments.interval_section("Agents compared: interval estimates over environments and seeds", agents,
+        lines += reports.interval_section("Agents compared: interval estimates over environments and seeds", agents,
                                               group="agent", base="sac d2")
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     print(f"wrote {out}")
@@ -125,8 +127,8 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, crl_config: dict, version: str) -> list[str]:
-    from gcrl_depth.experiments import markdown_table
     from gcrl_depth.machine import results_header
+    from gcrl_depth.reports import markdown_table
 
     return [
         *results_header("DeepCRL vs SB3 SAC+HER / TD3+HER", "compare_baselines.py", version),

@@ -105,17 +105,18 @@ def write_results(args: argparse.Namespace, task: str, config: dict, rows: dict[
                   notes: dict[int, str]) -> None:
     """``curves.csv``, ``evidence.md`` and ``evidence.png`` from the rows so far."""
     import gcrl_depth
-    from gcrl_depth import experiments
+    from gcrl_depth import reports
     from gcrl_depth.files import atomic_write_text
+    from gcrl_depth.rows import write_csv
 
     every = [row for depth in sorted(rows) for row in rows[depth]]
-    summary = {int(s["depth"]): s for s in experiments.summarize(every, ("depth",))}
+    summary = {int(s["depth"]): s for s in reports.summarize(every, ("depth",))}
     lines = render(args, task, config, summary, notes, gcrl_depth.__version__)
     if len(summary) > 1:
-        lines += [*experiments.interval_section("Depths compared: interval estimates over seeds", every), ""]
+        lines += [*reports.interval_section("Depths compared: interval estimates over seeds", every), ""]
     atomic_write_text(args.out / "evidence.md", "\n".join(lines) + "\n")
     if every:
-        experiments.write_csv(every, args.out / "curves.csv")
+        write_csv(every, args.out / "curves.csv")
         plot(task, every, args.out / "evidence.png")
 
 
@@ -152,13 +153,13 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
 
 def plot(task: str, rows: list[dict], path: Path) -> None:
     """Mean time at goal (± s.e. over seeds) against env steps per depth; the paper's finals as dotted lines."""
-    from gcrl_depth import experiments
+    from gcrl_depth import reports
     from gcrl_depth.files import save_figure
     from gcrl_depth.paper import TABLE_1
     from gcrl_depth.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for label, (x, y, se) in experiments.mean_curves(rows, ("depth",), "env_steps").items():
+    for label, (x, y, se) in reports.mean_curves(rows, ("depth",), "env_steps").items():
         depth = int(label.split("=")[-1])  # labels are "depth=<d>"
         (line,) = ax.plot(x, y, marker="o", markersize=3, label=f"depth {depth}")
         ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)], color=line.get_color(),

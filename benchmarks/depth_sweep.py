@@ -81,11 +81,12 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth import experiments
+    from gcrl_depth import experiments, reports
     from gcrl_depth.analysis.behaviour import behaviour_probe
     from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.envs import task_name
     from gcrl_depth.files import atomic_write_text
+    from gcrl_depth.rows import write_csv
 
     task = task_name(args.env)
     [(train_id, eval_id, env_kwargs)] = experiments.resolve_envs([task], args.eval_goals, args.episode_length, args.physics)
@@ -109,16 +110,16 @@ def main(argv: list[str] | None = None) -> Path:
                 print(f"{series}={value} seed {seed}: time at goal {run[-1]['time_at_goal']:.1f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
 
-    experiments.write_csv(rows, out / "curves.csv")
+    write_csv(rows, out / "curves.csv")
     by = ("series", "value")
-    summary = experiments.summarize(rows, by)
+    summary = reports.summarize(rows, by)
     plot_depth(summary, out / "depth.png", task)
     if args.widths:
         plot_width_vs_depth(summary, out / "width_vs_depth.png", task)
     lines = render_summary(summary, by, args, base_config, gcrl_depth.__version__)
     depth_rows = [row for row in rows if row["series"] == "depth"]
     if len({row["depth"] for row in depth_rows}) > 1:
-        lines += experiments.interval_section("Depths compared: interval estimates over seeds", depth_rows)
+        lines += reports.interval_section("Depths compared: interval estimates over seeds", depth_rows)
     if args.behaviour:
         behaviour = final_behaviour(rows)
         plot_behaviour(behaviour, out / "behaviour.png", task)
@@ -149,7 +150,7 @@ def plot_depth(summary: list[dict], path: Path, task: str) -> None:
 def final_behaviour(rows: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
     """``{statistic: {depth: (mean, s.e.)}}`` over seeds of the depth series' final evaluations."""
     from gcrl_depth.analysis.behaviour import PREFIX
-    from gcrl_depth.experiments import mean_and_se, run_results
+    from gcrl_depth.reports import mean_and_se, run_results
 
     finals = [run for run in run_results(rows) if run["series"] == "depth"]  # each run's last row
     depths = sorted({int(run["value"]) for run in finals})
@@ -204,8 +205,8 @@ def plot_width_vs_depth(summary: list[dict], path: Path, task: str) -> None:
 
 
 def render_summary(summary: list[dict], by: tuple[str, ...], args: argparse.Namespace, base_config: dict, version: str) -> list[str]:
-    from gcrl_depth.experiments import markdown_table
     from gcrl_depth.machine import results_header
+    from gcrl_depth.reports import markdown_table
 
     return [
         *results_header("DeepCRL depth sweep", "depth_sweep.py", version),

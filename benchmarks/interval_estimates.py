@@ -38,19 +38,20 @@ def comparison(rows: list[dict]) -> tuple[list[dict], str, str | None]:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     import gcrl_depth
-    from gcrl_depth import experiments
+    from gcrl_depth import reports
     from gcrl_depth.files import atomic_write_text
     from gcrl_depth.machine import results_header
+    from gcrl_depth.rows import read_csv
 
     lines = [*results_header("Interval estimates of the committed learning results", "interval_estimates.py",
-                             gcrl_depth.__version__), experiments.INTERVALS_NOTE, ""]
+                             gcrl_depth.__version__), reports.INTERVALS_NOTE, ""]
     for folder in args.folders:
         path = folder / "curves.csv"
         if not path.exists():
             raise SystemExit(f"{path}: no such file; expected a result folder written by a benchmark script")
-        rows, group, base = comparison(experiments.read_csv(path))
-        runs = len(experiments.run_results(rows))
-        lines += [f"## {folder.name} ({runs} runs)", "", *experiments.interval_table(rows, group=group, base=base), ""]
+        rows, group, base = comparison(read_csv(path))
+        runs = len(reports.run_results(rows))
+        lines += [f"## {folder.name} ({runs} runs)", "", *reports.interval_table(rows, group=group, base=base), ""]
     atomic_write_text(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
     return args.out

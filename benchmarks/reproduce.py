@@ -98,7 +98,7 @@ def stored_run(path: Path, settings: dict) -> list[dict] | None:
     """The rows of a finished run with these settings, None if it has not run (or its files are
     half-written, cut or corrupt: said, naming the file, and the run is trained again); an error
     if it ran with other settings."""
-    from gcrl_depth.experiments import read_csv
+    from gcrl_depth.rows import read_csv
 
     if not path.exists():
         return None
@@ -144,10 +144,11 @@ def main(argv: list[str] | None = None) -> Path:
     import jax
 
     import gcrl_depth
-    from gcrl_depth import experiments
+    from gcrl_depth import experiments, reports
     from gcrl_depth.cli.config_flags import resolved_config
     from gcrl_depth.envs import task_name
     from gcrl_depth.files import atomic_write_text
+    from gcrl_depth.rows import write_csv
 
     config = resolved_config(args)
     out = args.out or RESULTS_DIR / f"reproduce_{jax.devices()[0].platform}"
@@ -170,18 +171,18 @@ def main(argv: list[str] | None = None) -> Path:
                     if not run:
                         continue  # diverged before its first evaluation: not a finished run
                     path = run_path(out, task, depth, seed)
-                    experiments.write_csv(run, path)
+                    write_csv(run, path)
                     atomic_write_text(path.with_suffix(".json"), json.dumps(settings, indent=1))
                     stored[seed] = run
-                    headline = experiments.run_results(run)[0]["time_at_goal"]
+                    headline = reports.run_results(run)[0]["time_at_goal"]
                     print(f"{task} depth {depth} seed {seed}: time at goal {headline:.1f} (last-5 mean) after "
                           f"{run[-1]['env_steps']:,} env steps, {time.perf_counter() - start:.0f} s", flush=True)
             rows += [row for run in stored.values() if run for row in run]
     if not rows:
         raise SystemExit(f"no finished runs under {out / 'runs'}")
-    experiments.write_csv(rows, out / "curves.csv")
-    summary = experiments.summarize(rows, ("env_id", "depth"))
-    intervals = experiments.interval_section("Interval estimates over tasks and seeds", rows)
+    write_csv(rows, out / "curves.csv")
+    summary = reports.summarize(rows, ("env_id", "depth"))
+    intervals = reports.interval_section("Interval estimates over tasks and seeds", rows)
     atomic_write_text(out / "table.md", "\n".join([*render_table(summary, args, config, missing, gcrl_depth.__version__),
                                                    *intervals]) + "\n")
     plot_table(summary, out / "table.png")

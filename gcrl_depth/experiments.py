@@ -1,10 +1,9 @@
-"""Experiment runs shared by the comparison and depth-sweep scripts: learning curves as tidy rows.
+"""Experiment runs shared by the campaign scripts: DeepCRL learning curves as tidy rows.
 
-Every run records one row per evaluation with the columns of :data:`COLUMNS`; ``wall_s``
-is training time only (evaluation time excluded), so algorithms compare on what training
-costs. :func:`summarize` aggregates each run's headline (the mean of its last 5 evaluations,
-as the paper reports) and its final evaluation over seeds (mean and standard error);
-:func:`write_csv` and :func:`markdown_table` write them out.
+Every run records one row per evaluation with the columns of :data:`~gcrl_depth.rows.COLUMNS`;
+``wall_s`` is training time only (evaluation time excluded), so algorithms compare on what
+training costs. Reporting on the rows is :mod:`gcrl_depth.reports`; SB3 baselines' runs are
+:func:`gcrl_depth.baselines.runs.run_sb3`.
 """
 
 from __future__ import annotations
@@ -18,21 +17,23 @@ from typing import Any
 import jax
 import numpy as np
 
-from gcrl_depth import stats
-from gcrl_depth.evaluation import HEADLINE_WINDOW, EvaluationResult, evaluate
-from gcrl_depth.files import atomic_path
-from gcrl_depth.rows import COLUMNS as COLUMNS
-from gcrl_depth.rows import read_csv as read_csv
-from gcrl_depth.rows import write_csv as write_csv
+from gcrl_depth import run_dirs
+from gcrl_depth.callbacks import SaveBestModel
+from gcrl_depth.cli.config_flags import with_physics
+from gcrl_depth.crl.checkpoints.state_store import StateStore
+from gcrl_depth.crl.engine.config import CRLConfig
+from gcrl_depth.crl.training.agent import DeepCRL
+from gcrl_depth.crl.training.persistence import physics_of, save_state
+from gcrl_depth.crl.training.run_set import RunSet
+from gcrl_depth.envs import env_id as gcrl_env_id
+from gcrl_depth.envs import eval_env_id, is_gcrl_id, task_name
+from gcrl_depth.goal_envs import registered_spec, vector_goal_env
+from gcrl_depth.interrupts import Preempted, PreemptionNotice
+from gcrl_depth.machine import write_run_metadata
+from gcrl_depth.rows import evaluation_row
 
-METRICS = ("time_at_goal", "success_rate", "final_distance")
 # A probe measures a model at each evaluation: {"name/metric": value}; keys with "/" are measurements, not run keys.
 Probe = Callable[[Any], dict[str, float]]
-
-
-def _row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationResult) -> dict[str, Any]:
-    return {**run, "env_steps": int(env_steps), "wall_s": round(wall_s, 3), "time_at_goal": result.time_at_goal,
-            "success_rate": result.success_rate, "final_distance": result.final_distance}
 
 
 def resolve_env(name: str, eval_goals: str = "train", episode_length: int | None = None,
@@ -44,14 +45,11 @@ def resolve_env(name: str, eval_goals: str = "train", episode_length: int | None
     ``physics`` (the scripts' ``--physics``) the task option of a gcrl_depth task, a ValueError
     for another env or a task without that physics (:func:`~gcrl_depth.cli.config_flags.with_physics`).
     """
-    from gcrl_depth.cli.config_flags import with_physics
-    from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
-    from gcrl_depth.goal_envs import registered_spec
 
     if is_gcrl_id(name):
         task = task_name(name)
         kwargs = with_physics(name, {} if episode_length is None else {"episode_length": episode_length}, physics)
-        return env_id(task), eval_env_id(task) if eval_goals == "eval" else env_id(task), kwargs
+        return gcrl_env_id(task), eval_env_id(task) if eval_goals == "eval" else gcrl_env_id(task), kwargs
     with_physics(name, {}, physics)  # refused: the physics choice is gcrl_depth's
     train_id = registered_spec(name).id
     return train_id, train_id, {} if episode_length is None else {"max_episode_steps": episode_length}
@@ -69,7 +67,6 @@ def resolve_envs(names: Iterable[str], eval_goals: str = "train", episode_length
 
 def short_name(env_id: str) -> str:
     """A file-name friendly name of an env id: ``gcrl_depth/PointUMaze-v0`` -> ``PointUMaze``; others kept whole."""
-    from gcrl_depth.envs import is_gcrl_id, task_name
 
     return task_name(env_id) if is_gcrl_id(env_id) else env_id.replace("/", "_")
 
@@ -107,9 +104,6 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
     the first evaluation after that many seconds (compile included), short of ``timesteps``.
     ``run_dir``, ``resume`` and ``wandb_project`` as :func:`run_deep_crl` (a wandb run per seed);
     ``as_set=False`` trains one seed as a plain DeepCRL (any env) rather than a run set (gcrl_depth's envs)."""
-    from gcrl_depth import run_dirs
-    from gcrl_depth.crl.engine.config import CRLConfig
-    from gcrl_depth.goal_envs import vector_goal_env
 
     env_kwargs = env_kwargs or {}
     seeds = list(seeds)
@@ -137,8 +131,6 @@ def run_deep_crl_set(env_id: str, depth: int, seeds: Sequence[int], timesteps: i
 def _runs(env: Any, depth: int, seeds: list[int], eval_envs: Any, eval_episodes: int, eval_every: int,
           run_dir: str | os.PathLike | None, as_set: bool, config: dict[str, Any]) -> Any:
     """A RunSet of ``seeds``, or (``as_set=False``) a one-member stand-in around a plain DeepCRL."""
-    from gcrl_depth.crl.training.agent import DeepCRL
-    from gcrl_depth.crl.training.run_set import RunSet
 
     config = {k: v for k, v in config.items() if k != "num_envs"}  # the vector env has them
     if as_set:
@@ -167,13 +159,9 @@ class _SingleRun:
                               progress_bar=progress_bar, reset_num_timesteps=reset_num_timesteps)
 
     def save_state(self, store: Any) -> None:
-        from gcrl_depth.crl.training.persistence import save_state
-
         save_state(self.members[0], store)
 
     def resume(self, path: str | os.PathLike) -> _SingleRun:
-        from gcrl_depth.crl.training.agent import DeepCRL
-
         model = self.members[0]
         loaded = DeepCRL.load(path, env=self.env, eval_env=model.eval_env, eval_episodes=model.eval_episodes,
                               epoch_timesteps=model.epoch_timesteps, verbose=0, log_dir=model.log_dir)
@@ -192,20 +180,13 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
     """Train ``runs`` to ``timesteps`` env steps, a row per member and evaluation; in ``run_dir``
     checkpointed after every evaluation (and on SIGTERM, which then stops and raises Preempted);
     each member also logging to ``wandb_project`` if given."""
-    from gcrl_depth import run_dirs
-    from gcrl_depth.callbacks import SaveBestModel
-    from gcrl_depth.crl.checkpoints.state_store import StateStore
-    from gcrl_depth.crl.training.persistence import physics_of
-    from gcrl_depth.crl.training.run_set import RunSet
-    from gcrl_depth.interrupts import Preempted, PreemptionNotice
-    from gcrl_depth.machine import write_run_metadata
 
     def files(seed: int) -> Path:  # where a member's logs, curve and models go
         assert run_dir is not None
         return run_dirs.member_dir(run_dir, seed) if isinstance(runs, RunSet) else Path(run_dir)
 
     first = runs.members[0]
-    params = sum(int(np.size(x)) for x in _leaves((first.learner.params.actor, first.learner.params.critic)))
+    params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves((first.learner.params.actor, first.learner.params.critic)))
     rows: dict[int, list[dict[str, Any]]] = {seed: [] for seed in runs.seeds}
     if resuming:
         runs.resume(Path(run_dir) / run_dirs.CHECKPOINTS)  # type: ignore[arg-type]
@@ -244,7 +225,7 @@ def _train(runs: Any, env_id: str, depth: int, timesteps: int, progress_bar: boo
                 raise ValueError(f"probe measurements need 'name/metric' keys (e.g. 'near/time_at_goal'), got {unnamed}")
             run = {"algo": "crl", "depth": depth, "width": member.config.width, "env_id": env_id, "seed": member.seed,
                    "params": params}
-            rows[member.seed].append({**_row(run, member.num_timesteps, wall, member.evaluations.results[-1]), **measured})
+            rows[member.seed].append({**evaluation_row(run, member.num_timesteps, wall, member.evaluations.results[-1]), **measured})
             if run_dir is not None:
                 run_dirs.write_curve(files(member.seed), rows[member.seed])
                 best[member.seed].update_locals({"evaluation": member.evaluations.results[-1]})
@@ -281,7 +262,6 @@ def check_configs(configs: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Every DeepCRL config of a multi-run command built before its first run: ``(label, config)``
     pairs (the label names the flag and value, e.g. ``"--depths 6"``); a bad one raises a
     SystemExit naming its label, so no run is trained and thrown away before it shows."""
-    from gcrl_depth.crl.engine.config import CRLConfig
 
     for label, config in configs:
         try:
@@ -296,7 +276,6 @@ def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], timesteps:
     """The curve rows of ``seeds`` by seed: one run set (:func:`run_deep_crl_set`) in the run folder
     ``run_dir``, or with ``serial`` (and for envs stepped on the host, which run sets do not take)
     one :func:`run_deep_crl` after another, each in ``run_dir/seed_<s>``. Other arguments as those take them."""
-    from gcrl_depth.envs import is_gcrl_id
 
     run = (timesteps, eval_every, eval_episodes, eval_env, env_kwargs)
     try:
@@ -307,195 +286,3 @@ def run_deep_crl_seeds(env_id: str, depth: int, seeds: Sequence[int], timesteps:
         return run_deep_crl_set(env_id, depth, seeds, *run, run_dir=run_dir, **kwargs)
     finally:
         jax.clear_caches()  # a campaign's runs compile programs of their own: free them before the next run
-
-
-def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
-            env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
-            run_dir: str | os.PathLike | None = None, resume: bool = True, wandb_project: str | None = None,
-            **sb3_kwargs: Any) -> list[dict[str, Any]]:
-    """Train an SB3 baseline with HER in chunks of ``eval_every`` env steps, evaluating after each.
-
-    With ``run_dir`` the run keeps its folder (:mod:`gcrl_depth.run_dirs`): metadata, the rows so
-    far in ``curve.csv``, after every evaluation the model and its replay buffer in
-    ``checkpoints/`` (continued from with ``resume``), and ``final_model.zip``. With
-    ``wandb_project`` every evaluation is also logged there (``eval/<metric>``)."""
-    import gymnasium as gym
-
-    from gcrl_depth import run_dirs
-    from gcrl_depth.baselines import make_baseline, sb3_policy
-    from gcrl_depth.crl.training.persistence import physics_of
-    from gcrl_depth.goal_envs import vector_goal_env
-    from gcrl_depth.logger import Logger
-    from gcrl_depth.machine import write_run_metadata
-
-    env_kwargs = env_kwargs or {}
-    settings = {"algo": algo, "env_id": env_id, "seed": seed, "timesteps": timesteps, "eval_every": eval_every,
-                "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs, "depth": depth,
-                "width": width, "sb3_kwargs": sb3_kwargs}
-    resuming = run_dir is not None and run_dirs.open_run_dir(run_dir, settings, resume)
-    train_env = gym.make(env_id, **env_kwargs)
-    physics = physics_of(getattr(train_env.unwrapped, "core", None))  # None for an env not of gcrl_depth
-    model = make_baseline(algo, train_env, seed=seed, depth=depth, width=width, **sb3_kwargs)
-    rows: list[dict[str, Any]] = []
-    if resuming:
-        model = run_dirs.resume_sb3(model, run_dir)  # type: ignore[arg-type]
-        rows = run_dirs.read_curve(run_dir, model.num_timesteps)  # type: ignore[arg-type]
-        print(f"{run_dir}: resuming at {model.num_timesteps:,} env steps", flush=True)
-    if run_dir is not None:
-        write_run_metadata(run_dir, {}, settings, physics=physics)
-    eval_envs = vector_goal_env(eval_env, eval_episodes, **env_kwargs)
-    params = sum(p.numel() for p in model.policy.parameters())
-    run = {"algo": algo, "depth": depth if depth is not None else 2, "width": width, "env_id": env_id, "seed": seed,
-           "params": int(params)}
-    wall = rows[-1]["wall_s"] if rows else 0.0
-    logger = None
-    if wandb_project is not None:
-        init = run_dirs.wandb_settings(run_dir, wandb_project, f"{algo}_{short_name(env_id)}", seed, settings)
-        logger = Logger(run_dir, ("wandb",), wandb_init=init)
-    try:
-        while model.num_timesteps < timesteps:
-            start = time.perf_counter()
-            model.learn(min(eval_every, timesteps - model.num_timesteps), reset_num_timesteps=False)
-            wall += time.perf_counter() - start
-            result = evaluate(sb3_policy(model), eval_envs, seed=seed * 7919 + len(rows))
-            rows.append(_row(run, model.num_timesteps, wall, result))
-            if logger is not None:
-                for metric in METRICS:
-                    logger.record(f"eval/{metric}", rows[-1][metric])
-                logger.record("time/wall_s", wall)
-                logger.dump(model.num_timesteps)
-            if run_dir is not None:
-                run_dirs.write_curve(run_dir, rows)  # the rows first: a row past the checkpoint is dropped on resume
-                run_dirs.checkpoint_sb3(model, run_dir)
-    finally:
-        eval_envs.close()
-        if logger is not None:
-            logger.close()
-    if run_dir is not None:
-        with atomic_path(Path(run_dir) / "final_model.zip") as tmp:
-            model.save(tmp)
-        run_dirs.finish(run_dir)
-    return rows
-
-
-def _leaves(tree: Any) -> list[Any]:
-    import jax
-
-    return jax.tree_util.tree_leaves(tree)
-
-
-def run_results(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per run (a run = algo, depth, width, env_id, seed and any extra keys but a
-    probe's ``name/metric`` measurements): its last row, with each metric replaced by the
-    headline (mean of the last ``HEADLINE_WINDOW`` evaluations) and the last evaluation kept
-    as ``final_<metric>``."""
-    runs: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        key = tuple((k, v) for k, v in row.items() if k not in ("env_steps", "wall_s", *METRICS) and "/" not in k)
-        runs.setdefault(key, []).append(row)
-    results = []
-    for members in runs.values():
-        members = sorted(members, key=lambda r: r["env_steps"])
-        last = members[-1]
-        entry = {**last, "evaluations": len(members)}
-        for name in METRICS:
-            entry[name] = float(np.mean([m[name] for m in members[-HEADLINE_WINDOW:]]))
-            entry[f"final_{name}"] = float(last[name])
-        results.append(entry)
-    return results
-
-
-def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (0 for a single value)."""
-    array = np.asarray(values, dtype=float)
-    se = float(array.std(ddof=1) / np.sqrt(len(array))) if len(array) > 1 else 0.0
-    return float(array.mean()), se
-
-
-def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and standard error over seeds, grouped by ``by``, of each run's headline metrics
-    (last-5 means) and of its final evaluation (``final_<metric>``)."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for run in run_results(rows):
-        groups.setdefault(tuple(run[k] for k in by), []).append(run)
-    summary = []
-    for key, members in groups.items():
-        entry = dict(zip(by, key))
-        entry["seeds"] = len(members)
-        for name in ("env_steps", "wall_s", "params"):
-            entry[name] = float(np.mean([m[name] for m in members]))
-        for name in (*METRICS, *(f"final_{m}" for m in METRICS)):
-            entry[name], entry[f"{name}_se"] = mean_and_se([m[name] for m in members])
-        entry["time_at_goal_iqm"], entry["time_at_goal_iqm_low"], entry["time_at_goal_iqm_high"] = stats.bootstrap_ci(
-            {"runs": [m["time_at_goal"] for m in members]})
-        summary.append(entry)
-    return summary
-
-
-INTERVALS_NOTE = ("IQM = interquartile mean of the runs' headlines (last-5 means); 95% intervals from a stratified "
-                  "bootstrap (seeds resampled within each task); P(beats ...) = the chance a run of this row scores above "
-                  "a run of the named one on the same task, averaged over tasks (Agarwal et al., 2021).")
-
-
-def interval_section(title: str, rows: Iterable[dict[str, Any]], group: str = "depth", base: Any = None) -> list[str]:
-    """Markdown lines: a ``## title`` section holding :data:`INTERVALS_NOTE` and :func:`interval_table`."""
-    return ["", f"## {title}", "", INTERVALS_NOTE, "", *interval_table(rows, group=group, base=base)]
-
-
-def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id",
-                   base: Any = None) -> list[str]:
-    """Markdown lines: per ``group`` value, the IQM of its runs' headline time at goal pooled over
-    tasks with a 95% stratified bootstrap interval (seeds resampled within each task), and the
-    probability that a run of it beats a run of ``base`` (default the smallest value) on the same task."""
-    scores: dict[Any, dict[Any, list[float]]] = {}
-    for run in run_results(rows):
-        scores.setdefault(run[group], {}).setdefault(run[task], []).append(run["time_at_goal"])
-    values = sorted(scores)
-    base = values[0] if base is None or base not in scores else base
-    lines = [f"| {group} | tasks | runs | IQM time at goal [95% CI] | P(beats {group} {base}) [95% CI] |",
-             "|---|---|---|---|---|"]
-    for value in values:
-        point, low, high = stats.bootstrap_ci(scores[value])
-        if value == base:
-            improvement = "-"
-        else:
-            p, p_low, p_high = stats.probability_of_improvement_ci(scores[value], scores[base])
-            improvement = f"{p:.2f} [{p_low:.2f}, {p_high:.2f}]"
-        runs = sum(len(v) for v in scores[value].values())
-        lines.append(f"| {value} | {len(scores[value])} | {runs} | {point:.1f} [{low:.1f}, {high:.1f}] | {improvement} |")
-    return lines
-
-
-def markdown_table(summary: Sequence[dict[str, Any]], by: Sequence[str]) -> list[str]:
-    """Lines of a markdown table: the group keys, then the headline metrics (mean of each run's
-    last 5 evaluations) and the final evaluation's time at goal, as mean ± s.e. over seeds."""
-    header = [*by, "seeds", "params", "env steps", "train wall s", f"time at goal (last {HEADLINE_WINDOW})",
-              "time at goal (final)", "success rate", "final distance", "time at goal IQM [95% CI]"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for s in summary:
-        cells = [str(s[k]) for k in by] + [str(s["seeds"]), f"{s['params']:,.0f}", f"{s['env_steps']:,.0f}",
-                                            f"{s['wall_s']:,.0f}"]
-        cells += [f"{s[m]:.1f} ± {s[m + '_se']:.1f}" for m in ("time_at_goal", "final_time_at_goal")]
-        cells += [f"{s[m]:.2f} ± {s[m + '_se']:.2f}" for m in ("success_rate", "final_distance")]
-        cells.append(f"{s['time_at_goal_iqm']:.1f} [{s['time_at_goal_iqm_low']:.1f}, {s['time_at_goal_iqm_high']:.1f}]")
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def mean_curves(rows: Iterable[dict[str, Any]], by: Sequence[str], x: str) -> dict[str, tuple[list, list, list]]:
-    """``{label: (x, mean time at goal, s.e.)}`` over seeds, per group of ``by``, at each evaluation index."""
-    runs: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
-    for row in rows:
-        runs.setdefault(tuple(row[k] for k in by), {}).setdefault(row["seed"], []).append(row)
-    curves = {}
-    for key, seeds in runs.items():
-        length = min(len(r) for r in seeds.values())
-        xs, ys, ses = [], [], []
-        for i in range(length):
-            points = [sorted(r, key=lambda row: row["env_steps"])[i] for r in seeds.values()]
-            mean, se = mean_and_se([p["time_at_goal"] for p in points])
-            xs.append(float(np.mean([p[x] for p in points])))
-            ys.append(mean)
-            ses.append(se)
-        curves[" ".join(f"{k}={v}" for k, v in zip(by, key))] = (xs, ys, ses)
-    return curves

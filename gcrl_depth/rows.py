@@ -8,8 +8,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from gcrl_depth.evaluation import EvaluationResult
 from gcrl_depth.files import atomic_write_text
 
+METRICS = ("time_at_goal", "success_rate", "final_distance")  # what every evaluation row measures
 COLUMNS = ("algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate",
            "final_distance", "params")
 
@@ -49,3 +51,9 @@ def _parse_cell(value: str) -> Any:
         except ValueError:
             pass
     return value
+
+
+def evaluation_row(run: dict[str, Any], env_steps: int, wall_s: float, result: EvaluationResult) -> dict[str, Any]:
+    """One tidy row: the run's keys, the env steps and training seconds so far, the evaluation's metrics."""
+    return {**run, "env_steps": int(env_steps), "wall_s": round(wall_s, 3), "time_at_goal": result.time_at_goal,
+            "success_rate": result.success_rate, "final_distance": result.final_distance}

@@ -188,7 +188,7 @@ def _run_file_cases() -> list[Case]:
 
 
 def _read_csv(path: Path) -> Any:
-    from gcrl_depth.experiments import read_csv
+    from gcrl_depth.rows import read_csv
 
     return read_csv(path)
 

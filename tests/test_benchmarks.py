@@ -306,16 +306,16 @@ def test_fused_tower_accuracy_measures_every_gradient_and_lowers_for_cuda():
 def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names_it(tmp_path, capsys):
     import json as json_module
 
-    from gcrl_depth import experiments
+    from gcrl_depth.rows import read_csv, write_csv
 
     script = load_script("reproduce")
     settings = {"task": "PointUMaze", "depth": 4}
     rows = [{"algo": "crl", "depth": 4, "width": 16, "env_id": "x", "seed": 0, "env_steps": 40 * i, "wall_s": 1.0,
              "time_at_goal": 1.0, "success_rate": 0.5, "final_distance": 2.0} for i in (1, 2)]
     good = tmp_path / "good.csv"
-    experiments.write_csv(rows, good)
+    write_csv(rows, good)
     good.with_suffix(".json").write_text(json_module.dumps(settings))
-    assert script.stored_run(good, settings) == experiments.read_csv(good)
+    assert script.stored_run(good, settings) == read_csv(good)
     cases = {"no_settings": ("missing", None), "bad_settings": ("not valid JSON", "{'task':"),
              "header_only": ("no evaluations", json_module.dumps(settings)),
              "cut": ("line 3", json_module.dumps(settings))}

@@ -118,7 +118,7 @@ def test_stitching_trains_on_near_pairs_and_reports_far_and_near(tmp_path):
     out = tmp_path / "stitch"
     gcrl_depth("stitching", "PointUMaze", "--depths", "4", "--seeds", "0", "--timesteps", "80", "--eval-every", "40",
                "--eval-episodes", "2", "--episode-length", "20", "--out", str(out), *TINY, "--prefill-steps", "0")
-    from gcrl_depth.experiments import read_csv
+    from gcrl_depth.rows import read_csv
 
     rows = read_csv(out / "curves.csv")
     assert len(rows) == 2 and {r["max_pair_cells"] for r in rows} == {3}

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from gcrl_depth import experiments
+from gcrl_depth import experiments, reports
+from gcrl_depth.rows import write_csv
 
 STITCHING_CELLS = 3  # the paper's bound on training pairs
 NEAR_METRICS = ("near/time_at_goal", "near/success_rate")
@@ -86,13 +87,13 @@ def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, e
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per depth: far-pair headline metrics as :func:`experiments.summarize` gives them, and the
+    """Per depth: far-pair headline metrics as :func:`reports.summarize` gives them, and the
     near-pair metrics of the final evaluation (mean and s.e. over seeds)."""
-    summary = experiments.summarize(rows, ("depth",))
-    finals = experiments.run_results(rows)  # each run's last row, its near-pair measurements included
+    summary = reports.summarize(rows, ("depth",))
+    finals = reports.run_results(rows)  # each run's last row, its near-pair measurements included
     for entry in summary:
         for name in NEAR_METRICS:
-            entry[name], entry[f"{name}_se"] = experiments.mean_and_se(
+            entry[name], entry[f"{name}_se"] = reports.mean_and_se(
                 [run[name] for run in finals if run["depth"] == entry["depth"]])
     return sorted(summary, key=lambda s: s["depth"])
 
@@ -141,11 +142,11 @@ def write_results(rows: Sequence[dict[str, Any]], out: str | os.PathLike, header
     from gcrl_depth.files import atomic_write_text
 
     out = Path(out)
-    experiments.write_csv(rows, out / "curves.csv")
+    write_csv(rows, out / "curves.csv")
     summary = summarize(rows)
     plot_stitching(summary, out / "stitching.png", title=f"{experiments.short_name(rows[0]['env_id'])}: stitching")
     lines = [*header, "", *markdown_table(summary)]
     if len(summary) > 1:
-        lines += experiments.interval_section("Depths compared on the far pairs: interval estimates over seeds", rows)
+        lines += reports.interval_section("Depths compared on the far pairs: interval estimates over seeds", rows)
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return out
