@@ -22,23 +22,16 @@ os.environ.setdefault("GCRL_DEPTH_JAX_CACHE", "off")
 
 
 def programs_for(depth: int):
-    """(state, one-step function, n-step function) of the imported engine, old or new."""
+    """(state, one-step function, n-step function) of the imported engine (any checkout since engine v2)."""
     import jax
 
-    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.config import CRLConfig  # an import path every checkout has
+    from gcrl_depth.crl.engine import EnvSizes, make_train
     from gcrl_depth.envs import make_core
 
     core = make_core("PointUMaze")
     config = CRLConfig(depth=depth, width=256, batch_size=512, num_envs=16, unroll_length=64, buffer_size=256,
                        prefill_steps=64)
-    try:
-        from gcrl_depth.crl.engine.train import EnvSizes, make_train
-    except ImportError:  # the engine before v2: CRLTrainer
-        from gcrl_depth.crl.training import CRLTrainer
-
-        trainer = CRLTrainer(core, config)
-        state = trainer.prefill(trainer.init(jax.random.key(0)))
-        return state, trainer._update, lambda s, keys: jax.lax.scan(trainer._update, s, keys)
     engine = make_train(config, EnvSizes.of(core), core)
     state = jax.jit(lambda k: engine.prefill(engine.start(engine.init(k))))(jax.random.key(0))
 

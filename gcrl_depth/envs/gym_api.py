@@ -22,8 +22,10 @@ GPUs the driver provides it). ``MUJOCO_GL=osmesa`` with ``libosmesa6`` works too
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
@@ -39,11 +41,11 @@ from gcrl_depth.envs.core import EnvState, GoalEnv
 
 OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
 _CORE_CACHE: dict[str, GoalEnv] = {}
-_FUNCTIONS: dict[GoalEnv, _CoreFunctions] = {}  # per core instance; cores are long-lived and shared
 
 
 def shared_core(task: str | GoalEnv, task_kwargs: dict[str, Any]) -> GoalEnv:
-    """The core env for ``task``; instances (and their compiled functions) are shared."""
+    """The core env for ``task``; instances are shared, and with them their compiled programs (a core is a
+    static argument of ``jax.jit``, hashed by identity)."""
     if isinstance(task, GoalEnv):
         if task_kwargs:
             raise TypeError(f"task options {sorted(task_kwargs)} cannot be applied to an existing {task!r}")
@@ -113,23 +115,6 @@ def reset_key_seed(seed: int | None) -> int:
     return int(gym.utils.seeding.np_random(seed)[0].integers(0, 2**63 - 1))
 
 
-class _CoreFunctions:
-    """Jitted single-env and batched functions of one core env, built once per core."""
-
-    def __init__(self, core: GoalEnv) -> None:
-        self.reset = jax.jit(lambda key: _with_obs(core.reset(key)))
-        self.transition = jax.jit(lambda state, action: _with_outputs(core.transition(state, action)))
-        self.reset_batch = jax.jit(lambda keys: _with_obs(jax.vmap(core.reset)(keys)))
-
-        def step_batch(state: EnvState, actions: jax.Array):
-            state = jax.vmap(core.transition)(state, actions)
-            final_obs = _obs_arrays(state)
-            state = jax.vmap(core.auto_reset)(state)
-            return state, (_step_outputs(state), final_obs)
-
-        self.step_batch = jax.jit(step_batch, donate_argnums=0)
-
-
 def _with_obs(state: EnvState):
     return state, _obs_arrays(state)
 
@@ -138,11 +123,42 @@ def _with_outputs(state: EnvState):
     return state, _step_outputs(state)
 
 
-def core_functions(core: GoalEnv) -> _CoreFunctions:
-    """Compiled functions for ``core``, built once per core instance."""
-    if core not in _FUNCTIONS:
-        _FUNCTIONS[core] = _CoreFunctions(core)
-    return _FUNCTIONS[core]
+@functools.partial(jax.jit, static_argnames="core")
+def _reset(key: jax.Array, core: GoalEnv):
+    return _with_obs(core.reset(key))
+
+
+@functools.partial(jax.jit, static_argnames="core")
+def _transition(state: EnvState, action: jax.Array, core: GoalEnv):
+    return _with_outputs(core.transition(state, action))
+
+
+@functools.partial(jax.jit, static_argnames="core")
+def _reset_batch(keys: jax.Array, core: GoalEnv):
+    return _with_obs(jax.vmap(core.reset)(keys))
+
+
+@functools.partial(jax.jit, static_argnames="core", donate_argnums=0)
+def _step_batch(state: EnvState, actions: jax.Array, core: GoalEnv):
+    state = jax.vmap(core.transition)(state, actions)
+    final_obs = _obs_arrays(state)
+    state = jax.vmap(core.auto_reset)(state)
+    return state, (_step_outputs(state), final_obs)
+
+
+class CoreFunctions(NamedTuple):
+    """The compiled single-env and batched functions of one core env."""
+
+    reset: Callable[..., Any]
+    transition: Callable[..., Any]
+    reset_batch: Callable[..., Any]
+    step_batch: Callable[..., Any]
+
+
+def core_functions(core: GoalEnv) -> CoreFunctions:
+    """The compiled functions of ``core``: module-level ``jax.jit`` with the core static, so JAX's own
+    cache shares them between every env of one core instance (:func:`shared_core`)."""
+    return CoreFunctions(*(functools.partial(fn, core=core) for fn in (_reset, _transition, _reset_batch, _step_batch)))
 
 
 class _FrameRenderer:
