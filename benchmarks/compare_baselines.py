@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> Path:
             for depth in (args.depths if algo == "crl" else [args.baseline_depth]):
                 start = time.perf_counter()
                 if algo == "crl":
-                    runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
-                                                          args.eval_episodes, eval_id, env_kwargs, serial=args.serial,
-                                                          run_dir=out / "runs" / f"{task}_crl_d{depth}",
-                                                          resume=args.resume, wandb_project=args.wandb, **crl_config)
+                    spec = experiments.RunSpec(train_id, depth, tuple(args.seeds), args.timesteps, args.eval_every,
+                                               args.eval_episodes, eval_id, env_kwargs, config=crl_config)
+                    runs = experiments.train_runs(spec, serial=args.serial, run_dir=out / "runs" / f"{task}_crl_d{depth}",
+                                                  resume=args.resume, wandb_project=args.wandb)
                 else:
                     runs = {seed: baseline_runs.run_sb3(algo, train_id, seed, args.timesteps, args.eval_every,
                                                       args.eval_episodes, eval_id, env_kwargs, depth=depth,

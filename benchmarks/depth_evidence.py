@@ -89,11 +89,12 @@ def main(argv: list[str] | None = None) -> Path:
             rows[depth] = [row for run in by_seed.values() for row in run]
             write_results(args, task, config, rows, notes)
 
-        experiments.run_deep_crl_set(train_id, depth, list(range(args.seeds)), args.timesteps,
-                                     max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_id,
-                                     env_kwargs, progress_bar=args.progress, on_evaluation=on_evaluation,
-                                     time_limit_s=share, run_dir=args.runs_dir and args.runs_dir / f"d{depth}",
-                                     resume=args.resume, wandb_project=args.wandb, **config)
+        spec = experiments.RunSpec(train_id, depth, tuple(range(args.seeds)), args.timesteps,
+                                   max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_id,
+                                   env_kwargs, config=config)
+        experiments.train_runs(spec, progress_bar=args.progress, on_evaluation=on_evaluation, time_limit_s=share,
+                               run_dir=args.runs_dir and args.runs_dir / f"d{depth}", resume=args.resume,
+                               wandb_project=args.wandb)
         reached = max((row["env_steps"] for row in rows.get(depth, [])), default=0)
         if reached < args.timesteps:
             notes[depth] = f"stopped by its time share ({share:.0f} s) at {reached:,} of {args.timesteps:,} env steps"

@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> Path:
         config = {**base_config, **overrides}
         depth = config.pop("depth")
         probe = behaviour_probe(args.eval_episodes) if args.behaviour and series == "depth" else None
-        runs = experiments.run_deep_crl_seeds(train_id, depth, args.seeds, args.timesteps, args.eval_every,
-                                              args.eval_episodes, eval_id, env_kwargs, serial=args.serial, probe=probe,
-                                              run_dir=out / "runs" / f"{series.replace(':', '-')}_{value.replace(':', '-')}",
-                                              resume=args.resume, wandb_project=args.wandb, **config)
+        spec = experiments.RunSpec(train_id, depth, tuple(args.seeds), args.timesteps, args.eval_every,
+                                   args.eval_episodes, eval_id, env_kwargs, config=config)
+        runs = experiments.train_runs(spec, serial=args.serial, probe=probe, resume=args.resume, wandb_project=args.wandb,
+                                      run_dir=out / "runs" / f"{series.replace(':', '-')}_{value.replace(':', '-')}")
         for seed, run in runs.items():
             rows += [{**row, "series": series, "value": value} for row in run]
             if run:

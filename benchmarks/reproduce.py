@@ -133,10 +133,10 @@ def train_runs(task: str, seeds: list[int], settings: dict, args: argparse.Names
 
     train_id, eval_id, env_kwargs = experiments.resolve_env(task, "eval", args.episode_length, args.physics)
     run_dir = out / "runs" / f"{task}_d{settings['depth']}_s{'-'.join(map(str, seeds))}"
-    return experiments.run_deep_crl_seeds(train_id, settings["depth"], seeds, settings["timesteps"],
-                                          settings["eval_every"], settings["eval_episodes"], eval_id, env_kwargs,
-                                          serial=args.serial, progress_bar=args.progress, run_dir=run_dir,
-                                          resume=args.resume, wandb_project=args.wandb, **settings["config"])
+    spec = experiments.RunSpec(train_id, settings["depth"], tuple(seeds), settings["timesteps"], settings["eval_every"],
+                               settings["eval_episodes"], eval_id, env_kwargs, config=settings["config"])
+    return experiments.train_runs(spec, serial=args.serial, progress_bar=args.progress, run_dir=run_dir,
+                                  resume=args.resume, wandb_project=args.wandb)
 
 
 def main(argv: list[str] | None = None) -> Path:

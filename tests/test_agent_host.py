@@ -262,3 +262,31 @@ def test_async_envs_deepcrl_builds_survive_a_ctrl_c_in_their_workers():
         assert host.record()["vectorization_mode"] == "async" and host.record()["vector_kwargs"] == {"context": "spawn"}
     finally:
         envs.close()
+
+
+def test_a_campaign_of_a_host_env_trains_seed_after_seed_and_resumes(tmp_path):
+    """Envs stepped on the host train one seed at a time, as a run set of one, in seed_<s>/ run folders."""
+    import os
+    import signal
+
+    from gcrl_depth import experiments, run_dirs
+    from gcrl_depth.crl.training.run_set import RunSet
+    from gcrl_depth.interrupts import PREEMPTED_EXIT
+
+    config = {k: v for k, v in TINY.items() if k != "depth"}
+    spec = experiments.RunSpec(LINE_ID, 4, (0, 1), timesteps=100, eval_every=2 * ITERATION, eval_episodes=2, config=config)
+    straight = experiments.train_runs(spec)
+
+    def preempt_seed_1(rows):
+        if len(rows.get(1, [])) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's notice: checkpoint, then stop
+
+    with pytest.raises(SystemExit) as stopped:
+        experiments.train_runs(spec, run_dir=tmp_path, on_evaluation=preempt_seed_1)
+    assert stopped.value.code == PREEMPTED_EXIT and (tmp_path / "seed_0" / "final_model.zip").exists()
+    resumed = experiments.train_runs(spec, run_dir=tmp_path)
+    curve = lambda rows: {s: [(r["env_steps"], r["time_at_goal"]) for r in run] for s, run in rows.items()}  # noqa: E731
+    assert curve(resumed) == curve(straight) and [r["env_steps"] for r in resumed[1]] == [60, 100]
+    assert len(run_dirs.read_curve(tmp_path / "seed_1", 10**9)) == 2
+    with pytest.raises(TypeError, match="several seeds"):
+        RunSet(line_envs(), depth=4, seeds=[0, 1], eval_episodes=0, **config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,8 +17,8 @@ from gcrl_depth.crl.engine.config import PRESETS
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 
 ENV = "gcrl_depth/PointUMaze-v0"
-RUN = dict(env_id=ENV, depth=4, timesteps=200, eval_every=40, eval_episodes=2, eval_env=ENV,
-           env_kwargs={"episode_length": 12}, **PRESETS["tiny"])
+SPEC = experiments.RunSpec(ENV, 4, (0, 1), timesteps=200, eval_every=40, eval_episodes=2,
+                           env_kwargs={"episode_length": 12}, config=PRESETS["tiny"])
 SCORES = ("env_steps", "time_at_goal", "success_rate", "final_distance")
 
 
@@ -39,7 +40,7 @@ class FakeWandb:
 
 
 def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkeypatch):
-    straight = experiments.run_deep_crl_set(seeds=[0, 1], **RUN)
+    straight = experiments.train_runs(SPEC)
     folder = tmp_path / "run"
     wandb = FakeWandb()
     monkeypatch.setitem(sys.modules, "wandb", wandb)
@@ -49,14 +50,13 @@ def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkey
             os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's notice: checkpoint, then stop
 
     with pytest.raises(SystemExit) as stopped:
-        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, on_evaluation=preempt_after_two,
-                                     wandb_project="gcrl-test", **RUN)
+        experiments.train_runs(SPEC, run_dir=folder, on_evaluation=preempt_after_two, wandb_project="gcrl-test")
     assert stopped.value.code == PREEMPTED_EXIT and committed_steps(folder / "checkpoints") == [80, 120]
     assert len(run_dirs.read_curve(folder / "seed_1", 10**9)) == 2
     with pytest.raises(SystemExit, match="other settings"):  # another budget is another run
-        experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, **{**RUN, "timesteps": 400})
+        experiments.train_runs(dataclasses.replace(SPEC, timesteps=400), run_dir=folder)
 
-    resumed = experiments.run_deep_crl_set(seeds=[0, 1], run_dir=folder, wandb_project="gcrl-test", **RUN)
+    resumed = experiments.train_runs(SPEC, run_dir=folder, wandb_project="gcrl-test")
     assert scores(resumed) == scores(straight)  # the same evaluations, none twice, none lost
     ids = [(folder / f"seed_{seed}" / "wandb_id.txt").read_text() for seed in (0, 1)]
     assert [(r.settings["name"], r.settings["id"]) for r in wandb.runs] == [  # a wandb run per seed, which the
@@ -76,8 +76,7 @@ def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkey
 
 def test_serial_runs_keep_a_folder_per_seed_and_start_over_without_resume(tmp_path):
     folder = tmp_path / "run"
-    rows = experiments.run_deep_crl_seeds(ENV, 4, [0], **{k: v for k, v in RUN.items() if k not in ("env_id", "depth")},
-                                          serial=True, run_dir=folder)
+    rows = experiments.train_runs(dataclasses.replace(SPEC, seeds=(0,)), serial=True, run_dir=folder)
     assert [r["env_steps"] for r in rows[0]] == [80, 120, 160, 200]
     assert (folder / "seed_0" / "metadata.json").exists() and (folder / "seed_0" / "final_model.zip").exists()
     (folder / "seed_0" / "metadata.json").write_text(json.dumps({"settings": {"timesteps": 1}}))

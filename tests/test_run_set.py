@@ -89,3 +89,24 @@ def test_a_run_set_resumes_from_its_stacked_checkpoint_as_if_never_stopped(tmp_p
         RunSet(envs(), depth=4, seeds=[3], **TINY).resume(tmp_path / "ckpt")
     with pytest.raises(ValueError, match="a run set's checkpoint"):
         DeepCRL.load(tmp_path / "ckpt")
+
+
+def test_a_one_seed_run_set_resumes_from_one_models_store(tmp_path):
+    """A folder of an older serial campaign holds one DeepCRL's store: a set of that one seed takes it."""
+    from gcrl_depth.crl.checkpoints.state_store import StateStore
+    from gcrl_depth.crl.training.persistence import save_state
+
+    straight = DeepCRL(envs(), depth=4, seed=3, **TINY).learn(160)
+    alone = DeepCRL(envs(), depth=4, seed=3, **TINY)
+    store = StateStore(tmp_path / "ckpt")
+    alone.learn(120, callback=lambda locals_, globals_: save_state(alone, store) or True)
+    store.close()
+    resumed = RunSet(envs(), depth=4, seeds=[3], **TINY).resume(tmp_path / "ckpt")
+    resumed.learn(40, reset_num_timesteps=False)
+    (member,) = resumed.members
+    assert (member.num_timesteps, member.num_updates) == (straight.num_timesteps, straight.num_updates)
+    assert [r.time_at_goal for r in member.evaluations.results] == [r.time_at_goal for r in straight.evaluations.results]
+    for a, b in zip(leaves(member.learner), leaves(straight.learner)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # vmap over one run changes matmul blocking
+    with pytest.raises(ValueError, match=r"holds runs of seeds \[3\]"):
+        RunSet(envs(), depth=4, seeds=[3, 5], **TINY).resume(tmp_path / "ckpt")

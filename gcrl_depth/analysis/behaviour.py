@@ -88,7 +88,7 @@ class BehaviourProbe:
 
 
 def behaviour_probe(episodes: int) -> Callable[[Any], dict[str, float]]:
-    """A probe for :func:`gcrl_depth.experiments.run_deep_crl`: the statistics of the model's
+    """A probe for :func:`gcrl_depth.experiments.train_runs`: the statistics of the model's
     deterministic policy on its evaluation env (a gcrl_depth vector env), a new seed each time."""
     probes: dict[tuple, BehaviourProbe] = {}
 

@@ -62,7 +62,7 @@ def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, e
     """Train DeepCRL on near pairs of a gcrl_depth maze task, the seeds as one run set (or one after
     another with ``serial``); returns each seed's rows, one per evaluation, with the far pairs'
     metrics (the protocol's measure) and the near pairs' (``near/...``). ``run_dir``, ``resume``
-    and ``wandb_project`` as :func:`~gcrl_depth.experiments.run_deep_crl` takes them; ``physics``
+    and ``wandb_project`` as :func:`~gcrl_depth.experiments.train_runs` takes them; ``physics``
     (``"mjx"`` or ``"spring"``; default the task's own) is a task option of every env."""
     from gcrl_depth.envs import env_id
     from gcrl_depth.goal_envs import vector_goal_env
@@ -77,10 +77,10 @@ def stitching_runs(env: str, depth: int, seeds: Sequence[int], timesteps: int, e
         return {"near/time_at_goal": result.time_at_goal, "near/success_rate": result.success_rate}
 
     try:
-        runs = experiments.run_deep_crl_seeds(env_id(task), depth, seeds, timesteps, eval_every, eval_episodes,
-                                              env_id(task), near, serial=serial, progress_bar=progress_bar,
-                                              eval_env_kwargs=far, probe=near_pairs, run_dir=run_dir, resume=resume,
-                                              wandb_project=wandb_project, **config)
+        spec = experiments.RunSpec(env_id(task), depth, tuple(seeds), timesteps, eval_every, eval_episodes,
+                                   env_kwargs=near, eval_env_kwargs=far, config=config)
+        runs = experiments.train_runs(spec, serial=serial, progress_bar=progress_bar, probe=near_pairs, run_dir=run_dir,
+                                      resume=resume, wandb_project=wandb_project)
     finally:
         near_envs.close()
     return {seed: [{**row, "max_pair_cells": max_cells} for row in rows] for seed, rows in runs.items()}

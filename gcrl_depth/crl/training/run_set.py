@@ -10,6 +10,10 @@ arithmetic). Evaluation is vmapped too.
 >>> runs.learn(50_000_000, progress_bar=True)                                    # doctest: +SKIP
 >>> runs.members[2].save("seed2.zip"); runs.headlines()                          # doctest: +SKIP
 
+A set of one seed also trains an env of the host path (any Gymnasium goal env), on that
+member's own runner, and checkpoints as that member alone would (:func:`~gcrl_depth.crl.training.persistence.save_state`),
+so campaigns train any env through one face.
+
 Each member is an ordinary :class:`~gcrl_depth.crl.training.agent.DeepCRL` (its own seed, curve in
 ``evaluations``, logger, ``predict``, ``save``); between ``learn`` calls it holds its own
 training state (its public ``run``), so a member also trains on alone. A member whose loss or
@@ -41,11 +45,13 @@ from gcrl_depth.crl.training.persistence import (
     check_include_buffer,
     physics_of,
     restore_progress,
+    restored_state,
+    save_state,
     saved_physics,
     state_sections,
     warn_other_physics,
 )
-from gcrl_depth.crl.training.runners import StackedRuns, run_slice
+from gcrl_depth.crl.training.runners import Runner, StackedRuns, run_slice
 
 
 # ----------------------------------------------------------------- the user API
@@ -53,7 +59,8 @@ class RunSet:
     """k DeepCRL runs (one per seed) of one env and config, trained as one compiled program.
 
     Args:
-        env: a gcrl_depth env id or Gymnasium env (run sets train on the device path).
+        env: a gcrl_depth env id or Gymnasium env; several seeds need gcrl_depth's envs (the
+            device path), one seed takes any goal env.
         depth: as :class:`~gcrl_depth.crl.training.agent.DeepCRL`.
         seeds: one run per seed (distinct integers).
         eval_env, eval_episodes, epoch_timesteps: as DeepCRL, shared by every member.
@@ -77,25 +84,24 @@ class RunSet:
                 folder = None if log_dir is None else os.path.join(os.fspath(log_dir), f"seed_{seed}")
                 self.members.append(DeepCRL(env, depth, seed, eval_env=eval_env, eval_episodes=eval_episodes,
                                             epoch_timesteps=epoch_timesteps, verbose=0, log_dir=folder, **config))
-            if self.members[0].host is not None:
-                raise TypeError("a RunSet trains gcrl_depth's own envs (the device path); train other envs one "
-                                "DeepCRL at a time")
+            if self.members[0].host is not None and (len(seeds) > 1 or devices is not None):
+                raise TypeError("a RunSet of several seeds, or spread over devices, trains gcrl_depth's own envs "
+                                "(the device path); train other envs one seed at a time")
         except BaseException:
             self.close()
             raise
         self.engine: Engine = self.members[0].engine
         path = self.members[0].path
-        assert isinstance(path, DevicePath)  # run sets train on the device path only
-        self.runner: StackedRuns = StackedRuns(self.engine, lambda: path.evaluation(eval_episodes),
-                                                len(self.members), devices)
+        self.runner: Runner = (StackedRuns(self.engine, lambda: path.evaluation(eval_episodes), len(self.members), devices)
+                               if isinstance(path, DevicePath) else self.members[0].runner)
         self.verbose: int = verbose
         self.diverged: dict[int, str] = {}  # seed -> what went non-finite
         self._live: Epoch | None = None  # the epoch, while a callback runs
 
     @property
     def mesh(self) -> Any:
-        """The mesh the run axis spreads over (None on one device)."""
-        return self.runner.mesh
+        """The mesh the run axis spreads over (None on one device, or on the host path)."""
+        return getattr(self.runner, "mesh", None)
 
     @property
     def seeds(self) -> list[int]:
@@ -150,6 +156,9 @@ class RunSet:
         not to) as ``store``'s checkpoint at their env-step count; inside a ``learn`` callback (the
         live state), or between ``learn`` calls."""
         training = [m for m in self.members if m.seed not in self.diverged]
+        if not isinstance(self.runner, StackedRuns):  # one member of the host path: its own checkpoint
+            save_state(self.members[0], store, include_buffer)
+            return
         if self._live is not None:
             states = self._live.state
             live = {id(run) for run in self._live.runs}
@@ -168,8 +177,15 @@ class RunSet:
         """Continue from the newest checkpoint :meth:`save_state` wrote into ``path``: every member's
         parameters, optimizer state, key, counts, evaluations and (if saved) replay buffer and envs."""
         stored = open_checkpoint(path)
-        if stored.meta.get("seeds") != self.seeds:
-            raise ValueError(f"{stored.path!r} holds runs of seeds {stored.meta.get('seeds')}; this run set has {self.seeds}")
+        if "members" not in stored.meta and len(self.members) == 1:  # one model's checkpoint
+            member = self.members[0]
+            warn_other_physics(saved_physics(stored.meta), physics_of(member.core), repr(stored.path))
+            member.run.state = restored_state(member, stored)
+            restore_progress(member.run, stored.meta)
+            return self
+        held = stored.meta.get("seeds", [stored.meta.get("seed")])
+        if held != self.seeds or not isinstance(self.runner, StackedRuns):
+            raise ValueError(f"{stored.path!r} holds runs of seeds {held}; this run set has {self.seeds}")
         warn_other_physics(saved_physics(stored.meta), physics_of(self.members[0].core), repr(stored.path))
         unstarted = self.runner.join([m.run.state for m in self.members])
         like = jax.eval_shape(lambda states: compiled.runs_start(states, self.engine), unstarted)
