@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(PY) -m gcrl_depth.demo
 
 bench: $(STAMP)
-	$(PY) benchmarks/env_throughput.py
+	$(PY) -m benchmarks.env_throughput
 
 clean:
 	rm -rf $(VENV) build *.egg-info

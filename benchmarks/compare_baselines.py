@@ -20,7 +20,7 @@ CPU-sized DeepCRL, evaluation on the training goal distribution) take about 18 m
 a 2-core CPU, most of it SAC's 40k gradient steps; ``--algos crl sac td3`` adds TD3+HER
 (about 12 minutes more). On a GPU, scale up, e.g.:
 
-    python benchmarks/compare_baselines.py --envs AntBigMaze --depths 4 16 64 --algos crl \\
+    python -m benchmarks.compare_baselines --envs AntBigMaze --depths 4 16 64 --algos crl \\
         --preset paper --timesteps 10000000 --eval-every 1000000 --eval-goals eval --seeds 0 1 2
 """
 
@@ -30,7 +30,7 @@ import argparse
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

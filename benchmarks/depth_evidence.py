@@ -20,8 +20,8 @@ left (``--seconds``, compile included) and stops at its first evaluation past it
 run cut off keeps what it measured: ``curves.csv``, ``evidence.md`` and ``evidence.png`` in
 ``--out``.
 
-    python benchmarks/depth_evidence.py                       # depth 4 vs 64, 3 seeds each, ~7.5 min
-    python benchmarks/depth_evidence.py --depths 4 16 64 --seconds 1200 --timesteps 5000000
+    python -m benchmarks.depth_evidence                       # depth 4 vs 64, 3 seeds each, ~7.5 min
+    python -m benchmarks.depth_evidence --depths 4 16 64 --seconds 1200 --timesteps 5000000
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ import argparse
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
+
 MIN_SHARE_S = 30.0  # a depth with less time than this left is not started
 
 

@@ -18,7 +18,7 @@ maze walls) into ``curves.csv``, a table in ``summary.md`` and ``behaviour.png``
 vs depth), where a task's critical depth shows as a jump. Defaults fit a 2-core CPU in about
 15 minutes; on a GPU:
 
-    python benchmarks/depth_sweep.py --env AntBigMaze --depths 4 8 16 32 64 --preset paper \\
+    python -m benchmarks.depth_sweep --env AntBigMaze --depths 4 8 16 32 64 --preset paper \\
         --timesteps 20000000 --eval-every 1000000 --eval-goals eval --seeds 0 1 2
 """
 
@@ -28,7 +28,7 @@ import argparse
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -22,7 +22,7 @@ Each env runs under every ``--physics`` (MJX and brax's spring pipeline by defau
 needs the extra ``spring``); the table says, per row, whether it lies within the paper's
 reference: termination rate within 0.15, random-episode and zero-action fall times within 35%.
 
-    python benchmarks/env_dynamics.py --envs Ant AntBigMaze Humanoid HumanoidUMaze --physics mjx spring
+    python -m benchmarks.env_dynamics --envs Ant AntBigMaze Humanoid HumanoidUMaze --physics mjx spring
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
+
 DISPLACEMENT_STEPS = (10, 50, 200)
 
 

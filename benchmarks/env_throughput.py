@@ -18,8 +18,8 @@ compiled from scratch) unless ``--use-cache`` is given. Each env is measured in 
 Python process: XLA's CPU backend keeps memory mappings for every program it compiled, and
 one process compiling all of them reaches Linux's ``vm.max_map_count`` (see tests/conftest.py).
 
-    python benchmarks/env_throughput.py --num-envs 1 32 256 --steps 100
-    python benchmarks/env_throughput.py --envs Ant Humanoid --physics mjx spring --num-envs 64 512 --skip-gym
+    python -m benchmarks.env_throughput --num-envs 1 32 256 --steps 100
+    python -m benchmarks.env_throughput --envs Ant Humanoid --physics mjx spring --num-envs 64 512 --skip-gym
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR, ROOT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +87,8 @@ def measure_in_child(name: str, args: argparse.Namespace) -> list[dict]:
     options += ["--skip-gym"] * args.skip_gym + ["--use-cache"] * args.use_cache + ["--physics", *args.physics]
     with tempfile.TemporaryDirectory() as tmp:
         rows_json = Path(tmp) / "rows.json"
-        subprocess.run([sys.executable, __file__, *options, "--envs", name, "--rows-json", str(rows_json)], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.env_throughput", *options, "--envs", name, "--rows-json",
+                        str(rows_json)], check=True, cwd=ROOT)
         return json.loads(rows_json.read_text())
 
 

@@ -7,7 +7,7 @@ and the gradients of a random projection of it w.r.t. the input, kernels, biases
 scales and offsets. It also times lowering the GPU program for ``cuda`` (``jax.export``) at
 each width and depth. No speed is measured: on a CPU the kernels run interpreted.
 
-    python benchmarks/fused_tower_accuracy.py
+    python -m benchmarks.fused_tower_accuracy
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
+
 CASES = ((64, 8, 37, "float32"), (128, 16, 100, "float32"), (192, 8, 16, "float32"), (256, 16, 64, "float32"),
          (1024, 4, 20, "float32"), (256, 16, 64, "bfloat16"), (1024, 4, 20, "bfloat16"))
 NAMES = ("output", "d input", "d kernel", "d bias", "d scale", "d offset")

@@ -13,4 +13,4 @@ out=${OUT:-/tmp/out}/gpu
 mkdir -p "$out"
 cp -r benchmarks/results/gpu/. "$out"/
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-python3 benchmarks/gpu_suite.py --parts "$part" --out "$out" "$@"
+python3 -m benchmarks.gpu_suite --parts "$part" --out "$out" "$@"

@@ -21,10 +21,10 @@ one part each):
     gradient steps/s, compile seconds, peak device memory, and the hours the paper's budget
     would take beside the paper's A100 hours; ``--knobs`` adds rows for the speed knobs.
 
-    python benchmarks/gpu_suite.py --parts speed        # call 1 (~4 min)
-    python benchmarks/gpu_suite.py --parts evidence     # call 2 (~8 min); parts add up in the same folder
-    python benchmarks/gpu_suite.py --parts env train    # throughput with the envs (~20 min)
-    python benchmarks/gpu_suite.py --smoke              # toy sizes, a few minutes on a CPU (CI)
+    python -m benchmarks.gpu_suite --parts speed        # call 1 (~4 min)
+    python -m benchmarks.gpu_suite --parts evidence     # call 2 (~8 min); parts add up in the same folder
+    python -m benchmarks.gpu_suite --parts env train    # throughput with the envs (~20 min)
+    python -m benchmarks.gpu_suite --smoke              # toy sizes, a few minutes on a CPU (CI)
 
 Each env, train and speed row is measured in its own Python process under ``--row-timeout``
 (device peak memory is then per row, and a row that crashes, runs out of memory or time is
@@ -47,8 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import RESULTS_DIR, ROOT
 
 PARTS = ("speed", "evidence", "env", "train")
 ENV_FIELDS = ["task", "physics", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
@@ -169,8 +168,7 @@ def paper_variant(depth: int) -> str:
 def measure_row(spec: dict, args: argparse.Namespace) -> dict:
     """Measure one row in this process (a child): env rollout or one training program."""
     if spec["part"] == "env":
-        import env_throughput
-
+        from benchmarks import env_throughput
         from gcrl_depth.envs import make_core
 
         core = make_core(spec["task"], physics=spec.get("physics", "mjx"))
@@ -178,12 +176,12 @@ def measure_row(spec: dict, args: argparse.Namespace) -> dict:
         return {"task": spec["task"], "physics": core.physics, "num_envs": spec["num_envs"], "steps": spec["steps"],
                 "compile_s": row["compile_s"], "env_steps_per_s": row["steps_per_s"], "device": device_kind(), "status": "ok"}
     if spec["part"] == "speed":
-        import update_speed
+        from benchmarks import update_speed
 
         row = update_speed.bench_update(spec["task"], spec["depth"], spec["variant"], spec["runs"], **speed_settings(args))
         return {**{key: row[key] for key in SPEED_FIELDS if key in row}, "peak_gib": _gib(row["peak_bytes"]),
                 "planned_gib": _gib(row["planned_bytes"]), "device": device_kind(), "status": "ok"}
-    import train_throughput
+    from benchmarks import train_throughput
 
     options = train_throughput.parse_args(["--env", spec["task"], *train_settings(args)])
     row = train_throughput.bench_depth(options, spec["depth"], spec["variant"], spec.get("runs", 1))
@@ -214,12 +212,12 @@ def run_row(spec: dict, args: argparse.Namespace, timeout: float | None = None) 
     options = ["--smoke"] * args.smoke + ["--use-cache"] * args.use_cache + ["--unroll-length", str(args.unroll_length)]
     with tempfile.TemporaryDirectory() as tmp:
         row_out, log = Path(tmp) / "row.json", Path(tmp) / "stderr.txt"
-        command = [sys.executable, __file__, *options, "--row", json.dumps(spec), "--row-out", str(row_out)]
+        command = [sys.executable, "-m", "benchmarks.gpu_suite", *options, "--row", json.dumps(spec), "--row-out", str(row_out)]
         start = time.perf_counter()
         try:
             with log.open("w") as stderr:
                 env = None if args.use_cache else uncached_environment()
-                done = subprocess.run(command, stderr=stderr, timeout=timeout, env=env)
+                done = subprocess.run(command, stderr=stderr, timeout=timeout, env=env, cwd=ROOT)
             status = "ok" if done.returncode == 0 else f"failed: {last_error_line(log)}"
         except subprocess.TimeoutExpired:
             status = f"timeout after {timeout:g} s"
@@ -234,7 +232,7 @@ def record_invocation(out: Path) -> None:
     from gcrl_depth.files import atomic_write_text
     from gcrl_depth.machine import describe_machine
 
-    command = "python benchmarks/gpu_suite.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.gpu_suite " + " ".join(sys.argv[1:])
     previous = (out / "commands.txt").read_text() if (out / "commands.txt").exists() else ""
     atomic_write_text(out / "commands.txt", previous + f"{time.strftime('%Y-%m-%d %H:%M')}  {command}\n")
     atomic_write_text(out / "machine.md", "\n".join(describe_machine()) + "\n")
@@ -325,7 +323,7 @@ def measure_rows(args: argparse.Namespace, part: str) -> None:
 
 def run_evidence(args: argparse.Namespace) -> None:
     """Depth 4 against deeper networks (``benchmarks/depth_evidence.py``) into ``<out>/evidence``."""
-    import depth_evidence
+    from benchmarks import depth_evidence
 
     options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--seeds",
                str(args.evidence_seeds), "--timesteps", str(args.evidence_timesteps), "--seconds",

@@ -15,8 +15,8 @@ observation sizes, frame skips and time limits): the columns compare what a user
 env step, not the physics. Writes ``benchmarks/results/host_throughput_<platform>.md``
 and a bar chart next to it.
 
-    python benchmarks/host_throughput.py
-    python benchmarks/host_throughput.py --depth 16 --num-envs 64
+    python -m benchmarks.host_throughput
+    python -m benchmarks.host_throughput --depth 16 --num-envs 64
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import argparse
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
+
 DEFAULT_PAIRS = ["gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "gymnasium_robotics:AntMaze_UMaze-v5=AntUMaze"]
 
 

@@ -2,10 +2,10 @@
 the command line, run folders and files, run files, checkpoint contents and third-party envs)
 and count its outcomes.
 
-    python benchmarks/input_battery.py --out benchmarks/results/input_battery_cpu
+    python -m benchmarks.input_battery --out benchmarks/results/input_battery_cpu
     # the same cases against an older checkout (its package first on the path):
-    PYTHONPATH=/path/to/old/checkout python benchmarks/input_battery.py --label before --out /tmp/before
-    python benchmarks/input_battery.py --before /tmp/before.json --out benchmarks/results/input_battery_cpu
+    PYTHONPATH=/path/to/old/checkout python -m benchmarks.input_battery --label before --out /tmp/before
+    python -m benchmarks.input_battery --before /tmp/before.json --out benchmarks/results/input_battery_cpu
 
 Writes ``OUT.json`` (every case's outcome), ``OUT.md`` (counts by outcome and kind, the
 cases that are not a clear error or correct, and with ``--before`` a before/after table)
@@ -18,15 +18,11 @@ import argparse
 import collections
 import importlib
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import bad_inputs
-
+from benchmarks.batteries import bad_inputs
 from gcrl_depth.files import atomic_write_text
 from gcrl_depth.machine import describe_machine
 
@@ -35,7 +31,7 @@ GOOD = ("clear error", "correct")
 
 def run(names: list[str] | None, battery: str = "bad_inputs") -> list[dict[str, str]]:
     rows = []
-    all_cases = importlib.import_module(battery).CASES
+    all_cases = importlib.import_module(f"benchmarks.batteries.{battery}").CASES
     cases = [c for c in all_cases if not names or any(n in c.name for n in names)]
     for i, case in enumerate(cases, 1):
         start = time.perf_counter()

@@ -4,8 +4,8 @@ Reads the ``curves.csv`` of finished result folders (no training) and writes, pe
 comparison its script makes (depths, or agents against SAC) with the estimators of
 :mod:`gcrl_depth.stats`, so tables made before those columns existed read the same way.
 
-    python benchmarks/interval_estimates.py                     # every committed CPU result folder
-    python benchmarks/interval_estimates.py --folders benchmarks/results/stitching_cpu
+    python -m benchmarks.interval_estimates                     # every committed CPU result folder
+    python -m benchmarks.interval_estimates --folders benchmarks/results/stitching_cpu
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
+
 FOLDERS = ("depth_sweep_cpu", "stitching_cpu", "compare_baselines_cpu", "compare_baselines_pointmaze_cpu",
            "ant_umaze_learning_cpu")
 

@@ -7,9 +7,9 @@ trains every (task, depth, seed) for the task's env-step budget (100M, 200M or 4
 goals) with the deterministic policy, and scores the mean of its last 5 evaluations (the
 headline); the table gives the mean ± standard error of the headline over seeds.
 
-    python benchmarks/reproduce.py                                   # the whole table (GPU-months)
-    python benchmarks/reproduce.py --tasks AntU4Maze Humanoid --depths 4 64 --seeds 5
-    python benchmarks/reproduce.py --tasks AntU4Maze --budget-scale 0.01    # 1% of the budget
+    python -m benchmarks.reproduce                                   # the whole table (GPU-months)
+    python -m benchmarks.reproduce --tasks AntU4Maze Humanoid --depths 4 64 --seeds 5
+    python -m benchmarks.reproduce --tasks AntU4Maze --budget-scale 0.01    # 1% of the budget
 
 ``--budget-scale`` shrinks every budget (and the evaluation interval with it, so every run
 still has ~100 evaluations); ``--timesteps`` sets one explicit budget for every task.
@@ -35,7 +35,7 @@ import json
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

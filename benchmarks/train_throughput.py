@@ -8,11 +8,12 @@ cache off unless ``--use-cache``), runs them ``--repeats`` times and reports the
 
 * env steps/s and gradient steps/s of the whole epoch program (collection + updates), all
   runs together;
-* ms per gradient step of the update program alone (one iteration's gradient steps), for
-  the whole set and per seed;
-* XLA kernels in one gradient step of the compiled program (fusions, library calls and
-  other device ops, loop bodies times their trip counts: ``benchmarks/hlo_kernels.py``);
-* compile seconds of the epoch and update programs;
+* the gradient step alone, timed by the one gradient-step timer
+  (:func:`benchmarks.update_speed.time_gradient_steps`: a fixed minibatch, no sampling): ms
+  per step for the whole set and per seed, XLA kernels per step (fusions, library calls and
+  other device ops, loop bodies times their trip counts: ``benchmarks/hlo_kernels.py``) and
+  its compile seconds;
+* compile seconds of the epoch program;
 * XLA's memory plan of the epoch program (arguments + temporaries), and on GPUs the
   device's peak bytes in use; the process's peak RSS on CPUs.
 
@@ -20,9 +21,9 @@ Results go to ``benchmarks/results/train_throughput_<platform>.md`` with the mac
 The defaults are sized for a 2-core CPU; the paper's GPU setup is
 ``--num-envs 512 --unroll-length 62 --batch-size 512 --env-steps-per-update 39.68``.
 
-    python benchmarks/train_throughput.py --depths 4 16 64 256 1024
-    python benchmarks/train_throughput.py --depths 4 64 --runs 1 4 8 --num-envs 512 --batch-size 512 --buffer-size 10000
-    python benchmarks/train_throughput.py --depths 4 64 256 --variants default scan_unroll=4 compute_dtype=bfloat16 remat=true
+    python -m benchmarks.train_throughput --depths 4 16 64 256 1024
+    python -m benchmarks.train_throughput --depths 4 64 --runs 1 4 8 --num-envs 512 --batch-size 512 --buffer-size 10000
+    python -m benchmarks.train_throughput --depths 4 64 256 --variants default scan_unroll=4 compute_dtype=bfloat16 remat=true
 """
 
 from __future__ import annotations
@@ -30,13 +31,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # hlo_kernels
-
+from benchmarks import RESULTS_DIR
 
 SLOW_RUN_S = 30.0
 
@@ -108,10 +106,9 @@ def parse_variant(text: str) -> dict:
 
 def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", runs: int = 1) -> dict:
     import jax
-    from hlo_kernels import kernel_count
 
+    from benchmarks.update_speed import time_gradient_steps
     from gcrl_depth.crl.engine.config import CRLConfig
-    from gcrl_depth.crl.engine.networks import parameter_count
     from gcrl_depth.crl.engine.train import EnvSizes, make_train
     from gcrl_depth.envs import make_core
 
@@ -124,27 +121,20 @@ def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", 
     keys = jax.random.split(jax.random.key(0), runs)
     if runs == 1:
         state = jax.jit(lambda k: engine.prefill(engine.start(engine.init(k))))(keys[0])
-        epoch, update, updates = engine.epoch, engine.update, engine.updates
+        epoch = engine.epoch
     else:
         state = jax.jit(lambda ks: jax.vmap(lambda k: engine.prefill(engine.start(engine.init(k))))(ks))(keys)
         epoch = jax.vmap(lambda s, iterations: engine.epoch(s, iterations), in_axes=(0, None))
-        update, updates = jax.vmap(engine.update), jax.vmap(engine.updates)
     start = time.perf_counter()  # not donated: the state is reused
     program = jax.jit(epoch, static_argnums=1).lower(state, args.iterations).compile()
     compile_s = time.perf_counter() - start
     memory = program.memory_analysis()
     planned = None if memory is None else memory.argument_size_in_bytes + memory.temp_size_in_bytes
     best = _best_time(lambda: program(state), args.repeats)
-    start = time.perf_counter()
-    update_program = jax.jit(updates).lower(state).compile()
-    update_compile_s = time.perf_counter() - start
-    update_s = _best_time(lambda: update_program(state), args.repeats)
-    step_keys = keys if runs > 1 else keys[0]
-    kernels = kernel_count(jax.jit(update).lower(state.learner, state.buffer, step_keys).compile())
+    step = time_gradient_steps(config, EnvSizes.of(core), runs)
     device = jax.devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
-    params = parameter_count((state.learner.params.actor, state.learner.params.critic)) // runs
-    ms_per_step = 1000 * update_s / config.updates_per_iteration
+    params = step["params"]
     return {
         "depth": depth,
         "variant": variant,
@@ -153,10 +143,10 @@ def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", 
         "compile_s": compile_s,
         "env_steps_per_s": runs * args.iterations * config.env_steps_per_iteration / best,
         "grad_steps_per_s": runs * args.iterations * config.updates_per_iteration / best,
-        "ms_per_grad_step": ms_per_step,
-        "ms_per_grad_step_per_seed": ms_per_step / runs,
-        "update_compile_s": update_compile_s,
-        "kernels_per_grad_step": kernels,
+        "ms_per_grad_step": step["ms_per_grad_step"],
+        "ms_per_grad_step_per_seed": step["ms_per_grad_step_per_seed"],
+        "update_compile_s": step["compile_s"],
+        "kernels_per_grad_step": step["kernels_per_grad_step"],
         "planned_bytes": planned,
         "peak_bytes": None if not stats else stats.get("peak_bytes_in_use"),
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -206,9 +196,9 @@ def render_markdown(rows: list[dict], args: argparse.Namespace, package_version:
         "Memory: XLA plan = arguments + temporaries of the program; device peak = peak bytes in use (GPU only);",
         "max RSS = the process's peak resident memory so far (cumulative over rows).",
         "",
-        "Runs = seeds trained as one vmapped run set; env and grad steps/s count all runs. ms/grad step: the update",
-        "program alone (one iteration's gradient steps of every run), per step, then divided by the runs (per seed).",
-        "Kernels: XLA kernels in one gradient step of the compiled program (loops times their trip counts).",
+        "Runs = seeds trained as one vmapped run set; env and grad steps/s count all runs. ms/grad step: the gradient",
+        "step alone on a fixed minibatch (update_speed.time_gradient_steps), every run's, then divided by the runs (per seed).",
+        "Kernels: XLA kernels in one gradient step of that program (loops times their trip counts).",
         "Params are per run.",
         "",
         "| depth | variant | params | compile s | env steps/s | grad steps/s | runs | ms/grad step | ms/grad step per seed "

@@ -14,19 +14,18 @@ seed (a ``lax.scan``, as the engine's updates), and reports the fastest of 3 tim
   batch and width: :func:`matmul_flops`) at the device's measured rate for a large square
   matmul in the row's matmul dtype.
 
-    python benchmarks/update_speed.py --depths 4 64 --variants default tower_kernel=pallas --runs 1 4
+    python -m benchmarks.update_speed --depths 4 64 --variants default tower_kernel=pallas --runs 1 4
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import RESULTS_DIR
 
 STEPS = 10  # gradient steps per timed program
 # Tower passes of one gradient step, in units of one layer's forward matmul (2 B W^2 FLOPs):
@@ -71,25 +70,26 @@ def matmul_rate(dtype: str, size: int = 4096) -> float:
     return 2.0 * size**3 / best
 
 
-def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1, width: int = 256,
-                 batch_size: int = 512) -> dict:
-    """One row: the compiled program of :data:`STEPS` gradient steps for ``runs`` seeds, timed."""
+def time_gradient_steps(config: Any, sizes: Any, runs: int = 1) -> dict:
+    """The gradient step of ``config`` at ``sizes`` for ``runs`` seeds (vmapped): a compiled program
+    of :data:`STEPS` steps on a fixed random minibatch per seed, the fastest of 3 timed calls.
+
+    Returns ms per step (all runs, and per seed), kernels per step, compile seconds, XLA's
+    memory plan (bytes) and the parameters per seed. Every script that reports a gradient
+    step's cost (this one, ``train_throughput``, the GPU suite) times it here.
+    """
     import jax
     import jax.numpy as jnp
-    from hlo_kernels import kernel_count
-    from train_throughput import parse_variant
 
+    from benchmarks.hlo_kernels import kernel_count
     from gcrl_depth.crl.engine.buffer import Transition
-    from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.crl.engine.learner import gradient_step, init_learner
     from gcrl_depth.crl.engine.networks import parameter_count
-    from gcrl_depth.crl.engine.train import EnvSizes, make_train
-    from gcrl_depth.envs import make_core
+    from gcrl_depth.crl.engine.train import make_train
 
-    config = CRLConfig.from_dict({"depth": depth, "width": width, "batch_size": batch_size, **parse_variant(variant)})
-    sizes = EnvSizes.of(make_core(task))
     spec = make_train(config, sizes).learner_spec
     keys = jax.random.split(jax.random.key(0), runs)
+    batch_size = config.batch_size
 
     def minibatch(key):
         k_obs, k_action, k_goal = jax.random.split(key, 3)
@@ -121,16 +121,32 @@ def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1,
         learner, _ = program(learner, batches, keys)
         jax.block_until_ready(learner)
         best = min(best, time.perf_counter() - start)
-    device = jax.devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
     ms_per_step = 1000 * best / STEPS
-    flops = matmul_flops(config.resolved_critic_depth, config.resolved_actor_depth, width, batch_size) * runs
     return {
-        "task": task, "depth": depth, "variant": variant, "runs": runs,
         "params": parameter_count((learner.params.actor, learner.params.critic)) // runs,
         "ms_per_grad_step": ms_per_step, "ms_per_grad_step_per_seed": ms_per_step / runs,
         "kernels_per_grad_step": round(kernel_count(program) / STEPS), "compile_s": compile_s,
         "planned_bytes": None if memory is None else memory.argument_size_in_bytes + memory.temp_size_in_bytes,
+    }
+
+
+def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1, width: int = 256,
+                 batch_size: int = 512) -> dict:
+    """One row: :func:`time_gradient_steps` at ``task``'s sizes, with the device's peak memory and the floor."""
+    import jax
+
+    from benchmarks.train_throughput import parse_variant
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.engine.train import EnvSizes
+    from gcrl_depth.envs import make_core
+
+    config = CRLConfig.from_dict({"depth": depth, "width": width, "batch_size": batch_size, **parse_variant(variant)})
+    timing = time_gradient_steps(config, EnvSizes.of(make_core(task)), runs)
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    flops = matmul_flops(config.resolved_critic_depth, config.resolved_actor_depth, width, batch_size) * runs
+    return {
+        "task": task, "depth": depth, "variant": variant, "runs": runs, **timing,
         "peak_bytes": None if not stats else stats.get("peak_bytes_in_use"),
         "gflop_per_step": flops / 1e9, "floor_ms": 1000 * flops / matmul_rate(config.compute_dtype),
     }

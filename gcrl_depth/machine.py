@@ -42,14 +42,14 @@ def describe_machine() -> list[str]:
 
 def results_header(title: str, script: str, package_version: str, command: str | None = None) -> list[str]:
     """Markdown lines opening a results file: title, version and date, the command that ran
-    (``command``, default ``python benchmarks/<script> <arguments>``), the machine."""
+    (``command``, default ``python -m benchmarks.<script> <arguments>``), the machine."""
     return [
         f"# {title}",
         "",
         f"gcrl_depth {package_version}, written {time.strftime('%Y-%m-%d %H:%M')} by:",
         "",
         "```",
-        command or f"python benchmarks/{script} " + " ".join(sys.argv[1:]),
+        command or f"python -m benchmarks.{script.removesuffix('.py')} " + " ".join(sys.argv[1:]),
         "```",
         "",
         "Machine:",

@@ -10,8 +10,8 @@ import gymnasium_robotics
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
-from line_goal_env import LineGoalEnv
 
+from benchmarks.batteries.line_goal_env import LineGoalEnv
 from gcrl_depth.crl.engine.train import EnvSizes
 from gcrl_depth.crl.env_paths.host import rebuild
 from gcrl_depth.crl.training.agent import DeepCRL

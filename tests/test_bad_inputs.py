@@ -5,7 +5,8 @@ checked result; never a deep traceback, a silent wrong answer, a lost model or a
 from __future__ import annotations
 
 import pytest
-from bad_inputs import CASES, classify
+
+from benchmarks.batteries.bad_inputs import CASES, classify
 
 # The cases build many small agents and envs: run them in one child process, whose compiled
 # programs leave with it (see tests/conftest.py), and whose faked signals and platforms too.

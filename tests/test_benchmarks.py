@@ -6,15 +6,27 @@ import csv
 import json
 
 import pytest
-from benchmark_scripts import load_script
 
+from benchmarks import (
+    compare_baselines,
+    depth_evidence,
+    depth_sweep,
+    env_dynamics,
+    env_throughput,
+    fused_tower_accuracy,
+    gpu_suite,
+    host_throughput,
+    input_battery,
+    interval_estimates,
+    reproduce,
+    train_throughput,
+)
 from gcrl_depth.crl.engine.config import PRESETS
 
 
 def test_env_throughput_writes_a_table(tmp_path):
-    script = load_script("env_throughput")
     out = tmp_path / "throughput.md"
-    script.main(["--envs", "PointUMaze", "--num-envs", "2", "--steps", "3", "--mujoco-steps", "10", "--use-cache", "--out", str(out)])
+    env_throughput.main(["--envs", "PointUMaze", "--num-envs", "2", "--steps", "3", "--mujoco-steps", "10", "--use-cache", "--out", str(out)])
     text = out.read_text()
     assert "| env | mode | num_envs | compile s | env steps/s | physics steps/s |" in text
     rows = [line for line in text.splitlines() if line.startswith("| PointUMaze")]
@@ -24,7 +36,7 @@ def test_env_throughput_writes_a_table(tmp_path):
     assert "CPU:" in text and "jax" in text
     assert "(0.05 s = 2 frames for PointUMaze)" in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-    script.main(["--envs", "Ant", "--physics", "spring", "--num-envs", "2", "--steps", "2", "--mujoco-steps", "10",
+    env_throughput.main(["--envs", "Ant", "--physics", "spring", "--num-envs", "2", "--steps", "2", "--mujoco-steps", "10",
                  "--skip-gym", "--use-cache", "--out", str(out)])
     rows = [line for line in out.read_text().splitlines() if line.startswith("| Ant")]
     assert [row.split("|")[2].strip() for row in rows] == ["mujoco", "core spring"]
@@ -32,9 +44,8 @@ def test_env_throughput_writes_a_table(tmp_path):
 
 
 def test_train_throughput_writes_a_table(tmp_path):
-    script = load_script("train_throughput")
     out = tmp_path / "train.md"
-    script.main(["--env", "PointUMaze", "--depths", "4", "--width", "16", "--num-envs", "2", "--unroll-length", "4",
+    train_throughput.main(["--env", "PointUMaze", "--depths", "4", "--width", "16", "--num-envs", "2", "--unroll-length", "4",
                  "--batch-size", "8", "--env-steps-per-update", "4", "--repeats", "1", "--use-cache", "--out", str(out),
                  "--variants", "default", "scan_unroll=2,compute_dtype=bfloat16"])
     text = out.read_text()
@@ -54,9 +65,8 @@ def csv_rows(path):
 
 
 def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
-    suite = load_script("gpu_suite")
     # the programs of test_env_throughput / test_train_throughput above: the cache shares them
-    suite.main(["--smoke", "--use-cache", "--parts", "env", "train", "--knobs", "scan_unroll=2,compute_dtype=bfloat16",
+    gpu_suite.main(["--smoke", "--use-cache", "--parts", "env", "train", "--knobs", "scan_unroll=2,compute_dtype=bfloat16",
                 "--out", str(tmp_path)])
     env = csv_rows(tmp_path / "env.csv")
     assert [(r["task"], int(r["num_envs"]), r["status"]) for r in env] == [("PointUMaze", 2, "ok")]
@@ -67,7 +77,7 @@ def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
     assert int(train[0]["params"]) == int(train[1]["params"])  # a knob leaves the parameters as they are
     assert all(float(r["env_steps_per_s"]) > 0 and float(r["grad_steps_per_s"]) > 0 for r in train)
 
-    suite.main(["--smoke", "--use-cache", "--out", str(tmp_path)])  # a later call adds the default parts: speed, evidence
+    gpu_suite.main(["--smoke", "--use-cache", "--out", str(tmp_path)])  # a later call adds the default parts: speed, evidence
     speed = csv_rows(tmp_path / "speed.csv")
     assert [(int(r["depth"]), r["variant"], int(r["runs"]), r["status"]) for r in speed] == [
         (4, "default", 1, "ok"), (4, "tower_kernel=pallas", 2, "ok")]
@@ -88,45 +98,41 @@ def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
         assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
 
     (tmp_path / "suite.md").unlink()
-    suite.main(["--report-only", "--out", str(tmp_path)])  # the report from the stored rows alone
+    gpu_suite.main(["--report-only", "--out", str(tmp_path)])  # the report from the stored rows alone
     assert (tmp_path / "suite.md").read_text().count("| PointUMaze |") == report.count("| PointUMaze |")
 
 
 def test_depth_evidence_starts_no_depth_without_time_and_says_so(tmp_path):
-    script = load_script("depth_evidence")
-    script.main(["--task", "AntBigMaze", "--depths", "4", "64", "--seconds", "10", "--out", str(tmp_path)])
+    depth_evidence.main(["--task", "AntBigMaze", "--depths", "4", "64", "--seconds", "10", "--out", str(tmp_path)])
     table = (tmp_path / "evidence.md").read_text()
     assert "| 4 | - | - | - | - | - | - | 61 ± 20 | not run: 10 s of the budget left |" in table
     assert "| 64 | - | - | - | - | - | - | 441 ± 25 | not run:" in table and not (tmp_path / "curves.csv").exists()
 
 
 def test_gpu_suite_speed_part_starts_no_row_once_its_time_is_spent(tmp_path, capsys):
-    suite = load_script("gpu_suite")
-    suite.main(["--smoke", "--parts", "speed", "--speed-seconds", "0", "--out", str(tmp_path)])
+    gpu_suite.main(["--smoke", "--parts", "speed", "--speed-seconds", "0", "--out", str(tmp_path)])
     assert not (tmp_path / "speed.csv").exists()
-    assert capsys.readouterr().out.count("time spent") == len(suite.SMOKE_SPEED_ROWS)
+    assert capsys.readouterr().out.count("time spent") == len(gpu_suite.SMOKE_SPEED_ROWS)
 
 
 def test_gpu_suite_env_part_measures_both_physics_where_a_task_has_them():
-    suite = load_script("gpu_suite")
-    rows = suite.planned_rows(suite.parse_args(["--parts", "env", "--env-sizes", "512"]), "env")
+    rows = gpu_suite.planned_rows(gpu_suite.parse_args(["--parts", "env", "--env-sizes", "512"]), "env")
     assert [(r["task"], r["physics"]) for r in rows] == [
         ("PointUMaze", "mjx"), ("AntBigMaze", "mjx"), ("AntBigMaze", "spring"), ("Humanoid", "mjx"), ("Humanoid", "spring"),
         ("ArmPushEasy", "mjx")]
-    assert suite.row_key("env", {"task": "Ant", "num_envs": "8"}) == ("Ant", "mjx", 8)  # rows of before physics: MJX
+    assert gpu_suite.row_key("env", {"task": "Ant", "num_envs": "8"}) == ("Ant", "mjx", 8)  # rows of before physics: MJX
 
 
 def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(tmp_path):
-    suite = load_script("gpu_suite")
-    args = suite.parse_args(["--smoke", "--row-timeout", "60"])
-    failed = suite.run_row({"part": "env", "task": "NoSuchTask", "num_envs": 4, "steps": 2}, args)
+    args = gpu_suite.parse_args(["--smoke", "--row-timeout", "60"])
+    failed = gpu_suite.run_row({"part": "env", "task": "NoSuchTask", "num_envs": 4, "steps": 2}, args)
     assert failed["status"].startswith("failed: ") and "NoSuchTask" in failed["status"]
-    slow = suite.run_row({"part": "env", "task": "PointUMaze", "num_envs": 4, "steps": 2},
-                         suite.parse_args(["--smoke", "--row-timeout", "0.5"]))
+    slow = gpu_suite.run_row({"part": "env", "task": "PointUMaze", "num_envs": 4, "steps": 2},
+                         gpu_suite.parse_args(["--smoke", "--row-timeout", "0.5"]))
     assert slow["status"] == "timeout after 0.5 s"
     path = tmp_path / "env.csv"
-    suite.add_row(path, "env", failed | {"task": "PointUMaze"})
-    suite.add_row(path, "env", {"task": "PointUMaze", "num_envs": 4, "steps": 2, "compile_s": 1.5,
+    gpu_suite.add_row(path, "env", failed | {"task": "PointUMaze"})
+    gpu_suite.add_row(path, "env", {"task": "PointUMaze", "num_envs": 4, "steps": 2, "compile_s": 1.5,
                                 "env_steps_per_s": 10.0, "device": "cpu", "status": "ok"})
     assert [(r["task"], r["status"]) for r in csv_rows(path)] == [("PointUMaze", "ok")]
 
@@ -142,11 +148,10 @@ def tiny_config_file(folder):
 
 
 def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path, monkeypatch):
-    script = load_script("compare_baselines")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     # DeepCRL's runs on PointUMaze are the reproduce and depth-sweep tests' (the compilation cache shares the programs)
-    script.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
+    compare_baselines.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
                  "--timesteps", "120", "--eval-every", "40", "--eval-episodes", "2", "--episode-length", "20",
                  "--baseline-width", "16", "--preset", "paper", "--config", str(tiny_config_file(tmp_path)),
                  "--out", str(tmp_path), "--wandb", "gcrl-test"])
@@ -175,9 +180,8 @@ def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path, monkeypatch
 
 
 def test_host_throughput_compares_the_two_paths(tmp_path):
-    script = load_script("host_throughput")
     out = tmp_path / "host.md"
-    script.main(["--pairs", "gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "--iterations", "1", "--repeats", "1",
+    host_throughput.main(["--pairs", "gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "--iterations", "1", "--repeats", "1",
                  *TINY_CRL, "--out", str(out)])
     text = out.read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if "| host |" in line or "| device |" in line]
@@ -190,9 +194,8 @@ def test_host_throughput_compares_the_two_paths(tmp_path):
 
 
 def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
-    script = load_script("depth_sweep")
     # the width series at TINY_CRL's own width 16 runs the depth series' programs again (the cache shares them)
-    script.main(["--depths", "4", "--widths", "16", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
+    depth_sweep.main(["--depths", "4", "--widths", "16", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
                  "--eval-episodes", "2", "--episode-length", "20", "--behaviour", *TINY_CRL, "--out", str(tmp_path)])
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
@@ -209,19 +212,17 @@ def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
 
 
 def test_depth_sweep_series_and_bad_pairs():
-    script = load_script("depth_sweep")
-    args = script.parse_args(["--depths", "4", "16", "--batch-sizes", "64", "--actor-critic", "4:16", "--base-depth", "8"])
-    assert script.configurations(args) == [
+    args = depth_sweep.parse_args(["--depths", "4", "16", "--batch-sizes", "64", "--actor-critic", "4:16", "--base-depth", "8"])
+    assert depth_sweep.configurations(args) == [
         ("depth", "4", {"depth": 4}), ("depth", "16", {"depth": 16}), ("batch_size", "64", {"depth": 8, "batch_size": 64}),
         ("actor:critic", "4:16", {"depth": 8, "actor_depth": 4, "critic_depth": 16})]
     with pytest.raises(SystemExit):
-        script.parse_args(["--actor-critic", "4-16"])
+        depth_sweep.parse_args(["--actor-critic", "4-16"])
 
 
 def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
-    script = load_script("env_dynamics")
     out = tmp_path / "dynamics.md"
-    script.main(["--envs", "Ant", "--num-envs", "3", "--steps", "12", "--physics", "mjx", "spring", "--out", str(out)])
+    env_dynamics.main(["--envs", "Ant", "--num-envs", "3", "--steps", "12", "--physics", "mjx", "spring", "--out", str(out)])
     text = out.read_text()
     for physics in ("mjx", "spring"):
         row = next(line for line in text.splitlines() if line.startswith(f"| Ant | {physics} | 0.05 |"))
@@ -233,14 +234,13 @@ def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
     assert "The paper's envs" in text and "38% (6 low, 18 high)" in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit, match="free-floating root"):
-        script.main(["--envs", "PointUMaze", "--out", str(out)])
+        env_dynamics.main(["--envs", "PointUMaze", "--out", str(out)])
 
 
 def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
-    script = load_script("reproduce")
     args = ["--tasks", "PointUMaze", "--depths", "4", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
             "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path)]
-    script.main(args)
+    reproduce.main(args)
     with open(tmp_path / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert {r["seed"] for r in rows} == {"0", "1"} and all(0 <= float(r["time_at_goal"]) <= 20 for r in rows)
@@ -259,48 +259,45 @@ def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     assert (tmp_path / "table.png").read_bytes()[:4] == b"\x89PNG"
 
     stamp = (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns
-    script.main(args)  # finished runs are reused, not trained again
+    reproduce.main(args)  # finished runs are reused, not trained again
     assert (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="other settings"):
-        script.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
-    script.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
+        reproduce.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
+    reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
                  "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path),
                  "--report-only"])
     assert "Missing runs (not yet trained): PointUMaze_d8_s0, PointUMaze_d8_s1." in (tmp_path / "table.md").read_text()
 
 
 def test_reproduce_table_sets_ours_beside_the_papers_numbers():
-    script = load_script("reproduce")
-    args = script.parse_args(["--tasks", "AntU4Maze", "--budget-scale", "0.01"])
-    assert script.budget_of("AntU4Maze", args) == 1_000_000
-    assert script.run_settings("AntU4Maze", 64, args, {})["eval_every"] == 10_000  # 100 evaluations
+    args = reproduce.parse_args(["--tasks", "AntU4Maze", "--budget-scale", "0.01"])
+    assert reproduce.budget_of("AntU4Maze", args) == 1_000_000
+    assert reproduce.run_settings("AntU4Maze", 64, args, {})["eval_every"] == 10_000  # 100 evaluations
     summary = [{"env_id": "gcrl_depth/AntU4Maze-v0", "depth": d, "seeds": 5, "env_steps": 1e6, "time_at_goal": m,
                 "time_at_goal_se": 1.0} for d, m in ((4, 10.0), (64, 250.0))]
-    lines = script.render_table(summary, args, {}, [], "test")
+    lines = reproduce.render_table(summary, args, {}, [], "test")
     row = next(line for line in lines if line.startswith("| AntU4Maze"))
     assert row == ("| AntU4Maze | 1,000,000 (100,000,000) | 10.0 ± 1.0 (5) | 250.0 ± 1.0 (5) | 25.0x | 11.4 ± 4.1 | "
                    "286.0 ± 36.0 | 25.1x |")
     with pytest.raises(SystemExit, match="not in Table 1"):
-        script.budget_of("PointUMaze", args)
+        reproduce.budget_of("PointUMaze", args)
 
 
 def test_input_battery_counts_outcomes_and_compares_with_before(tmp_path):
-    script = load_script("input_battery")
-    script.main(["--cases", "learn(0)", "predict(NaN observation)", "--label", "before", "--out", str(tmp_path / "b")])
+    input_battery.main(["--cases", "learn(0)", "predict(NaN observation)", "--label", "before", "--out", str(tmp_path / "b")])
     before = json.loads((tmp_path / "b.json").read_text())
     assert [r["case"] for r in before["rows"]] == ["learn(0)", "predict(NaN observation)"]
     assert {r["outcome"] for r in before["rows"]} == {"clear error"}
-    script.main(["--cases", "learn(0)", "--before", str(tmp_path / "b.json"), "--out", str(tmp_path / "a")])
+    input_battery.main(["--cases", "learn(0)", "--before", str(tmp_path / "b.json"), "--out", str(tmp_path / "a")])
     text = (tmp_path / "a.md").read_text()
     assert "| clear error | 2 | 1 |" in text and "| **all** | 2 | 1 |" in text and "CPU:" in text
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_fused_tower_accuracy_measures_every_gradient_and_lowers_for_cuda():
-    script = load_script("fused_tower_accuracy")
-    errors = script.errors(64, 4, 5, "float32")
-    assert len(errors) == len(script.NAMES) and max(errors) < 1e-5
-    assert script.lowering_seconds(64, 4, "bfloat16") > 0
+    errors = fused_tower_accuracy.errors(64, 4, 5, "float32")
+    assert len(errors) == len(fused_tower_accuracy.NAMES) and max(errors) < 1e-5
+    assert fused_tower_accuracy.lowering_seconds(64, 4, "bfloat16") > 0
 
 
 def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names_it(tmp_path, capsys):
@@ -308,14 +305,13 @@ def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names
 
     from gcrl_depth.rows import read_csv, write_csv
 
-    script = load_script("reproduce")
     settings = {"task": "PointUMaze", "depth": 4}
     rows = [{"algo": "crl", "depth": 4, "width": 16, "env_id": "x", "seed": 0, "env_steps": 40 * i, "wall_s": 1.0,
              "time_at_goal": 1.0, "success_rate": 0.5, "final_distance": 2.0} for i in (1, 2)]
     good = tmp_path / "good.csv"
     write_csv(rows, good)
     good.with_suffix(".json").write_text(json_module.dumps(settings))
-    assert script.stored_run(good, settings) == read_csv(good)
+    assert reproduce.stored_run(good, settings) == read_csv(good)
     cases = {"no_settings": ("missing", None), "bad_settings": ("not valid JSON", "{'task':"),
              "header_only": ("no evaluations", json_module.dumps(settings)),
              "cut": ("line 3", json_module.dumps(settings))}
@@ -325,28 +321,26 @@ def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names
         path.write_text(text.splitlines()[0] + "\n" if name == "header_only" else text[:-25] if name == "cut" else text)
         if settings_text is not None:
             path.with_suffix(".json").write_text(settings_text)
-        assert script.stored_run(path, settings) is None, name
+        assert reproduce.stored_run(path, settings) is None, name
         said = capsys.readouterr().out
         assert str(path) in said and words in said and "trained again" in said, (name, said)
 
 
 def test_multi_run_scripts_check_every_config_before_their_first_run(tmp_path):
-    reproduce, sweep = load_script("reproduce"), load_script("depth_sweep")
     with pytest.raises(SystemExit, match="--depths 6: depth must be a positive multiple of 4"):
         reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "6", "--timesteps", "120", "--out", str(tmp_path / "r")])
     with pytest.raises(SystemExit, match="width 0: width must be a positive integer"):
-        sweep.main(["--env", "PointUMaze", "--depths", "4", "--widths", "16", "0", "--timesteps", "120",
+        depth_sweep.main(["--env", "PointUMaze", "--depths", "4", "--widths", "16", "0", "--timesteps", "120",
                     "--out", str(tmp_path / "s")])
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
 
 def test_interval_estimates_of_committed_results(tmp_path):
-    script = load_script("interval_estimates")
-    results = script.RESULTS_DIR
-    out = script.main(["--folders", str(results / "stitching_cpu"), str(results / "compare_baselines_pointmaze_cpu"),
+    results = interval_estimates.RESULTS_DIR
+    out = interval_estimates.main(["--folders", str(results / "stitching_cpu"), str(results / "compare_baselines_pointmaze_cpu"),
                        "--out", str(tmp_path / "intervals.md")])
     text = out.read_text()
     assert "| depth | tasks | runs | IQM time at goal [95% CI] | P(beats depth 4) [95% CI] |" in text
     assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in text
     with pytest.raises(SystemExit, match="no such file"):
-        script.main(["--folders", str(tmp_path), "--out", str(tmp_path / "x.md")])
+        interval_estimates.main(["--folders", str(tmp_path), "--out", str(tmp_path / "x.md")])

@@ -10,7 +10,7 @@ Rules for whoever writes the docs:
   right after ``<!-- readme-example: name -->`` is run by tests/test_readme.py (with checks that
   it learns) and is skipped here.
 * Every command in a ```bash / ```sh / ```console block, and every `inline code` in a table row,
-  that invokes ``gcrl-depth ...`` or ``python benchmarks/NAME.py ...`` (any python: ``python3``,
+  that invokes ``gcrl-depth ...`` or ``python -m benchmarks.NAME ...`` (any python: ``python3``,
   ``.venv/bin/python``) is parsed by that program's own argparse parser, nothing trained: an
   unknown flag or a bad value fails. A ``benchmarks`` script so documented needs ``parse_args``.
   ``make TARGET`` must name a Makefile target. ``#`` comments, ``VAR=value`` prefixes, ``$ ``
@@ -21,6 +21,7 @@ Rules for whoever writes the docs:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 import shlex
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from benchmark_scripts import load_script
 
 # The blocks compile programs for half of Linux's default vm.max_map_count: they leave with a child process
 pytestmark = pytest.mark.isolated(module=True)
@@ -102,12 +102,15 @@ def shell_commands(row: str) -> list[list[str]]:
 
 
 def program(argv: list[str]) -> str | None:
-    """``gcrl-depth``, ``benchmarks/NAME`` or ``make``, for the commands this test checks."""
+    """``gcrl-depth``, ``benchmarks.NAME`` (``python -m benchmarks.NAME``), ``benchmarks/NAME.py`` (a
+    script run by its path, which no longer works: refused) or ``make``, for the commands this test checks."""
     if argv[0] == "gcrl-depth":
         return "gcrl-depth"
     if re.fullmatch(r"(\S*/)?python3?(\.\d+)?", argv[0]) and len(argv) > 1:
-        match = re.fullmatch(r"(\./)?benchmarks/(\w+)\.py", argv[1])
-        return f"benchmarks/{match[2]}" if match else None
+        if re.fullmatch(r"(\./)?benchmarks/\w+\.py", argv[1]):
+            return argv[1]
+        module = re.fullmatch(r"benchmarks\.\w+", argv[2]) if argv[1] == "-m" and len(argv) > 2 else None
+        return module[0] if module else None
     return "make" if argv[0] == "make" else None
 
 
@@ -154,17 +157,20 @@ def test_commands_parse(where, argv, monkeypatch):
                 from gcrl_depth.cli.main import build_parser
 
                 build_parser().parse_args(argv[1:])
+            elif name.endswith(".py"):
+                pytest.fail(f"{where}: {' '.join(argv)}\nbenchmarks are a package: write python -m "
+                            f"benchmarks.{Path(name).stem}")
             else:
-                script = load_script(name.split("/")[1])
-                assert hasattr(script, "parse_args"), f"{name}.py has no parse_args: document its command in prose"
-                script.parse_args(argv[2:])
+                script = importlib.import_module(name)
+                assert hasattr(script, "parse_args"), f"{name} has no parse_args: document its command in prose"
+                script.parse_args(argv[3:])
         except SystemExit as exit_:
             pytest.fail(f"{where}: {' '.join(argv)}\ndoes not parse (exit {exit_.code}): {errors.getvalue().strip()}")
 
 
 def test_some_commands_are_checked():
     names = {program(argv) for _, argv in all_commands()}
-    assert {"gcrl-depth", "benchmarks/reproduce", "benchmarks/depth_sweep", "make"} <= names, names
+    assert {"gcrl-depth", "benchmarks.reproduce", "benchmarks.depth_sweep", "make"} <= names, names
 
 
 def test_not_run_blocks_are_few_and_say_why():

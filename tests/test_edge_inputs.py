@@ -4,8 +4,9 @@ checkpoint contents, third-party envs, files under faults) ends in a clear error
 from __future__ import annotations
 
 import pytest
-from bad_inputs import classify
-from edge_inputs import CASES
+
+from benchmarks.batteries.bad_inputs import classify
+from benchmarks.batteries.edge_inputs import CASES
 
 pytestmark = pytest.mark.isolated(module=True)  # many small agents and envs: their programs leave with the child
 

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
-from line_goal_env import LineGoalEnv, Misbehaving
 
+from benchmarks.batteries.line_goal_env import LineGoalEnv, Misbehaving
 from gcrl_depth.crl.engine.buffer import ReplayBuffer
 from gcrl_depth.crl.engine.train import EnvSizes, make_train
 from gcrl_depth.crl.env_paths.stepper import EnvStepper

@@ -7,8 +7,8 @@ import gymnasium_robotics
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
-from line_goal_env import LineGoalEnv
 
+from benchmarks.batteries.line_goal_env import LineGoalEnv
 from gcrl_depth import evaluate
 from gcrl_depth.goal_envs import GOAL_KEYS, check_goal_space
 

@@ -6,6 +6,7 @@ One tiny spring agent (Ant, never trained: building and saving it compiles no sp
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import types
@@ -15,8 +16,9 @@ import zipfile
 import gymnasium as gym
 import numpy as np
 import pytest
-from benchmark_scripts import load_script
 
+import benchmarks
+from benchmarks import gpu_suite, reproduce
 from gcrl_depth import DeepCRL
 from gcrl_depth.cli.config_flags import PHYSICS_CHOICES, with_physics
 from gcrl_depth.cli.main import build_parser, main
@@ -56,7 +58,7 @@ def test_every_command_takes_physics_and_refuses_an_unknown_one(capsys):
         assert stop.value.code == 2 and "argument --physics: invalid choice: 'brax'" in error, error
         assert "'mjx', 'spring'" in error, error
     for name, flag in SCRIPT_FLAGS.items():
-        script = load_script(name)
+        script = importlib.import_module(f"benchmarks.{name}")
         args = script.parse_args([flag, "spring"])
         assert getattr(args, flag[2:].replace("-", "_")) == "spring", name
         with pytest.raises(SystemExit):
@@ -65,13 +67,14 @@ def test_every_command_takes_physics_and_refuses_an_unknown_one(capsys):
 
 
 def test_the_gpu_suite_passes_the_evidence_physics_on(monkeypatch, tmp_path):
-    suite = load_script("gpu_suite")
     given: list[list[str]] = []
-    monkeypatch.setitem(sys.modules, "depth_evidence", types.SimpleNamespace(main=given.append))
-    suite.run_evidence(suite.parse_args(["--out", str(tmp_path), "--evidence-physics", "spring"]))
-    suite.run_evidence(suite.parse_args(["--out", str(tmp_path)]))
+    fake = types.SimpleNamespace(main=given.append)
+    monkeypatch.setitem(sys.modules, "benchmarks.depth_evidence", fake)
+    monkeypatch.setattr(benchmarks, "depth_evidence", fake, raising=False)
+    gpu_suite.run_evidence(gpu_suite.parse_args(["--out", str(tmp_path), "--evidence-physics", "spring"]))
+    gpu_suite.run_evidence(gpu_suite.parse_args(["--out", str(tmp_path)]))
     assert given[0][given[0].index("--physics") + 1] == "spring" and "--physics" not in given[1]
-    smoke = suite.parse_args(["--smoke", "--evidence-physics", "spring"])
+    smoke = gpu_suite.parse_args(["--smoke", "--evidence-physics", "spring"])
     assert smoke.evidence_task == "Ant"  # the smoke size's point maze has no spring physics
 
 
@@ -97,7 +100,6 @@ def test_the_scripts_resolve_physics_into_the_task_options():
     for names in (["AntUMaze", "PointUMaze"], ["gymnasium_robotics:PointMaze_UMaze-v3"]):
         with pytest.raises(SystemExit, match="--physics spring"):  # every env checked before the first run
             experiments.resolve_envs(names, physics="spring")
-    reproduce = load_script("reproduce")
     runs = {physics: reproduce.run_settings("AntU4Maze", 4, reproduce.parse_args([] if physics is None else ["--physics", physics]), {})
             for physics in (None, "mjx", "spring")}
     assert "physics" not in runs[None] and runs["mjx"] == runs[None]  # runs stored before --physics ran on MJX

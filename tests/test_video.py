@@ -5,8 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from line_goal_env import LineGoalEnv
 
+from benchmarks.batteries.line_goal_env import LineGoalEnv
 from gcrl_depth.video import record_video
 
 

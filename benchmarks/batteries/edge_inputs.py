@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -23,10 +24,9 @@ from typing import Any
 import gymnasium as gym
 import jax
 import numpy as np
-from bad_inputs import TINY, Case, Raises, Works, rewrite_zip, saved
-from benchmark_scripts import load_script
-from line_goal_env import Misbehaving
 
+from benchmarks.batteries.bad_inputs import TINY, Case, Raises, Works, rewrite_zip, saved
+from benchmarks.batteries.line_goal_env import Misbehaving
 from gcrl_depth import DeepCRL
 
 CLI_TINY = ["--preset", "tiny", "--no-progress"]
@@ -175,7 +175,7 @@ def _run_files(kind: str) -> Folder:
 
 def _stored(folder: Folder) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):
-        return load_script("reproduce").stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
+        return importlib.import_module("benchmarks.reproduce").stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
 
 
 def _run_file_cases() -> list[Case]:
