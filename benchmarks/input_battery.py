@@ -1,4 +1,4 @@
-"""Run a bad-input battery (``tests/bad_inputs.py``, or ``--battery edge_inputs``: its sibling of
+"""Run a bad-input battery (``benchmarks/batteries/bad_inputs.py``, or ``--battery edge_inputs``: its sibling of
 the command line, run folders and files, run files, checkpoint contents and third-party envs)
 and count its outcomes.
 
@@ -50,7 +50,7 @@ def counts(rows: list[dict[str, str]]) -> dict[str, int]:
 
 def report(rows: list[dict[str, str]], label: str, before: dict | None, battery: str = "bad_inputs") -> str:
     lines = [f"# Bad-input battery `{battery}` ({label})", "",
-             f"{len(rows)} cases from `tests/{battery}.py`; outcomes as `tests/bad_inputs.py`'s docstring defines them.", ""]
+             f"{len(rows)} cases from `benchmarks/batteries/{battery}.py`; outcomes as `benchmarks/batteries/bad_inputs.py`'s docstring defines them.", ""]
     lines += ["## Machine", "", *describe_machine(), ""]
     total = counts(rows)
     if before is not None:

@@ -1,4 +1,4 @@
-"""Every case of the bad-input battery (``tests/bad_inputs.py``) must end in a clear error or the
+"""Every case of the bad-input battery (``benchmarks/batteries/bad_inputs.py``) must end in a clear error or the
 correct behaviour: the expected exception type with a message naming what was expected, or a
 checked result; never a deep traceback, a silent wrong answer, a lost model or a hang."""
 

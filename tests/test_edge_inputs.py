@@ -1,4 +1,4 @@
-"""Every case of the edge battery (``tests/edge_inputs.py``: the command line, run folders, run files,
+"""Every case of the edge battery (``benchmarks/batteries/edge_inputs.py``: the command line, run folders, run files,
 checkpoint contents, third-party envs, files under faults) ends in a clear error or the correct behaviour."""
 
 from __future__ import annotations

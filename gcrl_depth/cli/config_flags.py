@@ -25,7 +25,7 @@ from typing import Any
 
 from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
 
-# gcrl_depth.envs.physics.PHYSICS (tests/test_physics_option.py keeps them equal), here without importing
+# gcrl_depth.envs.physics.PHYSICS (tests/envs/test_physics.py keeps them equal), here without importing
 # MuJoCo and JAX to parse a command line.
 PHYSICS_CHOICES = ("mjx", "spring")
 PHYSICS_HELP = ("the env core's physics: mjx (MuJoCo MJX) or spring (brax's spring pipeline, the paper's; Ant and "

@@ -10,7 +10,7 @@ One gradient step computes ONE gradient of the sum of the three losses over all 
 
 Each loss reaches only its own parameters, so this equals the paper's order (actor and
 temperature updated first, then the critic, all from the same parameters and minibatch)
-exactly in exact arithmetic; ``tests/test_crl_learner.py`` checks it to float tolerance.
+exactly in exact arithmetic; ``tests/crl/engine/test_learner.py`` checks it to float tolerance.
 psi(g) is computed once and serves both losses; phi(s, a), psi(g) and the frozen
 phi(s, a_pi) run as one stacked tower (:func:`~gcrl_depth.crl.engine.networks.encode_with_policy`).
 Adam is elementwise, so one Adam state over all parameters equals three separate ones.

@@ -8,7 +8,7 @@ import signal
 
 import numpy as np
 import pytest
-from test_agent import PER_ITERATION, PREFILL, leaves, tiny_model
+from tiny_agent import PER_ITERATION, PREFILL, leaves, tiny_model
 
 from gcrl_depth import DeepCRL
 from gcrl_depth.crl.checkpoints.state_store import StateStore, committed_steps, open_checkpoint

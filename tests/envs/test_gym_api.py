@@ -22,7 +22,7 @@ FIRST_OF_EACH_CLASS: dict[str, str] = {}
 for _name, (_family, _) in TASKS.items():
     FIRST_OF_EACH_CLASS.setdefault(_family, _name)
 CHECKED_IDS = [env_id(name) for name in (*FIRST_OF_EACH_CLASS.values(), "HumanoidBigMazeEval")]
-# brax's spring pipeline: one ant and one humanoid family in every run (tests/test_spring.py covers every
+# brax's spring pipeline: one ant and one humanoid family in every run (tests/envs/test_spring.py covers every
 # id's layout); the other ant and humanoid ids are marked "exhaustive" (`make test-all`): 30-60 s of compiles each.
 SPRING_CHECKED_IDS = [env_id(name) for name in ("Ant", "HumanoidUMaze")]
 SPRING_EXHAUSTIVE_IDS = [env_id(name) for name in TASKS if name.startswith(("Ant", "Humanoid"))

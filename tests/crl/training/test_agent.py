@@ -13,25 +13,10 @@ import gymnasium as gym
 import jax
 import numpy as np
 import pytest
+from tiny_agent import NUM_ENVS, PER_ITERATION, PREFILL, leaves, tiny_model
 
 from gcrl_depth import DeepCRL, evaluate
 from gcrl_depth.callbacks import BaseCallback, CheckpointCallback, SaveBestModel
-from gcrl_depth.crl.engine.config import PRESETS
-
-TINY = PRESETS["tiny"]  # 4 envs, width 16: trains in seconds
-NUM_ENVS = 4
-PREFILL = 10 * NUM_ENVS
-PER_ITERATION = NUM_ENVS * 5
-
-
-def tiny_model(seed: int = 0, **overrides) -> DeepCRL:
-    envs = gym.make_vec("gcrl_depth/PointUMaze-v0", num_envs=NUM_ENVS, episode_length=12)
-    settings = dict(depth=4, seed=seed, eval_episodes=3, epoch_timesteps=2 * PER_ITERATION, verbose=0, **TINY)
-    return DeepCRL(envs, **{**settings, **overrides})
-
-
-def leaves(tree):
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
 
 
 def sample_obs(batch: int | None, seed: int = 0):

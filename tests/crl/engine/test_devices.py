@@ -1,6 +1,6 @@
 """Several devices on the CPU (4 host devices in a child process): sharded run sets equal unsharded
 ones, the data-parallel update equals the single-device update, a data-parallel run trains,
-saves and loads (tests/multi_device_checks.py holds the checks)."""
+saves and loads (tests/crl/engine/multi_device_checks.py holds the checks)."""
 
 from __future__ import annotations
 

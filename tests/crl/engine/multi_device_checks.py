@@ -1,4 +1,4 @@
-"""Checks that need several devices; tests/test_devices.py runs this file in a process with 4 CPU devices.
+"""Checks that need several devices; tests/crl/engine/test_devices.py runs this file in a process with 4 CPU devices.
 
 Prints one line per check, ``ok <name> <detail>``; any failure raises (non-zero exit).
 """
@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from test_crl_learner import SPEC, minibatch
+from test_learner import SPEC, minibatch
 
 import gcrl_depth  # noqa: F401
 from gcrl_depth import DeepCRL

@@ -15,7 +15,7 @@ from gcrl_depth import DeepCRL
 from gcrl_depth.crl.checkpoints.checkpoint import read_checkpoint
 
 DATA = Path(__file__).with_name("data")
-FORMAT_1 = DATA / "checkpoint_format1.zip"  # written by gcrl_depth 0.1.0 before the pure engine (tests/data)
+FORMAT_1 = DATA / "checkpoint_format1.zip"  # written by gcrl_depth 0.1.0 before the pure engine (tests/crl/checkpoints/data)
 EXPECTED = json.loads((DATA / "checkpoint_format1.json").read_text())  # its predictions and Q-values then
 
 
