@@ -181,11 +181,11 @@ def measure_row(spec: dict, args: argparse.Namespace) -> dict:
         row = update_speed.bench_update(spec["task"], spec["depth"], spec["variant"], spec["runs"], **speed_settings(args))
         return {**{key: row[key] for key in SPEED_FIELDS if key in row}, "peak_gib": _gib(row["peak_bytes"]),
                 "planned_gib": _gib(row["planned_bytes"]), "device": device_kind(), "status": "ok"}
-    from benchmarks import train_throughput
+    from benchmarks import train_throughput, update_speed
 
     options = train_throughput.parse_args(["--env", spec["task"], *train_settings(args)])
     row = train_throughput.bench_depth(options, spec["depth"], spec["variant"], spec.get("runs", 1))
-    overrides = train_throughput.parse_variant(spec["variant"])
+    overrides = update_speed.parse_variant(spec["variant"])
     return {"task": spec["task"], "depth": spec["depth"], "actor_depth": overrides.get("actor_depth", spec["depth"]),
             "variant": spec["variant"], "runs": row["runs"], "params": row["params"], "compile_s": row["compile_s"],
             "env_steps_per_s": row["env_steps_per_s"], "grad_steps_per_s": row["grad_steps_per_s"],

@@ -84,30 +84,10 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def parse_variant(text: str) -> dict:
-    """``"scan_unroll=4,compute_dtype=bfloat16"`` -> config overrides; ``"default"`` -> none."""
-    if text == "default":
-        return {}
-    overrides = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"variant {text!r}: expected field=value items separated by commas, or 'default'")
-        lowered = value.strip().lower()
-        if lowered in ("true", "false"):
-            overrides[name.strip()] = lowered == "true"
-        else:
-            try:
-                overrides[name.strip()] = int(value)
-            except ValueError:
-                overrides[name.strip()] = value.strip()
-    return overrides
-
-
 def bench_depth(args: argparse.Namespace, depth: int, variant: str = "default", runs: int = 1) -> dict:
     import jax
 
-    from benchmarks.update_speed import time_gradient_steps
+    from benchmarks.update_speed import parse_variant, time_gradient_steps
     from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.crl.engine.train import EnvSizes, make_train
     from gcrl_depth.envs import make_core

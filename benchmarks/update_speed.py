@@ -48,6 +48,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_variant(text: str) -> dict:
+    """``"scan_unroll=4,compute_dtype=bfloat16"`` -> config overrides; ``"default"`` -> none."""
+    if text == "default":
+        return {}
+    overrides = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"variant {text!r}: expected field=value items separated by commas, or 'default'")
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            overrides[name.strip()] = lowered == "true"
+        else:
+            try:
+                overrides[name.strip()] = int(value)
+            except ValueError:
+                overrides[name.strip()] = value.strip()
+    return overrides
+
+
 def matmul_flops(critic_depth: int, actor_depth: int, width: int, batch: int) -> float:
     """Matmul FLOPs of the residual blocks in one gradient step (inputs and heads are negligible)."""
     return 2.0 * batch * width * width * (CRITIC_PASSES * critic_depth + ACTOR_PASSES * actor_depth)
@@ -135,7 +155,6 @@ def bench_update(task: str, depth: int, variant: str = "default", runs: int = 1,
     """One row: :func:`time_gradient_steps` at ``task``'s sizes, with the device's peak memory and the floor."""
     import jax
 
-    from benchmarks.train_throughput import parse_variant
     from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.crl.engine.train import EnvSizes
     from gcrl_depth.envs import make_core

@@ -100,6 +100,31 @@ def vector_goal_env(env: str | gym.vector.VectorEnv, num_envs: int, **env_kwargs
     return env
 
 
+@dataclasses.dataclass(frozen=True)
+class GivenEnv:
+    """An env as DeepCRL was given it (an id, an env or a vector env), read once: the wrappers
+    around it (outermost first), the env inside them, and for a vector env of sub-envs its
+    first one; ``spec`` is the env's own spec, else that sub-env's."""
+
+    env: Any
+    wrappers: tuple[Any, ...]
+    inner: Any
+    first: Any
+    spec: gym.envs.registration.EnvSpec | None
+
+    @classmethod
+    def of(cls, env: Any) -> GivenEnv:
+        *wrappers, inner = wrapper_layers(env)
+        first = first_env(env)
+        spec = getattr(env, "spec", None) or getattr(first, "spec", None)
+        return cls(env, tuple(wrappers), inner, first, spec)
+
+    @property
+    def id(self) -> str | None:
+        """The id the env was given as, or its spec's."""
+        return self.env if isinstance(self.env, str) else getattr(self.spec, "id", None)
+
+
 def first_env(envs: Any) -> Any:
     """A vector env's first sub-env (sync vector envs hold theirs in ``envs``), else None."""
     subs = getattr(envs, "envs", None)

@@ -24,6 +24,7 @@ from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.env_paths.device import DevicePath, is_device_env, unwrap_env
 from gcrl_depth.crl.env_paths.host import HostPath, host_env
 from gcrl_depth.crl.env_paths.protocol import Collector, EnvPath
+from gcrl_depth.goal_envs import GivenEnv
 
 __all__ = ["Collector", "DevicePath", "EnvPath", "HostPath", "open_env_path"]
 
@@ -33,11 +34,13 @@ def open_env_path(env: Any, configure: Callable[[int | None], CRLConfig], eval_e
     """The path DeepCRL trains ``env`` on (gcrl_depth envs: the device; any other goal env: the
     host) and the config, which ``configure`` makes from the ``num_envs`` a given vector env
     fixes (None where DeepCRL's ``num_envs`` decides)."""
-    if is_device_env(env):
-        config = configure(unwrap_env(env)[3])
-        return DevicePath(env, eval_env, eval_episodes, data_parallel), config
+    given = GivenEnv.of(env)
+    if is_device_env(given):
+        source = unwrap_env(given)
+        config = configure(source.num_envs)
+        return DevicePath(source, eval_env, eval_episodes, data_parallel), config
     if data_parallel > 1:
         raise ValueError("data_parallel needs a gcrl_depth env (the device path); other envs step on the host")
-    host = host_env(env)
+    host = host_env(given)
     config = configure(host.num_envs)
     return HostPath(host, config.num_envs, eval_env, eval_episodes), config

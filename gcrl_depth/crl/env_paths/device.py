@@ -18,7 +18,7 @@ with a mesh, one run's envs split over devices); evaluation is one compiled roll
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
@@ -33,7 +33,7 @@ from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
 from gcrl_depth.envs.core import GoalEnv
 from gcrl_depth.envs.gym_api import GcrlGoalEnv, GcrlVectorEnv, shared_core
 from gcrl_depth.evaluation import EvaluationResult, evaluate, evaluation_keys, summarise
-from gcrl_depth.goal_envs import EnvSizes, first_env, wrapper_layers
+from gcrl_depth.goal_envs import EnvSizes, GivenEnv
 
 HARMLESS_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
 WRAPPER_ADVICE = {
@@ -41,35 +41,45 @@ WRAPPER_ADVICE = {
 }
 
 
-def is_device_env(env: Any) -> bool:
-    """Whether DeepCRL trains ``env`` on the device path: a gcrl_depth id or env (else the host path)."""
-    if isinstance(env, str):
-        return is_gcrl_id(env)
-    unwrapped = getattr(env, "unwrapped", None)
-    if isinstance(unwrapped, (GcrlVectorEnv, GcrlGoalEnv)):
+def is_device_env(given: GivenEnv) -> bool:
+    """Whether DeepCRL trains an env on the device path: a gcrl_depth id or env (else the host path)."""
+    if isinstance(given.env, str):
+        return is_gcrl_id(given.env)
+    if isinstance(given.inner, (GcrlVectorEnv, GcrlGoalEnv)):
         return True
-    return isinstance(getattr(first_env(env), "unwrapped", None), GcrlGoalEnv)  # refused by unwrap_env
+    return isinstance(getattr(given.first, "unwrapped", None), GcrlGoalEnv)  # refused by unwrap_env
 
 
-def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | None]:
-    """(core, task name, task options, vector num_envs or None) of an env id or gcrl_depth env."""
+class DeviceSource(NamedTuple):
+    """What the device path trains: a core, its task name and options (None and {} for a core
+    instance), the vector env given (if any) and its ``num_envs``."""
+
+    core: GoalEnv
+    task: str | None
+    task_kwargs: dict[str, Any]
+    vector_env: gym.vector.VectorEnv | None = None
+    num_envs: int | None = None
+
+
+def unwrap_env(given: GivenEnv) -> DeviceSource:
+    """The :class:`DeviceSource` of an env id or gcrl_depth env."""
+    env, unwrapped = given.env, given.inner
     if isinstance(env, str):
         task = task_name(env)
-        return shared_core(task, {}), task, {}, None
-    unwrapped = getattr(env, "unwrapped", None)
+        return DeviceSource(shared_core(task, {}), task, {})
     if isinstance(unwrapped, GcrlVectorEnv):
-        _refuse_wrappers(env)
-        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, unwrapped.num_envs
+        _refuse_wrappers(given.wrappers)
+        return DeviceSource(unwrapped.core, unwrapped.task, unwrapped.task_kwargs, env, unwrapped.num_envs)
     if isinstance(unwrapped, GcrlGoalEnv):
-        limit = _refuse_wrappers(env)
+        limit = _refuse_wrappers(given.wrappers)
         if limit is not None and limit < unwrapped.core.episode_length:
             if unwrapped.task is None:
                 raise ValueError("a TimeLimit on an env built from a core instance cannot become a task option; "
                                  "build the core with the episode length instead")
             kwargs = {**unwrapped.task_kwargs, "episode_length": limit}
-            return shared_core(unwrapped.task, kwargs), unwrapped.task, kwargs, None
-        return unwrapped.core, unwrapped.task, unwrapped.task_kwargs, None
-    if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(first_env(env), "unwrapped", None), GcrlGoalEnv):
+            return DeviceSource(shared_core(unwrapped.task, kwargs), unwrapped.task, kwargs)
+        return DeviceSource(unwrapped.core, unwrapped.task, unwrapped.task_kwargs)
+    if isinstance(env, gym.vector.VectorEnv) and isinstance(getattr(given.first, "unwrapped", None), GcrlGoalEnv):
         raise TypeError(f"DeepCRL cannot train through a {type(env).__name__} of single envs; make the gcrl_depth vector "
                         "env instead: gym.make_vec(id, num_envs=N) (its default vectorization)")
     raise TypeError(
@@ -78,10 +88,10 @@ def unwrap_env(env: Any) -> tuple[GoalEnv, str | None, dict[str, Any], int | Non
     )
 
 
-def _refuse_wrappers(env: Any) -> int | None:
+def _refuse_wrappers(wrappers: tuple[Any, ...]) -> int | None:
     """Refuse the wrappers DeepCRL cannot honour; returns the shortest ``TimeLimit`` (steps), if any."""
     names, limit = [], None
-    for layer in list(wrapper_layers(env))[:-1]:  # the wrappers, not the env inside them
+    for layer in wrappers:
         if isinstance(layer, gym.wrappers.TimeLimit):
             steps = int(layer._max_episode_steps)
             limit = steps if limit is None else min(limit, steps)
@@ -134,10 +144,9 @@ def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
 class DevicePath(Closers):
     """gcrl_depth's own envs: the pure-JAX core steps inside the compiled programs."""
 
-    def __init__(self, env: Any, eval_env: Any, eval_episodes: int, data_parallel: int = 1) -> None:
+    def __init__(self, source: DeviceSource, eval_env: Any, eval_episodes: int, data_parallel: int = 1) -> None:
         super().__init__()
-        self.core, self.task, self.task_kwargs, _ = unwrap_env(env)
-        self.given = env if isinstance(env, gym.vector.VectorEnv) else None
+        self.core, self.task, self.task_kwargs, self.given, _ = source
         self.sizes = EnvSizes.of(self.core)
         self.data_parallel = data_parallel
         self.eval_env = resolve_eval_env(eval_env, self.task, self.task_kwargs, self.core) if eval_episodes > 0 else eval_env

@@ -31,9 +31,9 @@ from gcrl_depth.evaluation import EvaluationResult, evaluate
 from gcrl_depth.goal_envs import (
     GOAL_KEYS,
     EnvSizes,
+    GivenEnv,
     check_goal_space,
     episode_length,
-    first_env,
     registered_spec,
     vector_goal_env,
 )
@@ -103,8 +103,9 @@ class HostEnv:
                 "unrecordable": self.unrecordable or (None if kwargs is not None else "kwargs that are not JSON")}
 
 
-def host_env(env: Any) -> HostEnv:
+def host_env(given: GivenEnv) -> HostEnv:
     """The :class:`HostEnv` of an env id, a single Gymnasium env or a vector env (goal envs only)."""
+    env, spec = given.env, given.spec
     if isinstance(env, str):
         spec = registered_spec(env)
         probe = gym.make(spec.id)  # one env to check the spaces before building many
@@ -115,15 +116,14 @@ def host_env(env: Any) -> HostEnv:
         module = _entry_module(spec)
         return HostEnv(env if ":" in env or not module else f"{module}:{spec.id}", {})
     if isinstance(env, gym.vector.VectorEnv):
-        spec = env.spec if env.spec is not None else getattr(first_env(env), "spec", None)
         checked(env, getattr(spec, "id", type(env).__name__))
         default_mode = "async" if isinstance(env, gym.vector.AsyncVectorEnv) else "sync"
         mode = (spec.kwargs.get("vectorization_mode") if spec is not None else None) or default_mode
         vector_kwargs = (spec.kwargs.get("vector_kwargs") if spec is not None else None) or {}
-        return _from_spec(spec, mode if mode in VECTORIZATION_MODES else "sync", vector_kwargs, env)
+        return _from_spec(spec, mode if mode in VECTORIZATION_MODES else "sync", vector_kwargs, given)
     if isinstance(env, gym.Env):
         checked_spaces(env.observation_space, env.action_space, getattr(env.spec, "id", type(env.unwrapped).__name__))
-        return _from_spec(env.spec, "sync", {}, env)
+        return _from_spec(env.spec, "sync", {}, given)
     raise TypeError(f"DeepCRL needs an env id, a Gymnasium goal env or a vector goal env; got {type(env).__name__}")
 
 
@@ -208,9 +208,9 @@ def _make_vec(env_id: str, num_envs: int, mode: str, vector_kwargs: dict[str, An
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs, **hooks, **kwargs)
 
 
-def _from_spec(spec: EnvSpec | None, mode: str, vector_kwargs: dict[str, Any], given: Any) -> HostEnv:
+def _from_spec(spec: EnvSpec | None, mode: str, vector_kwargs: dict[str, Any], given: GivenEnv) -> HostEnv:
     if spec is None:
-        return HostEnv(None, {}, mode, vector_kwargs, given)
+        return HostEnv(None, {}, mode, vector_kwargs, given.env)
     kwargs = {k: v for k, v in spec.kwargs.items() if k not in VECTOR_ONLY_KWARGS}
     registered = gym.registry.get(spec.id)
     if spec.max_episode_steps is not None and registered is not None and registered.max_episode_steps != spec.max_episode_steps:
@@ -220,8 +220,8 @@ def _from_spec(spec: EnvSpec | None, mode: str, vector_kwargs: dict[str, Any], g
     wrappers = [w.name for w in spec.additional_wrappers or ()] + [
         getattr(w, "__name__", repr(w)) for w in spec.kwargs.get("wrappers") or () if w is not ignoring_interrupts]
     unrecordable = f"the wrappers {wrappers} are not recorded" if wrappers else None
-    single_spec = spec if not isinstance(given, gym.vector.VectorEnv) else getattr(first_env(given), "spec", None)
-    return HostEnv(env_id, kwargs, mode, vector_kwargs, given, single_spec, unrecordable)
+    single_spec = spec if not isinstance(given.env, gym.vector.VectorEnv) else getattr(given.first, "spec", None)
+    return HostEnv(env_id, kwargs, mode, vector_kwargs, given.env, single_spec, unrecordable)
 
 
 def _entry_module(spec: EnvSpec) -> str | None:
