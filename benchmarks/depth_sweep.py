@@ -6,7 +6,9 @@ Series (each varies one factor, the others at ``--base-*``):
 * ``--widths``: width at the base depth (for the width-vs-depth comparison by parameter count);
 * ``--batch-sizes``: batch size at the base depth (the update ratio stays fixed);
 * ``--actor-critic``: ``ACTOR:CRITIC`` depth pairs (which network needs the depth);
-* ``--dtypes``: ``compute_dtype`` at the base depth (does mixed precision still learn?).
+* ``--dtypes``: ``compute_dtype`` at the base depth (does mixed precision still learn?);
+* ``--energies`` and ``--contrastive-losses``: the critic's energy and contrastive loss at the
+  base depth (the objective's variants, the paper's ``l2`` and ``forward`` elsewhere).
 
 Writes into ``--out``: ``curves.csv`` (one row per evaluation, with the series and its
 value), ``summary.md`` (each run's headline, the mean of its last 5 evaluations, and its final
@@ -33,6 +35,7 @@ from benchmarks import RESULTS_DIR
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
+    from gcrl_depth.crl.engine.losses import CONTRASTIVE_LOSSES, ENERGIES
     from gcrl_depth.run_dirs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", nargs="*", type=int, default=[])
     parser.add_argument("--actor-critic", nargs="*", default=[], help="ACTOR:CRITIC depth pairs, e.g. 4:16 16:4")
     parser.add_argument("--dtypes", nargs="*", default=[], help="compute dtypes at the base depth, e.g. bfloat16")
+    parser.add_argument("--energies", nargs="*", default=[], choices=ENERGIES,
+                        help="critic energies at the base depth, e.g. l2 dot cosine")
+    parser.add_argument("--contrastive-losses", nargs="*", default=[], choices=CONTRASTIVE_LOSSES,
+                        help="contrastive losses at the base depth, e.g. forward symmetric binary_nce")
     parser.add_argument("--base-depth", type=int, default=4, help="depth of the width / batch-size series")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--serial", action="store_true",
@@ -70,6 +77,8 @@ def configurations(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
     runs += [("width", str(w), {"depth": args.base_depth, "width": w}) for w in args.widths]
     runs += [("batch_size", str(b), {"depth": args.base_depth, "batch_size": b}) for b in args.batch_sizes]
     runs += [("compute_dtype", d, {"depth": args.base_depth, "compute_dtype": d}) for d in args.dtypes]
+    runs += [("energy", e, {"depth": args.base_depth, "energy": e}) for e in args.energies]
+    runs += [("contrastive_loss", c, {"depth": args.base_depth, "contrastive_loss": c}) for c in args.contrastive_losses]
     for pair in args.actor_critic:
         actor, critic = (int(p) for p in pair.split(":"))
         runs.append(("actor:critic", pair, {"depth": args.base_depth, "actor_depth": actor, "critic_depth": critic}))

@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.crl.engine.config import PRESETS, CRLConfig
+from gcrl_depth.crl.engine.config import CHOICES, PRESETS, CRLConfig
 
 # gcrl_depth.envs.physics.PHYSICS (tests/envs/test_physics.py keeps them equal), here without importing
 # MuJoCo and JAX to parse a command line.
@@ -113,8 +113,10 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] =
             continue
         kind = _scalar_type(hints[field.name])
         parse = _parse_bool if kind is bool else _optional(kind) if _is_optional(hints[field.name]) else kind
+        choices = CHOICES.get(field.name)
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=parse, default=argparse.SUPPRESS,
-                           metavar=kind.__name__.upper(), help=f"{docs.get(field.name, '')} (default {field.default!r})")
+                           choices=choices, metavar=None if choices else kind.__name__.upper(),
+                           help=f"{docs.get(field.name, '')} (default {field.default!r})")
 
 
 def config_values(args: argparse.Namespace, config_file: str | None, preset: dict[str, Any]) -> dict[str, Any]:

@@ -13,13 +13,19 @@ import numbers
 from typing import Any
 
 from gcrl_depth.crl.engine.fused_tower import check_width
-from gcrl_depth.crl.engine.losses import LOGSUMEXP_PENALTY, default_target_entropy
+from gcrl_depth.crl.engine.losses import CONTRASTIVE_LOSSES, ENERGIES, LOGSUMEXP_PENALTY, default_target_entropy
 from gcrl_depth.crl.engine.networks import ACTIVATIONS, COMPUTE_DTYPES, TOWER_KERNELS, check_depth, check_kernel_layers
 
 MIN_ENV_STEPS_PER_UPDATE = 0.01
 # Fields that shape the networks: fixed by saved parameters.
 ARCHITECTURE_FIELDS = ("depth", "actor_depth", "critic_depth", "width", "actor_width", "critic_width", "repr_dim",
                        "layer_norm", "activation", "residual")
+# The objective the saved critic was trained for (its representations mean nothing under another).
+OBJECTIVE_FIELDS = ("energy", "contrastive_loss")
+# String fields and the values each takes (the command line's choices).
+CHOICES: dict[str, tuple[str, ...]] = {"compute_dtype": tuple(COMPUTE_DTYPES), "tower_kernel": TOWER_KERNELS,
+                                       "activation": tuple(ACTIVATIONS), "energy": ENERGIES,
+                                       "contrastive_loss": CONTRASTIVE_LOSSES}
 
 
 def _real(name: str, value: Any) -> float:
@@ -67,6 +73,10 @@ class CRLConfig:
         prefill_steps: env steps per env collected with the initial policy before training.
         target_entropy: entropy target of the temperature; None = -0.5 * action_size.
         logsumexp_penalty: weight of the critic's logsumexp^2 regulariser.
+        energy: the critic's energy, its logits and Q: "l2" (the paper: -||phi - psi||),
+            "l2_squared", "dot" or "cosine".
+        contrastive_loss: the critic's loss: "forward" (the paper: InfoNCE over goals),
+            "backward" (over state-actions), "symmetric" (their mean) or "binary_nce".
     """
 
     depth: int = 4
@@ -93,6 +103,8 @@ class CRLConfig:
     prefill_steps: int = 1_000
     target_entropy: float | None = None
     logsumexp_penalty: float = LOGSUMEXP_PENALTY
+    energy: str = "l2"
+    contrastive_loss: str = "forward"
 
     def __post_init__(self) -> None:
         check_depth(self.depth, "depth")
@@ -133,6 +145,9 @@ class CRLConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not _real("logsumexp_penalty", self.logsumexp_penalty) >= 0:
             raise ValueError(f"logsumexp_penalty must be non-negative, got {self.logsumexp_penalty!r}")
+        for name, choices in (("energy", ENERGIES), ("contrastive_loss", CONTRASTIVE_LOSSES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         if self.target_entropy is not None:
             _real("target_entropy", self.target_entropy)
         if self.buffer_size < max(self.unroll_length, self.prefill_steps, 2):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from gcrl_depth.crl.engine.buffer import Transition
-from gcrl_depth.crl.engine.losses import actor_loss, alpha_loss, critic_loss, l2_distance
+from gcrl_depth.crl.engine.losses import actor_loss, alpha_loss, critic_loss, energy
 from gcrl_depth.crl.engine.networks import (
     ActorParams,
     CriticParams,
@@ -74,6 +74,8 @@ class LearnerSpec:
     learning_rate: float
     target_entropy: float
     logsumexp_penalty: float
+    energy: str = "l2"  # the critic's energy (losses.ENERGIES)
+    contrastive_loss: str = "forward"  # losses.CONTRASTIVE_LOSSES
     data_axis: str | None = None  # data parallel: the mesh axis the minibatch is split over
     data_shards: int = 1  # its size
 
@@ -115,8 +117,8 @@ def losses(params: Params, batch: Transition, key: jax.Array, spec: LearnerSpec)
     policy_action, log_prob = sample_action(mean, log_std, noise=noise)
     phi, psi, phi_policy = encode_with_policy(params.critic, batch.obs, batch.action, policy_action, batch.goal, spec.critic)
     goals = psi if spec.data_axis is None else jax.lax.all_gather(psi, spec.data_axis, tiled=True)  # (B, D)
-    critic, critic_metrics = critic_loss(phi, goals, spec.logsumexp_penalty, offset)
-    q_value = -l2_distance(phi_policy, jax.lax.stop_gradient(psi))
+    critic, critic_metrics = critic_loss(phi, goals, spec.logsumexp_penalty, offset, spec.energy, spec.contrastive_loss)
+    q_value = energy(phi_policy, jax.lax.stop_gradient(psi), spec.energy)
     actor, actor_metrics = actor_loss(log_prob, q_value, jnp.exp(params.log_alpha))
     alpha, alpha_metrics = alpha_loss(params.log_alpha, log_prob, spec.target_entropy)
     metrics = {**actor_metrics, **alpha_metrics, **critic_metrics, "valid_goal_fraction": jnp.mean(batch.valid)}

@@ -39,7 +39,7 @@ from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine.buffer import ReplayBuffer
 from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.engine.learner import Learner, LearnerSpec, gradient_step, init_learner
-from gcrl_depth.crl.engine.losses import l2_distance
+from gcrl_depth.crl.engine.losses import energy
 from gcrl_depth.crl.engine.networks import (
     BLOCK_SIZE,
     ActorParams,
@@ -154,7 +154,7 @@ class Engine:
             critic=tower(cfg.resolved_critic_depth, cfg.resolved_critic_width),
             repr_dim=cfg.repr_dim, learning_rate=cfg.learning_rate,
             target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty,
-            data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
+            energy=cfg.energy, contrastive_loss=cfg.contrastive_loss, data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
 
     # ----------------------------------------------------------------- state
     def init(self, key: jax.Array) -> AgentState:
@@ -190,8 +190,9 @@ class Engine:
         return episode_sums(actor, keys, core, self.act)
 
     def q_value(self, critic: CriticParams, obs: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
-        """Q(s, a, g) = -||phi(s, a) - psi(g)|| for paired batches."""
-        return -l2_distance(*encode(critic, obs, action, goal, self.learner_spec.critic))
+        """Q(s, a, g), the critic's energy of phi(s, a) and psi(g) (the paper's: -||phi - psi||), for paired batches."""
+        spec = self.learner_spec
+        return energy(*encode(critic, obs, action, goal, spec.critic), spec.energy)
 
     # ----------------------------------------------------------------- collection (device path)
     def collect(self, state: TrainState, steps: int) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -272,4 +273,7 @@ def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, 
         if getattr(config, name) % data_shards:
             raise ValueError(f"data parallel over {data_shards} devices needs {name} divisible by {data_shards}, "
                              f"got {getattr(config, name)}")
+    if data_shards > 1 and config.contrastive_loss in ("backward", "symmetric"):
+        raise ValueError(f"contrastive_loss={config.contrastive_loss!r} normalises over every row of the batch, which "
+                         "data parallel splits over devices; use 'forward' or 'binary_nce' with data_parallel")
     return Engine(config, sizes, core, data_shards)

@@ -27,7 +27,7 @@ import numpy as np
 
 from gcrl_depth.crl.checkpoints import checkpoint
 from gcrl_depth.crl.checkpoints.state_store import StateStore, StoredState, is_store, open_checkpoint
-from gcrl_depth.crl.engine.config import ARCHITECTURE_FIELDS, CRLConfig
+from gcrl_depth.crl.engine.config import ARCHITECTURE_FIELDS, OBJECTIVE_FIELDS, CRLConfig
 from gcrl_depth.crl.engine.learner import Learner
 from gcrl_depth.crl.engine.train import AgentState, TrainState, make_train
 from gcrl_depth.crl.env_paths.host import rebuild
@@ -167,13 +167,16 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
         writer = (meta.get("versions") or {}).get("gcrl_depth", "another version")
         raise ValueError(f"{stored.path!r} was saved by gcrl_depth {writer} with config options this version does not "
                          f"know: {unknown}")
-    for name in set(kwargs) & set(ARCHITECTURE_FIELDS):
-        if kwargs[name] == config.get(name):  # what the saved parameters are anyway
+    saved = {**{f.name: f.default for f in dataclasses.fields(CRLConfig)}, **config}  # older checkpoints: defaults
+    for name in set(kwargs) & {*ARCHITECTURE_FIELDS, *OBJECTIVE_FIELDS}:
+        if kwargs[name] == saved[name]:  # what the saved model is anyway
             kwargs.pop(name)
-    fixed = sorted(set(kwargs) & set(ARCHITECTURE_FIELDS))
-    if fixed:
-        raise ValueError(f"load cannot change {fixed}: the saved parameters fix the architecture "
-                         f"({', '.join(f'{k}={config.get(k)!r}' for k in fixed)}); build a new DeepCRL to train another")
+    for names, why in ((ARCHITECTURE_FIELDS, "the saved parameters fix the architecture"),
+                       (OBJECTIVE_FIELDS, "the saved critic was trained for that objective")):
+        fixed = sorted(set(kwargs) & set(names))
+        if fixed:
+            raise ValueError(f"load cannot change {fixed}: {why} ({', '.join(f'{k}={saved[k]!r}' for k in fixed)}); "
+                             "build a new DeepCRL to train another")
     config_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config}
     if has_buffer:
         changed = sorted(k for k in ("num_envs", "buffer_size") if k in config_overrides and config_overrides[k] != config[k])
