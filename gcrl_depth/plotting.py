@@ -22,15 +22,15 @@ def plot_curves(
     baseline: float | None = None,
     baseline_label: str = "random policy",
 ) -> str:
-    """Plot ``{label: (x, y)}`` or ``{label: (x, y, standard error)}`` as lines with markers
-    (and shaded +-s.e. bands) into a PNG; returns its path."""
+    """Plot ``{label: (x, y)}``, ``{label: (x, y, standard error)}`` or ``{label: (x, y, low, high)}``
+    as lines with markers (and shaded +-s.e. or low-high bands) into a PNG; returns its path."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for label, (x, y, *se) in curves.items():
+    for label, (x, y, *band) in curves.items():
         (line,) = ax.plot(x, y, marker="o", markersize=3, label=label)
-        if se and any(se[0]):
-            low = [a - b for a, b in zip(y, se[0])]
-            high = [a + b for a, b in zip(y, se[0])]
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        if len(band) == 1 and any(band[0]):
+            band = [[a - b for a, b in zip(y, band[0])], [a + b for a, b in zip(y, band[0])]]
+        if len(band) == 2 and band[0] != band[1]:
+            ax.fill_between(x, band[0], band[1], color=line.get_color(), alpha=0.2)
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=baseline_label)
     ax.set_xlabel(xlabel)

@@ -7,6 +7,7 @@
     gcrl-depth eval MODEL.zip [--episodes 128] [--eval-goals train|eval] [--seed S] [--json]
     gcrl-depth enjoy MODEL.zip [--episodes 3] [--out rollout.mp4|.gif]
     gcrl-depth qmap MODEL.zip [MODEL.zip ...] [--goal-cell ROW COL] [--out qmap.png] [--json]
+    gcrl-depth plot RUN_DIR [RUN_DIR ...] [--labels L ...] [--metric time_at_goal] [--out curves.png]
     gcrl-depth stitching ENV [--depths 4 16] [--seeds 0] [--max-cells 3] [--timesteps N] [--out DIR]
 
 Each command lives in a module of this package (``add_parser`` and ``run``). ``train``
@@ -20,9 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gcrl_depth.cli import enjoy, envs, evaluate, qmap, stitching, train
+from gcrl_depth.cli import enjoy, envs, evaluate, plot, qmap, stitching, train
 
-COMMANDS = (envs, train, evaluate, enjoy, qmap, stitching)
+COMMANDS = (envs, train, evaluate, enjoy, qmap, plot, stitching)
 
 
 def build_parser() -> argparse.ArgumentParser:
