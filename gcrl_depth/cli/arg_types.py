@@ -27,3 +27,9 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"episode_length\": 200}}', got {text!r}")
     return value
+
+
+def check_labels(labels: list[str] | None, items: list[str], what: str) -> None:
+    """``--labels``, if given, names each of ``items`` (models, run folders): a ValueError otherwise."""
+    if labels is not None and len(labels) != len(items):
+        raise ValueError(f"--labels needs one label per {what}: {len(items)} given, {len(labels)} labels")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from gcrl_depth.cli.arg_types import check_labels
 from gcrl_depth.run_curves import METRICS
 
 
@@ -27,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from gcrl_depth.plotting import plot_curves
     from gcrl_depth.run_curves import folder_curves, pooled_band
 
-    if args.labels is not None and len(args.labels) != len(args.run_dirs):
-        raise ValueError(f"--labels needs one label per RUN_DIR: {len(args.run_dirs)} folders, {len(args.labels)} labels")
+    check_labels(args.labels, args.run_dirs, "RUN_DIR")
     labels = args.labels or [os.path.basename(os.path.normpath(folder)) for folder in args.run_dirs]
     pooled: dict[str, list] = {}
     for label, folder in zip(labels, args.run_dirs):

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gcrl_depth.cli.arg_types import positive_int
+from gcrl_depth.cli.arg_types import check_labels, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from gcrl_depth.crl.training.agent import DeepCRL
     from gcrl_depth.experiments import short_name
 
-    if args.labels is not None and len(args.labels) != len(args.models):
-        raise ValueError(f"--labels needs one label per model: {len(args.models)} models, {len(args.labels)} labels")
+    check_labels(args.labels, args.models, "model")
     maps, env = [], None
     for i, path in enumerate(args.models):
         model = DeepCRL.load(path, verbose=0, eval_episodes=0)
