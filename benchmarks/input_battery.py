@@ -3,8 +3,9 @@ the command line, run folders and files, run files, checkpoint contents and thir
 and count its outcomes.
 
     python -m benchmarks.input_battery --out benchmarks/results/input_battery_cpu
-    # the same cases against an older checkout (its package first on the path):
-    PYTHONPATH=/path/to/old/checkout python -m benchmarks.input_battery --label before --out /tmp/before
+    # the same cases against an older checkout's package: run from there (python -m puts the
+    # working directory first on the path), with this checkout's benchmarks package on PYTHONPATH:
+    cd /path/to/old/checkout && PYTHONPATH=/path/to/this/checkout python -m benchmarks.input_battery --label before --out /tmp/before
     python -m benchmarks.input_battery --before /tmp/before.json --out benchmarks/results/input_battery_cpu
 
 Writes ``OUT.json`` (every case's outcome), ``OUT.md`` (counts by outcome and kind, the

@@ -107,6 +107,19 @@ class RunSpec:
 Rows = dict[int, list[dict[str, Any]]]  # a campaign cell's curve rows by seed
 
 
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """:func:`train_runs`' keyword arguments, handed on whole (``run_dir`` is the campaign's folder)."""
+
+    run_dir: str | os.PathLike | None
+    resume: bool
+    progress_bar: bool
+    probe: Probe | None
+    on_evaluation: Callable[[Rows], None] | None
+    time_limit_s: float | None
+    wandb_project: str | None
+
+
 def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resume: bool = True, serial: bool = False,
                progress_bar: bool = False, probe: Probe | None = None, on_evaluation: Callable[[Rows], None] | None = None,
                time_limit_s: float | None = None, wandb_project: str | None = None) -> Rows:
@@ -125,37 +138,32 @@ def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resum
     ``wandb_project`` each seed also logs to that Weights & Biases project (a resumed run into
     the same wandb run). Compiled programs are freed after every set (``jax.clear_caches``).
     """
-
-    def train_set(one: RunSpec, folder: str | os.PathLike | None, seen: Callable[[Rows], None] | None) -> Rows:
-        return _train_set(one, folder, run_dir, resume, progress_bar, probe, seen, time_limit_s, wandb_project)
-
+    options = _Options(run_dir, resume, progress_bar, probe, on_evaluation, time_limit_s, wandb_project)
     if not serial and is_gcrl_id(spec.env_id):
-        return train_set(spec, run_dir, on_evaluation)
+        return _train_set(spec, run_dir, options)
     rows: Rows = {}
     for seed in spec.seeds:
         folder = None if run_dir is None else Path(run_dir) / f"seed_{seed}"
         seen = None if on_evaluation is None else lambda so_far: on_evaluation({**rows, **so_far})
-        rows.update(train_set(dataclasses.replace(spec, seeds=(seed,)), folder, seen))
+        rows.update(_train_set(dataclasses.replace(spec, seeds=(seed,)), folder,
+                               dataclasses.replace(options, on_evaluation=seen)))
     return rows
 
 
-def _train_set(spec: RunSpec, folder: str | os.PathLike | None, root: str | os.PathLike | None, resume: bool,
-               progress_bar: bool, probe: Probe | None, on_evaluation: Callable[[Rows], None] | None,
-               time_limit_s: float | None, wandb_project: str | None) -> Rows:
+def _train_set(spec: RunSpec, folder: str | os.PathLike | None, options: _Options) -> Rows:
     """``spec`` as one run set whose run folder (settings, checkpoints) is ``folder`` and whose
-    members keep their logs, curves and models in ``root/seed_<s>``."""
+    members keep their logs, curves and models in ``options.run_dir/seed_<s>``."""
     settings = spec.settings()
-    resuming = folder is not None and run_dirs.open_run_dir(folder, settings, resume)
+    resuming = folder is not None and run_dirs.open_run_dir(folder, settings, options.resume)
     config = dict(spec.config)
     env = vector_goal_env(spec.env_id, config.pop("num_envs", CRLConfig.num_envs), **spec.env_kwargs)
     eval_kwargs = spec.env_kwargs if spec.eval_env_kwargs is None else spec.eval_env_kwargs
     eval_envs = vector_goal_env(spec.eval_env or spec.env_id, spec.eval_episodes, **eval_kwargs)
     try:
         runs = RunSet(env, depth=spec.depth, seeds=spec.seeds, eval_env=eval_envs, eval_episodes=spec.eval_episodes,
-                      epoch_timesteps=spec.eval_every, log_dir=root, **config)
+                      epoch_timesteps=spec.eval_every, log_dir=options.run_dir, **config)
         try:
-            rows = _train(runs, spec, folder, root, resuming, progress_bar, probe, on_evaluation, time_limit_s,
-                          wandb_project)
+            rows = _train(runs, spec, folder, resuming, options)
         finally:
             runs.close()
     finally:
@@ -167,12 +175,11 @@ def _train_set(spec: RunSpec, folder: str | os.PathLike | None, root: str | os.P
     return rows
 
 
-def _train(runs: RunSet, spec: RunSpec, folder: str | os.PathLike | None, root: str | os.PathLike | None,
-           resuming: bool, progress_bar: bool, probe: Probe | None, on_evaluation: Callable[[Rows], None] | None,
-           time_limit_s: float | None, wandb_project: str | None) -> Rows:
+def _train(runs: RunSet, spec: RunSpec, folder: str | os.PathLike | None, resuming: bool, options: _Options) -> Rows:
     """Train ``runs`` to ``spec.timesteps`` env steps, a row per member and evaluation; in ``folder``
     checkpointed after every evaluation (and on SIGTERM, which then stops and raises Preempted);
-    each member also logging to ``wandb_project`` if given."""
+    each member also logging to ``options.wandb_project`` if given."""
+    root, probe, on_evaluation, wandb_project = options.run_dir, options.probe, options.on_evaluation, options.wandb_project
 
     def files(seed: int) -> Path:  # where a member's logs, curve and models go
         assert root is not None
@@ -229,12 +236,12 @@ def _train(runs: RunSet, spec: RunSpec, folder: str | os.PathLike | None, root: 
             on_evaluation(rows)
         if notice is not None and notice.received:
             return False
-        return time_limit_s is None or time.perf_counter() - start < time_limit_s
+        return options.time_limit_s is None or time.perf_counter() - start < options.time_limit_s
 
     try:
         left = spec.timesteps - first.num_timesteps
         if left > 0:
-            runs.learn(left, callback=record, progress_bar=progress_bar, reset_num_timesteps=not resuming)
+            runs.learn(left, callback=record, progress_bar=options.progress_bar, reset_num_timesteps=not resuming)
     finally:
         if notice is not None:
             notice.remove()

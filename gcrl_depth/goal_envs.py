@@ -119,11 +119,6 @@ class GivenEnv:
         spec = getattr(env, "spec", None) or getattr(first, "spec", None)
         return cls(env, tuple(wrappers), inner, first, spec)
 
-    @property
-    def id(self) -> str | None:
-        """The id the env was given as, or its spec's."""
-        return self.env if isinstance(self.env, str) else getattr(self.spec, "id", None)
-
 
 def first_env(envs: Any) -> Any:
     """A vector env's first sub-env (sync vector envs hold theirs in ``envs``), else None."""

@@ -145,9 +145,9 @@ class CRLConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not _real("logsumexp_penalty", self.logsumexp_penalty) >= 0:
             raise ValueError(f"logsumexp_penalty must be non-negative, got {self.logsumexp_penalty!r}")
-        for name, choices in (("energy", ENERGIES), ("contrastive_loss", CONTRASTIVE_LOSSES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
+        for name in OBJECTIVE_FIELDS:
+            if getattr(self, name) not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {list(CHOICES[name])}, got {getattr(self, name)!r}")
         if self.target_entropy is not None:
             _real("target_entropy", self.target_entropy)
         if self.buffer_size < max(self.unroll_length, self.prefill_steps, 2):

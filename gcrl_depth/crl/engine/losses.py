@@ -24,6 +24,7 @@ import jax.numpy as jnp
 LOGSUMEXP_PENALTY = 0.1
 ENERGIES = ("l2", "l2_squared", "dot", "cosine")  # the critic's energy: logits and Q ("l2": the paper's)
 CONTRASTIVE_LOSSES = ("forward", "backward", "symmetric", "binary_nce")  # "forward": the paper's InfoNCE
+EVERY_ROW_LOSSES = ("backward", "symmetric")  # normalise over every row of the batch: not on a data-parallel shard
 _NORM_EPS = 1e-12  # keeps the gradient of the L2 norm finite where phi == psi
 
 
@@ -54,11 +55,8 @@ def pairwise_logits(phi: jax.Array, psi: jax.Array, kind: str = "l2") -> jax.Arr
 
 
 def contrastive_term(logits: jax.Array, is_positive: jax.Array, kind: str = "forward") -> jax.Array:
-    """The contrastive loss of a (b, B) logit matrix whose positives ``is_positive`` marks.
-
-    ``backward`` and ``symmetric`` normalise over the rows of each goal, so they need every
-    row (b == B: not on a data-parallel shard).
-    """
+    """The contrastive loss of a (b, B) logit matrix whose positives ``is_positive`` marks
+    (:data:`EVERY_ROW_LOSSES` need b == B)."""
     if kind in ("forward", "symmetric"):
         forward = -jnp.mean(jnp.sum(jnp.where(is_positive, jax.nn.log_softmax(logits, axis=1), 0.0), axis=1))
     if kind in ("backward", "symmetric"):

@@ -39,7 +39,7 @@ from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine.buffer import ReplayBuffer
 from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.engine.learner import Learner, LearnerSpec, gradient_step, init_learner
-from gcrl_depth.crl.engine.losses import energy
+from gcrl_depth.crl.engine.losses import EVERY_ROW_LOSSES, energy
 from gcrl_depth.crl.engine.networks import (
     BLOCK_SIZE,
     ActorParams,
@@ -154,7 +154,8 @@ class Engine:
             critic=tower(cfg.resolved_critic_depth, cfg.resolved_critic_width),
             repr_dim=cfg.repr_dim, learning_rate=cfg.learning_rate,
             target_entropy=cfg.entropy_target(sizes.action_size), logsumexp_penalty=cfg.logsumexp_penalty,
-            energy=cfg.energy, contrastive_loss=cfg.contrastive_loss, data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
+            energy=cfg.energy, contrastive_loss=cfg.contrastive_loss,
+            data_axis=DATA_AXIS if self.data_shards > 1 else None, data_shards=self.data_shards)
 
     # ----------------------------------------------------------------- state
     def init(self, key: jax.Array) -> AgentState:
@@ -273,7 +274,7 @@ def make_train(config: CRLConfig, sizes: EnvSizes, core: GoalEnv | None = None, 
         if getattr(config, name) % data_shards:
             raise ValueError(f"data parallel over {data_shards} devices needs {name} divisible by {data_shards}, "
                              f"got {getattr(config, name)}")
-    if data_shards > 1 and config.contrastive_loss in ("backward", "symmetric"):
+    if data_shards > 1 and config.contrastive_loss in EVERY_ROW_LOSSES:
         raise ValueError(f"contrastive_loss={config.contrastive_loss!r} normalises over every row of the batch, which "
                          "data parallel splits over devices; use 'forward' or 'binary_nce' with data_parallel")
     return Engine(config, sizes, core, data_shards)

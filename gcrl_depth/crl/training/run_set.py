@@ -155,10 +155,10 @@ class RunSet:
         """Start writing the training members' stacked state (with the replay buffers unless told
         not to) as ``store``'s checkpoint at their env-step count; inside a ``learn`` callback (the
         live state), or between ``learn`` calls."""
-        training = [m for m in self.members if m.seed not in self.diverged]
         if not isinstance(self.runner, StackedRuns):  # one member of the host path: its own checkpoint
             save_state(self.members[0], store, include_buffer)
             return
+        training = [m for m in self.members if m.seed not in self.diverged]
         if self._live is not None:
             states = self._live.state
             live = {id(run) for run in self._live.runs}
