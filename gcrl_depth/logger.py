@@ -1,8 +1,9 @@
 """Training logs: key/value records dumped to stdout, a CSV file, TensorBoard and Weights & Biases.
 
 ``record`` stores scalars under namespaced keys (``train/``, ``eval/``, ``time/``);
-``dump(step)`` writes them to every output and clears them, as stable-baselines3's
-logger does. The CSV grows new columns when new keys appear (the file is rewritten whole,
+``record_image`` and ``record_video`` store pictures (TensorBoard and Weights & Biases show
+them; stdout and the CSV skip them); ``dump(step)`` writes everything to every output and
+clears it, as stable-baselines3's logger does. The CSV grows new columns when new keys appear (the file is rewritten whole,
 atomically), and a logger on a folder that holds a ``progress.csv`` continues it.
 Weights & Biases (``"wandb"``) needs the optional ``wandb`` extra; ``WANDB_MODE=offline``
 logs without a network.
@@ -11,10 +12,13 @@ logs without a network.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import sys
 from typing import Any, TextIO
+
+import numpy as np
 
 from gcrl_depth.files import atomic_open
 
@@ -44,6 +48,7 @@ class Logger:
         self.formats = tuple(formats)
         self.stream = stream if stream is not None else sys.stdout
         self.values: dict[str, float] = {}
+        self.media: dict[str, Image | Video] = {}
         self._csv_rows: list[dict[str, float]] = []
         self._csv_keys: list[str] = []
         self._tb_writer: Any = None
@@ -76,21 +81,34 @@ class Logger:
         except (TypeError, ValueError) as error:
             raise ValueError(f"logger.record({key!r}, ...) needs a number, got {value!r}") from error
 
+    def record_image(self, key: str, image: Any) -> None:
+        """Store an RGB picture (height x width x 3, uint8) under ``key`` until the next :meth:`dump`."""
+        self.media[key] = Image(_rgb_frames(key, image, 3))
+
+    def record_video(self, key: str, frames: Any, fps: float = 20.0) -> None:
+        """Store RGB frames (time x height x width x 3, uint8) played at ``fps`` until the next :meth:`dump`."""
+        if not (isinstance(fps, (int, float)) and fps > 0):
+            raise ValueError(f"logger.record_video({key!r}, ...): fps must be a positive number, got {fps!r}")
+        self.media[key] = Video(_rgb_frames(key, frames, 4), float(fps))
+
     def dump(self, step: int) -> None:
-        """Write the recorded values, tagged with ``step``, to every output; then clear them."""
-        if not self.values:
+        """Write what was recorded, tagged with ``step``, to every output; then clear it."""
+        if not self.values and not self.media:
             return
-        if "stdout" in self.formats:
+        if "stdout" in self.formats and self.values:
             self._write_table()
-        if "csv" in self.formats:
+        if "csv" in self.formats and self.values:
             self._write_csv({"time/total_timesteps": float(step), **self.values})
         if self._tb_writer is not None:
             for key, value in self.values.items():
                 self._tb_writer.add_scalar(key, value, step)
+            for key, item in self.media.items():
+                _tensorboard_media(self._tb_writer, key, item, step)
             self._tb_writer.flush()
         if self._wandb_run is not None:
-            self._wandb_run.log(dict(self.values), step=int(step))
-        self.values = {}
+            media = {key: item.for_wandb() for key, item in self.media.items()}
+            self._wandb_run.log({**self.values, **media}, step=int(step))
+        self.values, self.media = {}, {}
 
     def rewind(self, step: int) -> None:
         """Forget what was logged after ``step`` (a run resumed from a checkpoint at ``step``):
@@ -165,3 +183,55 @@ def _number(text: str) -> float | str:
         return float(text)
     except ValueError:
         return text
+
+
+class Image:
+    """A picture waiting for :meth:`Logger.dump`: RGB, height x width x 3, uint8."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+
+    def for_wandb(self) -> Any:
+        import wandb
+
+        return wandb.Image(self.pixels)
+
+
+class Video:
+    """Frames waiting for :meth:`Logger.dump`: RGB, time x height x width x 3, uint8, at ``fps``."""
+
+    def __init__(self, frames: np.ndarray, fps: float) -> None:
+        self.frames, self.fps = frames, fps
+
+    def gif(self) -> bytes:
+        import imageio.v3 as imageio
+
+        return imageio.imwrite("<bytes>", self.frames, extension=".gif", duration=1000 / self.fps, loop=0)
+
+    def for_wandb(self) -> Any:
+        import wandb
+
+        return wandb.Video(io.BytesIO(self.gif()), format="gif")  # encoded here: wandb's own encoder needs moviepy
+
+
+def _rgb_frames(key: str, pixels: Any, ndim: int) -> np.ndarray:
+    """``pixels`` as uint8 RGB with ``ndim`` axes (the last one 3), or a ValueError naming ``key``."""
+    array = np.asarray(pixels)
+    shape = "height x width x 3" if ndim == 3 else "time x height x width x 3"
+    if array.ndim != ndim or array.shape[-1] != 3 or 0 in array.shape or array.dtype != np.uint8:
+        raise ValueError(f"logger media {key!r} must be a uint8 RGB array of shape {shape}, got "
+                         f"{array.dtype} of shape {array.shape}")
+    return array
+
+
+def _tensorboard_media(writer: Any, key: str, item: Image | Video, step: int) -> None:
+    """Add a picture (an image summary) or a video (an animated GIF image summary, which
+    TensorBoard's image tab plays; tensorboardX's own ``add_video`` needs moviepy)."""
+    if isinstance(item, Image):
+        writer.add_image(key, item.pixels, step, dataformats="HWC")
+        return
+    from tensorboardX.proto.summary_pb2 import Summary
+
+    height, width = item.frames.shape[1:3]
+    picture = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=item.gif())
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=key, image=picture)]), step)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -41,3 +42,12 @@ def plot_curves(
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def figure_pixels(fig) -> np.ndarray:
+    """A matplotlib figure drawn as an RGB array (height x width x 3, uint8); closes the figure."""
+    try:
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        plt.close(fig)

@@ -39,6 +39,23 @@ def record_video(
     """
     if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in one of {list(VIDEO_SUFFIXES)}, got {os.fspath(path)!r}")
+    frames, stats, fps = render_episodes(policy, env_id, episodes, steps, frame_every, seed, size, **env_kwargs)
+    write_video(frames, path, fps)
+    return stats
+
+
+def render_episodes(
+    policy: Callable[[dict[str, np.ndarray]], np.ndarray],
+    env_id: str,
+    episodes: int = 1,
+    steps: int | None = None,
+    frame_every: int = 5,
+    seed: int = 0,
+    size: int = 240,
+    **env_kwargs,
+) -> tuple[list[np.ndarray], list[dict[str, float]], float]:
+    """:func:`record_video`'s episodes in memory: (frames, per-episode stats, frames per second
+    that play ``frame_every`` times faster than real time)."""
     for name, value in (("episodes", episodes), ("frame_every", frame_every), ("size", size), ("steps", steps)):
         if value is None and name == "steps":
             continue
@@ -67,8 +84,7 @@ def record_video(
         fps = env.metadata.get("render_fps", 20)
     finally:
         env.close()
-    write_video(frames, path, fps)
-    return stats
+    return frames, stats, fps
 
 
 def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float) -> str:

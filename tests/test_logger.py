@@ -1,12 +1,17 @@
-"""The training logger: stdout table, CSV with growing columns, TensorBoard events, bad formats."""
+"""The training logger: stdout table, CSV with growing columns, TensorBoard events, pictures, bad formats."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+import sys
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
+from fake_wandb import FakeWandb
+from tensorboard_events import tensorboard_records
 
 from gcrl_depth.logger import Logger
 
@@ -43,3 +48,45 @@ def test_bad_formats_are_clear_errors(tmp_path):
         Logger(tmp_path, formats=("json",))
     with pytest.raises(ValueError, match="need a folder"):
         Logger(None, formats=("csv",))
+
+
+def test_pictures_go_to_tensorboard_and_wandb_and_the_csv_skips_them(tmp_path, monkeypatch):
+    wandb = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
+    logger = Logger(tmp_path, formats=("csv", "tensorboard", "wandb"))
+    picture = np.full((6, 10, 3), 200, np.uint8)
+    frames = np.stack([np.full((4, 8, 3), 40 * i, np.uint8) for i in range(3)])
+    logger.record("eval/time_at_goal", 12.5)
+    logger.record_image("eval/q_map", picture)
+    logger.record_video("eval/video", frames, fps=8)
+    logger.dump(step=100)
+    logger.record_image("eval/q_map", picture)  # pictures alone: TensorBoard and wandb, no CSV row
+    logger.dump(step=200)
+    logger.close()
+
+    with open(tmp_path / "progress.csv") as f:
+        assert list(csv.DictReader(f)) == [{"time/total_timesteps": "100.0", "eval/time_at_goal": "12.5"}]
+    images = [(e.step, v.tag, v.image) for e in tensorboard_records(tmp_path) for v in e.summary.value if v.HasField("image")]
+    assert [(step, tag) for step, tag, _ in images] == [(100, "eval/q_map"), (100, "eval/video"), (200, "eval/q_map")]
+    png, gif = images[0][2], images[1][2]
+    assert (png.height, png.width) == (6, 10) and png.encoded_image_string[:4] == b"\x89PNG"
+    assert (gif.height, gif.width) == (4, 8) and gif.encoded_image_string[:3] == b"GIF"
+    decoded = iio.imread(gif.encoded_image_string, index=None, extension=".gif")
+    assert decoded.shape[0] == 3 and abs(int(decoded[2, 0, 0, 0]) - 80) <= 2  # every frame, in order
+
+    (step, logged), (later, alone) = wandb.runs[0].logged
+    assert (step, later) == (100, 200) and logged["eval/time_at_goal"] == 12.5 and set(alone) == {"eval/q_map"}
+    assert np.array_equal(logged["eval/q_map"].data, picture)
+    video = logged["eval/video"]
+    assert video.format == "gif" and video.data.getvalue() == gif.encoded_image_string  # the same GIF as TensorBoard's
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)])
+def test_a_picture_of_another_shape_or_type_is_refused_by_name(bad):
+    logger = Logger(formats=("stdout",), stream=io.StringIO())
+    with pytest.raises(ValueError, match=r"'eval/q_map' must be a uint8 RGB array of shape height x width x 3"):
+        logger.record_image("eval/q_map", bad)
+    with pytest.raises(ValueError, match="time x height x width x 3"):
+        logger.record_video("eval/video", bad)
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        logger.record_video("eval/video", np.zeros((2, 4, 4, 3), np.uint8), fps=0)

@@ -7,9 +7,9 @@ import json
 import os
 import signal
 import sys
-import types
 
 import pytest
+from fake_wandb import FakeWandb
 
 from gcrl_depth import experiments, run_dirs
 from gcrl_depth.crl.checkpoints.state_store import committed_steps
@@ -24,19 +24,6 @@ SCORES = ("env_steps", "time_at_goal", "success_rate", "final_distance")
 
 def scores(rows_by_seed):
     return {seed: [tuple(row[k] for k in SCORES) for row in rows] for seed, rows in rows_by_seed.items()}
-
-
-class FakeWandb:
-    """Records what ``wandb.init`` is given and what each run logs (wandb itself is tested offline elsewhere)."""
-
-    def __init__(self):
-        self.runs = []
-
-    def init(self, **settings):
-        run = types.SimpleNamespace(settings=settings, logged=[], finish=lambda: None)
-        run.log = lambda values, step: run.logged.append((step, values))
-        self.runs.append(run)
-        return run
 
 
 def test_a_preempted_run_set_resumes_to_the_uninterrupted_curve(tmp_path, monkeypatch):

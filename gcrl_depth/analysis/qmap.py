@@ -178,6 +178,11 @@ def q_values(actor: Any, critic: Any, observations: jax.Array, goal: jax.Array, 
 def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") -> str:
     """Draw the maps side by side (walls dark, goal starred, each map's own colour scale,
     correlations in the panel titles) into one PNG, written atomically; returns its path."""
+    return save_figure(q_map_figure(maps, title), path)
+
+
+def q_map_figure(maps: Sequence[QMap], title: str = "") -> Any:
+    """:func:`plot_q_maps`'s matplotlib figure (the caller closes it)."""
     from gcrl_depth.plotting import plt
 
     if not maps:
@@ -199,4 +204,4 @@ def plot_q_maps(maps: Sequence[QMap], path: str | os.PathLike, title: str = "") 
     fig.suptitle(f"{title}(geodesic and straight-line distance themselves correlate {maps[0].spearman_distances:.2f})",
                  fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig

@@ -41,7 +41,7 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any],
     not the one the model was trained on."""
     from gcrl_depth.crl.checkpoints.checkpoint import read_checkpoint
     from gcrl_depth.crl.training.persistence import saved_physics, warn_other_physics
-    from gcrl_depth.envs import env_id, eval_env_id, is_gcrl_id, task_name
+    from gcrl_depth.envs import env_id, is_gcrl_id, task_name
 
     meta = read_checkpoint(path).meta
     saved_env = meta.get("env_id")
@@ -54,9 +54,10 @@ def model_env(path: str, eval_goals: str, env_kwargs: dict[str, Any],
     task = task_name(saved_env)
     options = dict(meta.get("task_kwargs") or {})
     if eval_goals == "eval":
-        from gcrl_depth.crl.env_paths.device import eval_options
+        from gcrl_depth.crl.env_paths.device import evaluation_env
 
-        chosen, options = eval_env_id(task), {**eval_options(options), **env_kwargs}
+        chosen, options = evaluation_env(task, options)
+        options = {**options, **env_kwargs}
     else:
         chosen, options = env_id(task), {**options, **env_kwargs}
     warn_other_physics(saved_physics(meta), options.get("physics", "mjx"), repr(path))

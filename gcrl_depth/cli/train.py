@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.cli.arg_types import json_object, positive_int
+from gcrl_depth.cli.arg_types import json_object, non_negative_int, positive_int
 from gcrl_depth.cli.config_flags import (
     add_config_arguments,
     add_physics_argument,
@@ -50,6 +50,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
     parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
     parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)
+    parser.add_argument("--capture-video", type=non_negative_int, default=0, metavar="EVERY",
+                        help="log a video of one evaluation episode every EVERY evaluations to TensorBoard and wandb (0: none)")
+    parser.add_argument("--capture-qmap", type=non_negative_int, default=0, metavar="EVERY",
+                        help="log the Q-map panel (mazes) every EVERY evaluations to TensorBoard and wandb (0: none)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     add_config_arguments(parser)
     parser.set_defaults(run=run)
@@ -132,8 +136,11 @@ def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: b
     from gcrl_depth.callbacks import SaveBestModel
     from gcrl_depth.cli import run_folder
     from gcrl_depth.crl.training.state_checkpoint import StateCheckpoint
+    from gcrl_depth.media import CaptureMedia
 
     callbacks: list[Any] = [SaveBestModel(log_dir / "best", verbose=1)] if args.eval_episodes > 0 else []
+    if args.eval_episodes > 0 and (args.capture_video or args.capture_qmap):
+        callbacks.append(CaptureMedia(args.capture_video, args.capture_qmap))
     checkpoints = None
     if args.save_every > 0:
         checkpoints = StateCheckpoint(args.save_every, log_dir / "checkpoints", keep=args.keep,

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from tensorboard_events import tensorboard_records
 
 from gcrl_depth.cli.config_flags import config_values, field_docs
 from gcrl_depth.cli.main import build_parser
@@ -61,10 +62,11 @@ def test_config_file_then_flags_win(tmp_path):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny PointUMaze run of ``gcrl-depth train`` (checkpoints, best and final model, Weights & Biases offline
-    logs), shared by the tests below."""
+    logs, an evaluation video and Q-maps), shared by the tests below."""
     out = tmp_path_factory.mktemp("cli") / "run"
     gcrl_depth("train", "PointUMaze", "--timesteps", "100", "--epoch-timesteps", "40", "--eval-episodes", "2",
-               "--save-every", "20", "--log-dir", str(out), "--no-progress", "--depth", "4", "--wandb", "gcrl-test", *TINY,
+               "--save-every", "20", "--log-dir", str(out), "--no-progress", "--depth", "4", "--wandb", "gcrl-test",
+               "--capture-video", "2", "--capture-qmap", "1", *TINY,
                env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     return out
 
@@ -74,6 +76,9 @@ def test_train_then_eval_end_to_end(trained_run):
     assert (out / "final_model.zip").exists() and (out / "best" / "best_model.zip").exists()
     assert committed_steps(out / "checkpoints") == [80, 100]  # the orbax store: the latest 2 (and the best among them)
     assert (out / "progress.csv").read_text().count("\n") == 3  # header + 2 epochs (prefill 40, iterations of 20)
+    media = [(e.step, v.tag) for e in tensorboard_records(out) for v in e.summary.value if v.HasField("image")]
+    assert sorted(media) == [(80, "eval/q_map"), (100, "eval/q_map"), (100, "eval/video")]  # --capture-qmap 1, --capture-video 2
+    assert len(list((out / "wandb").glob("offline-run-*/files/media/videos/eval/video_*.gif"))) == 1
     # 2 episodes on the farthest goals: the program train's evaluations compiled (the persistent cache has it)
     done = gcrl_depth("eval", str(out / "final_model.zip"), "--episodes", "2", "--eval-goals", "eval", "--json")
     report = json.loads(done.stdout)

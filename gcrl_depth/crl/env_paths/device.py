@@ -141,6 +141,12 @@ def eval_options(task_kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in task_kwargs.items() if k != "eval_goals"}
 
 
+def evaluation_env(task: str, task_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The id and options of a task's evaluation env: its ``...Eval`` twin (the farthest goals)
+    where it has one, with the training env's options."""
+    return eval_env_id(task), eval_options(task_kwargs)
+
+
 class DevicePath(Closers):
     """gcrl_depth's own envs: the pure-JAX core steps inside the compiled programs."""
 
