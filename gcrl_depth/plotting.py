@@ -51,3 +51,22 @@ def figure_pixels(fig) -> np.ndarray:
         return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     finally:
         plt.close(fig)
+
+
+def plot_intervals(intervals: dict[str, tuple[float, float, float]], path: str | os.PathLike,
+                   xlabel: str = "IQM time at goal (steps of 1000)", title: str = "") -> str:
+    """Plot ``{label: (point, low, high)}`` as one horizontal interval per row (rliable's
+    interval plot: the point estimate as a tick, its confidence interval as a bar) into a PNG."""
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.45 * len(intervals)), dpi=120)
+    for row, (_label, (point, low, high)) in enumerate(intervals.items()):
+        color = plt.get_cmap("tab10")(row % 10)
+        ax.barh(row, high - low, left=low, height=0.6, color=color, alpha=0.35)
+        ax.plot([point, point], [row - 0.3, row + 0.3], color=color, linewidth=2.5)
+    ax.set_yticks(range(len(intervals)), list(intervals))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -8,7 +8,7 @@ IQM with a bootstrap interval); :func:`interval_table` pools tasks (Agarwal et a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,9 +81,7 @@ def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: s
     """Markdown lines: per ``group`` value, the IQM of its runs' headline time at goal pooled over
     tasks with a 95% stratified bootstrap interval (seeds resampled within each task), and the
     probability that a run of it beats a run of ``base`` (default the smallest value) on the same task."""
-    scores: dict[Any, dict[Any, list[float]]] = {}
-    for run in run_results(rows):
-        scores.setdefault(run[group], {}).setdefault(run[task], []).append(run["time_at_goal"])
+    scores = group_scores(rows, group, task)
     values = sorted(scores)
     base = values[0] if base is None or base not in scores else base
     lines = [f"| {group} | tasks | runs | IQM time at goal [95% CI] | P(beats {group} {base}) [95% CI] |",
@@ -98,6 +96,17 @@ def interval_table(rows: Iterable[dict[str, Any]], group: str = "depth", task: s
         runs = sum(len(v) for v in scores[value].values())
         lines.append(f"| {value} | {len(scores[value])} | {runs} | {point:.1f} [{low:.1f}, {high:.1f}] | {improvement} |")
     return lines
+
+
+def group_scores(rows: Iterable[dict[str, Any]], group: str = "depth", task: str = "env_id",
+                 scale: Callable[[dict[str, Any]], float] | None = None) -> dict[Any, dict[Any, list[float]]]:
+    """``{group value: {task: headline time at goal of each run}}``, each divided by
+    ``scale(run)`` where given (e.g. the episode length, to pool tasks on one scale)."""
+    scores: dict[Any, dict[Any, list[float]]] = {}
+    for run in run_results(rows):
+        value = run["time_at_goal"] / (scale(run) if scale is not None else 1.0)
+        scores.setdefault(run[group], {}).setdefault(run[task], []).append(value)
+    return scores
 
 
 def markdown_table(summary: Sequence[dict[str, Any]], by: Sequence[str]) -> list[str]:

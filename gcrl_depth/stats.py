@@ -78,3 +78,17 @@ def probability_of_improvement_ci(x: Scores, y: Scores,
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(samples, [tail, 100 - tail])
     return point, float(low), float(high)
+
+
+def performance_profile(scores: Scores, thresholds: Sequence[float], reps: int = BOOTSTRAP_REPS,
+                        confidence: float = CONFIDENCE, seed: int = 0) -> tuple[list[float], list[float], list[float]]:
+    """(fraction, low, high) per threshold tau: the fraction of all runs (tasks pooled) whose score
+    exceeds tau, with a stratified bootstrap interval; rliable's run-score profile. Pool only
+    scores normalised to a common scale (e.g. time at goal / episode length)."""
+    points, lows, highs = [], [], []
+    for tau in thresholds:
+        point, low, high = bootstrap_ci(scores, lambda x, tau=tau: float(np.mean(x > tau)), reps, confidence, seed)
+        points.append(point)
+        lows.append(low)
+        highs.append(high)
+    return points, lows, highs

@@ -342,5 +342,8 @@ def test_interval_estimates_of_committed_results(tmp_path):
     text = out.read_text()
     assert "| depth | tasks | runs | IQM time at goal [95% CI] | P(beats depth 4) [95% CI] |" in text
     assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in text
+    for picture in ("stitching_cpu", "compare_baselines_pointmaze_cpu", "profile"):  # the interval plots and the profile
+        assert f"(intervals/{picture}.png)" in text and (tmp_path / "intervals" / f"{picture}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| depth | runs | P(score > 0.1) | P(score > 0.2) | P(score > 0.3) | P(score > 0.5) |" in text
     with pytest.raises(SystemExit, match="no such file"):
         interval_estimates.main(["--folders", str(tmp_path), "--out", str(tmp_path / "x.md")])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -36,3 +38,15 @@ def test_probability_of_improvement_counts_pairs_and_ties_half():
     assert point == pytest.approx(12 / 16) and 0.0 <= low <= point <= high <= 1.0
     with pytest.raises(ValueError, match="tasks that both score"):
         stats.probability_of_improvement({"t": [1]}, {"u": [1]})
+
+
+def test_performance_profile_is_the_fraction_of_runs_above_each_threshold():
+    scores = {"a": [0.1, 0.5, 0.7], "b": [0.9]}  # two tasks pooled: 4 runs
+    thresholds = [0.0, 0.3, 0.6, 0.95]
+    points, lows, highs = stats.performance_profile(scores, thresholds, reps=300)
+    assert points == pytest.approx([1.0, 3 / 4, 2 / 4, 0.0])
+    assert all(low <= p <= high for p, low, high in zip(points, lows, highs))
+    assert (lows[0], highs[0], lows[-1], highs[-1]) == (1.0, 1.0, 0.0, 0.0)  # no resample crosses those thresholds
+    assert lows[1] < points[1] < highs[1]  # task a's 3 runs resampled: the fraction varies
+    dense = stats.performance_profile(scores, np.linspace(0, 1, 21), reps=50)[0]
+    assert all(x >= y for x, y in itertools.pairwise(dense))  # never rises with the threshold
