@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import (
     compare_baselines,
+    demo_seeds,
     depth_evidence,
     depth_sweep,
     env_dynamics,
@@ -347,3 +348,28 @@ def test_interval_estimates_of_committed_results(tmp_path):
     assert "| depth | runs | P(score > 0.1) | P(score > 0.2) | P(score > 0.3) | P(score > 0.5) |" in text
     with pytest.raises(SystemExit, match="no such file"):
         interval_estimates.main(["--folders", str(tmp_path), "--out", str(tmp_path / "x.md")])
+
+
+def test_demo_seeds_rechecks_every_evaluation_and_keeps_each_seeds_best_model(tmp_path):
+    tiny = [f"{key}={value}" for key, value in PRESETS["tiny"].items()]
+    demo_seeds.main(["--seeds", "0", "1", "--timesteps", "160", "--epoch-timesteps", "40", "--eval-episodes", "2",
+                     "--recheck-episodes", "3", "--set", *tiny, "--out", str(tmp_path)])
+    with open(tmp_path / "curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["seed"], r["env_steps"]) for r in rows] == [(s, n) for s in "01" for n in ("80", "120", "160")]
+    assert all(0 <= float(r["recheck_time_at_goal"]) <= 1000 for r in rows)
+    text = (tmp_path / "summary.md").read_text()
+    assert "overrides: width=16" in text and "that policy on 3 fresh episodes (what the demo reports): IQM" in text
+    assert (tmp_path / "curve.png").exists() and (tmp_path / "runs" / "seed_1" / "progress.csv").exists()
+    from gcrl_depth import DeepCRL
+
+    for seed in (0, 1):
+        scores = [float(r["time_at_goal"]) for r in rows if r["seed"] == str(seed)]
+        kept = DeepCRL.load(tmp_path / "runs" / f"seed_{seed}" / "best_model.zip", verbose=0)
+        assert kept.num_timesteps == int(rows[3 * seed + scores.index(max(scores))]["env_steps"])  # the first best one
+    demo_seeds.main(["--seeds", "0", "1", "--eval-episodes", "2", "--recheck-episodes", "3", "--set", *tiny,
+                     "--out", str(tmp_path), "--report-only"])  # the tables again, from curves.csv, nothing trained
+    again = (tmp_path / "summary.md").read_text()
+    assert "Trained in" in text and "Trained in" not in again
+    assert [line for line in again.splitlines() if line.startswith("| ")] == [
+        line for line in text.splitlines() if line.startswith("| ")]
