@@ -20,6 +20,7 @@ from benchmarks import (
     input_battery,
     interval_estimates,
     reproduce,
+    table_figures,
     train_throughput,
 )
 from gcrl_depth.crl.engine.config import PRESETS
@@ -373,3 +374,21 @@ def test_demo_seeds_rechecks_every_evaluation_and_keeps_each_seeds_best_model(tm
     assert "Trained in" in text and "Trained in" not in again
     assert [line for line in again.splitlines() if line.startswith("| ")] == [
         line for line in text.splitlines() if line.startswith("| ")]
+
+
+def test_table_figures_draw_every_table_only_result(tmp_path):
+    import shutil
+
+    for figure in table_figures.FIGURES:  # every entry reads its committed table
+        rows = table_figures.table((table_figures.RESULTS_DIR / figure.file).read_text(),
+                                   (figure.x, *figure.y), figure.columns)
+        assert rows and any(table_figures.number(row[figure.y[0]]) is not None for row in rows), figure.file
+    (tmp_path / "gpu").mkdir()
+    for name in ("engine_v2_cpu.md", "gpu/early_probes.md"):
+        shutil.copy(table_figures.RESULTS_DIR / name, tmp_path / name)
+    written = table_figures.main(["--only", "engine_v2_cpu.md", "gpu/early_probes.md", "--results", str(tmp_path)])
+    assert written == [tmp_path / "engine_v2_cpu.png", tmp_path / "gpu" / "early_probes.png"]
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in written)
+    assert [table_figures.number(c) for c in ("1,401 (54%)", "-", "5.5e-07", "95 / 84")] == [1401.0, None, 5.5e-07, 95.0]
+    with pytest.raises(SystemExit, match="not in FIGURES"):
+        table_figures.main(["--only", "nothing.md"])
