@@ -8,6 +8,7 @@ within each task (stratified), so every task keeps its number of runs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -87,8 +88,12 @@ def performance_profile(scores: Scores, thresholds: Sequence[float], reps: int =
     scores normalised to a common scale (e.g. time at goal / episode length)."""
     points, lows, highs = [], [], []
     for tau in thresholds:
-        point, low, high = bootstrap_ci(scores, lambda x, tau=tau: float(np.mean(x > tau)), reps, confidence, seed)
+        point, low, high = bootstrap_ci(scores, functools.partial(_fraction_above, tau=tau), reps, confidence, seed)
         points.append(point)
         lows.append(low)
         highs.append(high)
     return points, lows, highs
+
+
+def _fraction_above(scores: np.ndarray, tau: float) -> float:
+    return float(np.mean(scores > tau))

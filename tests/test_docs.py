@@ -208,3 +208,24 @@ def test_links_resolve(page):
             if anchor not in {slug(h) for h in headings}:
                 broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)}: {broken}"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+MAGIC = {".png": b"\x89PNG", ".gif": b"GIF8"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_pictures_are_pictures(page):
+    """Every image link of the page opens a PNG or GIF of the repository (test_links_resolve checks it exists)."""
+    for target in IMAGE.findall(FENCE.sub("", page.read_text())):
+        file = (page.parent / target).resolve()
+        assert file.suffix in MAGIC and file.read_bytes()[:4] == MAGIC[file.suffix], f"{page.relative_to(ROOT)}: {target}"
+
+
+def test_every_committed_result_shows_its_picture_beside_its_finding():
+    sections = re.split(r"^### ", (ROOT / "docs" / "results.md").read_text(), flags=re.M)[1:]
+    assert len(sections) >= 20
+    for section in sections:
+        title = section.splitlines()[0]
+        assert IMAGE.search(section), f"docs/results.md: {title!r} shows no picture"
+        assert re.search(r"\]\(\.\./benchmarks/results/[^)]+\.(md|csv)\)", section), f"{title!r} links no result file"
