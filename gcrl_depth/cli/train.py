@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.cli.arg_types import json_object, non_negative_int, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, json_object, non_negative_int, positive_int
 from gcrl_depth.cli.config_flags import (
     add_config_arguments,
     add_physics_argument,
@@ -21,7 +21,7 @@ from gcrl_depth.machine import write_run_metadata
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="train DeepCRL on an env and save checkpoints, the best and the final model",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
     parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps to train (prefill included)")
     parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
@@ -48,7 +48,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep", type=positive_int, default=2, metavar="N",
                         help="checkpoints kept: the latest N, and the best by time at goal")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
-    parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
+    parser.add_argument("--epoch-timesteps", type=positive_int, default=None,
+                        help="env steps between evaluations (default: --timesteps / 10, at most 1,000,000: a curve of at "
+                             "least 10 evaluations, the paper's interval at the paper's budgets)")
     parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)
     parser.add_argument("--capture-video", type=non_negative_int, default=0, metavar="EVERY",
                         help="log a video of one evaluation episode every EVERY evaluations to TensorBoard and wandb (0: none)")
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if eval_env_kwargs is not None and args.eval_episodes > 0:
             eval_env = vector_goal_env(train_id, args.eval_episodes, **eval_env_kwargs)
             built.append(eval_env)
+        args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
         agent = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps, "log_dir": str(log_dir)}
         if eval_env is not None:
             agent["eval_env"] = eval_env
@@ -126,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
               f"--timesteps {args.timesteps}{physics}")
         return PREEMPTED_EXIT
     return 0
+
+
+def evaluation_interval(timesteps: int) -> int:
+    """``--epoch-timesteps`` when not given: a tenth of the budget (10 evaluations), at most the
+    paper's 1,000,000 (DeepCRL's default)."""
+    from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS
+
+    return max(1, min(DEFAULT_EPOCH_TIMESTEPS, timesteps // 10))
 
 
 def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: bool = True) -> tuple[str, bool]:
