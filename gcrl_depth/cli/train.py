@@ -14,6 +14,7 @@ from gcrl_depth.cli.config_flags import (
     resolved_config,
     with_physics,
 )
+from gcrl_depth.cli.train_seeds import check_seeds, train_set
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 from gcrl_depth.logger import WANDB_HELP
 from gcrl_depth.machine import write_run_metadata
@@ -24,7 +25,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  formatter_class=HelpFormatter)
     parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
     parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps to train (prefill included)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
+    parser.add_argument("--seed", type=int, default=None, help="seed of parameters, envs and evaluation goals (default: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                        help="several seeds trained as one run set (one compiled program), each in <log-dir>/seed_<s>/ "
+                             "(gcrl_depth's envs; other envs train the seeds one after another)")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
@@ -71,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolved_config(args)
     depth = config.pop("depth", 4)
+    seeds = check_seeds(args.seeds) if args.seeds else None
+    if seeds is not None and args.seed is not None:
+        raise ValueError("--seed and --seeds exclude each other: give --seeds 0 1 2, or one --seed")
+    if seeds is not None and len(seeds) == 1:  # one seed: the plain layout
+        args.seed, seeds = seeds[0], None
+    args.seed = 0 if args.seed is None else args.seed
+    args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env_kwargs = with_physics(args.env, args.env_kwargs, args.physics)  # before anything is built or written
     eval_env_kwargs = None if args.eval_env_kwargs is None else with_physics(args.env, args.eval_env_kwargs, args.physics)
@@ -81,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         if args.log_dir and Path(args.log_dir) != Path(args.resume):
             raise ValueError(f"--resume {args.resume} and --log-dir {args.log_dir} name two folders; give one")
         args.log_dir = args.resume
-    log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{args.seed}")
+    seed_name = "-".join(map(str, seeds)) if seeds else args.seed
+    log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{seed_name}")
+    if seeds:
+        return train_set(args, config, depth, train_id, env_kwargs, eval_env_kwargs, log_dir)
     resume_from = run_folder.prepare(log_dir, args.overwrite, bool(args.resume))
     built: list[Any] = []  # the envs built here, closed at the end
     try:
@@ -92,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
         if eval_env_kwargs is not None and args.eval_episodes > 0:
             eval_env = vector_goal_env(train_id, args.eval_episodes, **eval_env_kwargs)
             built.append(eval_env)
-        args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
         agent = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps, "log_dir": str(log_dir)}
         if eval_env is not None:
             agent["eval_env"] = eval_env
