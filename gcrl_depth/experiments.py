@@ -118,11 +118,28 @@ class _Options:
     on_evaluation: Callable[[Rows], None] | None
     time_limit_s: float | None
     wandb_project: str | None
+    checkpoints: Checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoints:
+    """When a run folder's training state is checkpointed: every ``every`` env steps (None: after
+    every evaluation, what campaigns do; 0: never, and no SIGTERM handling), with the replay
+    buffers if ``buffer``, keeping the latest ``keep`` (and the best)."""
+
+    every: int | None = None
+    buffer: bool = True
+    keep: int = 2
+
+    def due(self, steps: int, last: int) -> bool:
+        """Whether a run at ``steps`` env steps, last checkpointed (or started) at ``last``, checkpoints now."""
+        return self.every is None or (self.every > 0 and steps // self.every > last // self.every)
 
 
 def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resume: bool = True, serial: bool = False,
                progress_bar: bool = False, probe: Probe | None = None, on_evaluation: Callable[[Rows], None] | None = None,
-               time_limit_s: float | None = None, wandb_project: str | None = None) -> Rows:
+               time_limit_s: float | None = None, wandb_project: str | None = None,
+               checkpoints: Checkpoints = Checkpoints()) -> Rows:
     """Train ``spec``'s seeds as one run set (one vmapped program); the curve rows by seed.
 
     With ``serial`` (and always for envs stepped on the host, which train one seed at a time)
@@ -136,9 +153,11 @@ def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resum
     checkpointed after every evaluation and, with ``resume``, continued from the last checkpoint;
     a SIGTERM checkpoints and raises :class:`~gcrl_depth.interrupts.Preempted`. With
     ``wandb_project`` each seed also logs to that Weights & Biases project (a resumed run into
-    the same wandb run). Compiled programs are freed after every set (``jax.clear_caches``).
+    the same wandb run). ``checkpoints`` says how often the run folder checkpoints (default: after
+    every evaluation, replay buffers included). Compiled programs are freed after every set
+    (``jax.clear_caches``).
     """
-    options = _Options(run_dir, resume, progress_bar, probe, on_evaluation, time_limit_s, wandb_project)
+    options = _Options(run_dir, resume, progress_bar, probe, on_evaluation, time_limit_s, wandb_project, checkpoints)
     if not serial and is_gcrl_id(spec.env_id):
         return _train_set(spec, run_dir, options)
     rows: Rows = {}
@@ -201,18 +220,21 @@ def _train(runs: RunSet, spec: RunSpec, folder: str | os.PathLike | None, resumi
             member.set_logger(member.logger.with_wandb(init))
     store = notice = None
     best: dict[int, SaveBestModel] = {}
+    policy, last_saved = options.checkpoints, first.num_timesteps
     if folder is not None:
         write_run_metadata(folder, first.config.to_dict(), spec.settings(), physics=physics_of(first.core))
-        store, notice = StateStore(Path(folder) / run_dirs.CHECKPOINTS), PreemptionNotice()
+        if policy.every != 0:
+            store, notice = StateStore(Path(folder) / run_dirs.CHECKPOINTS, keep=policy.keep), PreemptionNotice()
         for member in runs.members:
             best[member.seed] = SaveBestModel(files(member.seed) / "best")
             best[member.seed].init_callback(member)  # a resumed member's best so far comes from its history
-        notice.install()
+        if notice is not None:
+            notice.install()
     offset = max((r[-1]["wall_s"] for r in rows.values() if r), default=0.0)
     start, probe_seconds = time.perf_counter(), 0.0
 
     def record(run_set: RunSet) -> bool:
-        nonlocal probe_seconds
+        nonlocal probe_seconds, last_saved
         wall = offset + time.perf_counter() - start - first.eval_seconds * len(run_set.members) - probe_seconds
         for member in run_set.members:
             if member.seed in run_set.diverged:
@@ -230,10 +252,12 @@ def _train(runs: RunSet, spec: RunSpec, folder: str | os.PathLike | None, resumi
                 run_dirs.write_curve(files(member.seed), rows[member.seed])
                 best[member.seed].update_locals({"evaluation": member.evaluations.results[-1]})
                 best[member.seed].on_step()
-        if store is not None:
-            run_set.save_state(store)
         if on_evaluation is not None:
             on_evaluation(rows)
+        steps = max(m.num_timesteps for m in run_set.members)
+        if store is not None and (policy.due(steps, last_saved) or (notice is not None and notice.received)):
+            run_set.save_state(store, include_buffer=policy.buffer)  # on SIGTERM too: training stops right after
+            last_saved = steps
         if notice is not None and notice.received:
             return False
         return options.time_limit_s is None or time.perf_counter() - start < options.time_limit_s

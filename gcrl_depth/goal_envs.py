@@ -227,11 +227,14 @@ def step_distance(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarra
 
 def policy_inputs(observation: Any, observation_size: int, goal_size: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(observations, desired goals, single)`` of one Dict observation or a batch of them, as float32
-    batches; a clear ValueError for anything else (a policy's ``predict`` input)."""
+    batches (one goal for a batch of observations is every observation's goal); a clear ValueError
+    for anything else (a policy's ``predict`` input)."""
     if not isinstance(observation, Mapping) or not {"observation", "desired_goal"} <= set(observation):
         raise ValueError("predict expects a Dict observation with 'observation' and 'desired_goal' (numpy arrays)")
     obs, goal = _float_array(observation, "observation"), _float_array(observation, "desired_goal")
     single = obs.ndim == 1
+    if obs.ndim == 2 and goal.ndim == 1 and goal.shape == (goal_size,):  # one goal for the whole batch
+        goal = np.broadcast_to(goal, (obs.shape[0], goal_size))
     for name, array, size in (("observation", obs, observation_size), ("desired_goal", goal, goal_size)):
         if array.ndim not in (1, 2) or array.shape[-1] != size or array.ndim != obs.ndim:
             raise ValueError(f"{name} must have shape ({size},) or (batch, {size}); got {array.shape}")

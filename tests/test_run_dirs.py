@@ -12,7 +12,7 @@ import pytest
 from fake_wandb import FakeWandb
 
 from gcrl_depth import experiments, run_dirs
-from gcrl_depth.crl.checkpoints.state_store import committed_steps
+from gcrl_depth.crl.checkpoints.state_store import committed_steps, open_checkpoint
 from gcrl_depth.crl.engine.config import PRESETS
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 
@@ -69,3 +69,29 @@ def test_serial_runs_keep_a_folder_per_seed_and_start_over_without_resume(tmp_pa
     (folder / "seed_0" / "metadata.json").write_text(json.dumps({"settings": {"timesteps": 1}}))
     assert run_dirs.open_run_dir(folder / "seed_0", {"timesteps": 2}, resume=False) is False
     assert list((folder / "seed_0").iterdir()) == []  # started over
+
+
+def test_checkpoints_come_as_often_as_the_policy_says(tmp_path):
+    every = experiments.Checkpoints(every=100)
+    assert [every.due(steps, last) for steps, last in ((80, 40), (120, 80), (160, 120), (200, 120))] == [
+        False, True, False, True]
+    assert experiments.Checkpoints().due(81, 80) and not experiments.Checkpoints(every=0).due(10**9, 0)
+
+    def preempt_at_120(rows):
+        if rows[0][-1]["env_steps"] == 120:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    policy = experiments.Checkpoints(every=100, buffer=False, keep=1)
+    with pytest.raises(SystemExit):
+        experiments.train_runs(SPEC, run_dir=tmp_path / "a", on_evaluation=preempt_at_120, checkpoints=policy)
+    store = tmp_path / "a" / "checkpoints"
+    assert committed_steps(store) == [120]  # not at 80: the first multiple of 100 passed was at 120
+    assert not open_checkpoint(store).has_training_state  # buffer=False: parameters and counts only
+    resumed = experiments.train_runs(SPEC, run_dir=tmp_path / "a", checkpoints=policy)
+    steps = [r["env_steps"] for r in resumed[1]]
+    assert steps[:2] == [80, 120] and steps[-1] >= 200  # the buffer refilled (its prefill counts) before training on
+
+    seen = []
+    experiments.train_runs(SPEC, run_dir=tmp_path / "b", on_evaluation=lambda rows: seen.append(
+        (tmp_path / "b" / "checkpoints").exists()), checkpoints=experiments.Checkpoints(every=0))
+    assert seen == [False] * 4 and (tmp_path / "b" / "seed_0" / "final_model.zip").exists()

@@ -42,3 +42,14 @@ def check_labels(labels: list[str] | None, items: list[str], what: str) -> None:
     """``--labels``, if given, names each of ``items`` (models, run folders): a ValueError otherwise."""
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"--labels needs one label per {what}: {len(items)} given, {len(labels)} labels")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each default said once: added only where the help names none and there is
+    one to tell (not None, False or a flag left unset)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or any(action.default is unset for unset in (None, False, argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action) or text

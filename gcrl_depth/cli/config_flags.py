@@ -44,7 +44,13 @@ def field_docs(cls: type = CRLConfig) -> dict[str, str]:
             docs[current] = match.group(2).strip()
         elif current and line.strip():
             docs[current] += " " + line.strip()
-    return docs
+    return {name: plain_text(text) for name, text in docs.items()}
+
+
+def plain_text(text: str) -> str:
+    """reST markup read as a terminal shows it: ``:func:`~a.b.name``` -> ``name``, ````"x"```` -> ``"x"``."""
+    text = re.sub(r":\w+:`~?(?:[\w.]*\.)?([\w]+)`", r"\1", text)
+    return text.replace("``", "")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = "paper",
@@ -52,9 +58,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = 
     """``--preset``, ``--config FILE`` and one flag per CRLConfig field (but those in ``exclude``);
     :func:`resolved_config` reads them back."""
     parser.add_argument("--preset", choices=list(PRESETS), default=default_preset,
-                        help="named overrides of the paper's defaults (gcrl_depth.crl.engine.config.PRESETS)")
+                        help=f"named overrides of the paper's defaults (gcrl_depth.PRESETS; this command's: {default_preset})")
     parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
-    add_config_flags(parser, exclude)
+    add_config_flags(parser, exclude, default_preset)
 
 
 def resolved_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,10 +108,12 @@ def _task_class(family: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = (), preset: str = "paper") -> None:
     """One ``--field`` flag per CRLConfig field (but those in ``exclude``), typed from its
-    annotation; a flag not given leaves no attribute, so the file or preset decides."""
-    group = parser.add_argument_group("CRLConfig fields (default: the paper's, or the --preset's)")
+    annotation, its help showing the value under ``preset``; a flag not given leaves no
+    attribute, so the file or preset decides."""
+    group = parser.add_argument_group(f"CRLConfig fields (defaults: --preset {preset}'s)")
+    values = PRESETS[preset]
     docs = field_docs()
     hints = typing.get_type_hints(CRLConfig)
     for field in dataclasses.fields(CRLConfig):
@@ -116,7 +124,7 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] =
         choices = CHOICES.get(field.name)
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=parse, default=argparse.SUPPRESS,
                            choices=choices, metavar=None if choices else kind.__name__.upper(),
-                           help=f"{docs.get(field.name, '')} (default {field.default!r})")
+                           help=f"{docs.get(field.name, '')} (default: {values.get(field.name, field.default)})")
 
 
 def config_values(args: argparse.Namespace, config_file: str | None, preset: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +162,11 @@ def read_config_file(path: str) -> dict[str, Any]:
             raise ValueError(f"--config {path}: not valid JSON ({error}); a .yaml or .yml name reads YAML") from None
     if not isinstance(values, dict):
         raise ValueError(f"--config {path}: expected a mapping of CRLConfig fields, got {type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(CRLConfig)})
+    if unknown:
+        flags = ", ".join(f"--{name.replace('_', '-')} {values[name]}" for name in unknown)
+        raise ValueError(f"--config {path}: {unknown} are not CRLConfig fields; give them as flags ({flags}) or drop "
+                         "them (--help lists the fields a config file may hold)")
     return values
 
 

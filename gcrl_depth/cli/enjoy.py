@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gcrl_depth.cli.arg_types import positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, positive_int
 from gcrl_depth.cli.evaluate import add_goal_flags, model_env
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("enjoy", help="render a saved model's episodes as a GIF or MP4",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("model", help="a checkpoint zip written by DeepCRL.save or gcrl-depth train")
     parser.add_argument("--episodes", type=positive_int, default=3, help="episodes, one after another in the video")
     parser.add_argument("--out", default="rollout.mp4", help="video file: .mp4 or .gif")

@@ -7,13 +7,13 @@ import dataclasses
 import json
 from typing import Any
 
-from gcrl_depth.cli.arg_types import json_object, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, json_object, positive_int
 from gcrl_depth.cli.config_flags import add_physics_argument, with_physics
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="evaluate a saved model with the shared evaluator",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("model", help="a checkpoint zip written by DeepCRL.save or gcrl-depth train")
     parser.add_argument("--episodes", type=positive_int, default=128, help="evaluation episodes")
     add_goal_flags(parser)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from gcrl_depth.cli.arg_types import check_labels
+from gcrl_depth.cli.arg_types import HelpFormatter, check_labels
 from gcrl_depth.run_curves import METRICS
 
 
@@ -14,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "plot", help="learning curves of run folders: IQM over seeds with a 95%% bootstrap band",
         description="Each RUN_DIR is a line: a run set's seed_<s>/ folders are its seeds. Folders given "
                     "the same --labels entry are pooled as seeds of one line (e.g. three gcrl-depth train "
-                    "folders of seeds 0, 1, 2).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "folders of seeds 0, 1, 2).", formatter_class=HelpFormatter)
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                         help="run folders (gcrl-depth train --log-dir, or a campaign's)")
     parser.add_argument("--labels", nargs="+", default=None, help="one label per RUN_DIR (default: its folder name)")

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from gcrl_depth.cli.arg_types import check_labels, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, check_labels, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("qmap", help="Q-value heatmaps over the maze for a fixed goal, several models side by side",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("models", nargs="+", help="checkpoint zips trained on the same gcrl_depth maze")
     parser.add_argument("--labels", nargs="+", default=None, help="one label per model (default: 'depth N')")
     parser.add_argument("--goal-cell", nargs=2, type=int, default=None, metavar=("ROW", "COL"),

@@ -7,14 +7,14 @@ import shlex
 import time
 from pathlib import Path
 
-from gcrl_depth.cli.arg_types import positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument, resolved_config, with_physics
 from gcrl_depth.logger import WANDB_HELP
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stitching", help="train on start-goal pairs at most N cells apart, evaluate on farther pairs",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("env", help="a gcrl_depth maze task or id (PointBigMaze, AntBigMaze, ...)")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 16], help="depths of actor and critic")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per depth")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.cli.arg_types import json_object, non_negative_int, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, json_object, non_negative_int, positive_int
 from gcrl_depth.cli.config_flags import (
     add_config_arguments,
     add_physics_argument,
@@ -14,6 +14,7 @@ from gcrl_depth.cli.config_flags import (
     resolved_config,
     with_physics,
 )
+from gcrl_depth.cli.train_seeds import check_seeds, train_set
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 from gcrl_depth.logger import WANDB_HELP
 from gcrl_depth.machine import write_run_metadata
@@ -21,10 +22,13 @@ from gcrl_depth.machine import write_run_metadata
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="train DeepCRL on an env and save checkpoints, the best and the final model",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     parser.add_argument("env", help="a gcrl_depth task or id (PointUMaze), or any Gymnasium goal env id ('module:Id')")
     parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps to train (prefill included)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of parameters, envs and evaluation goals")
+    parser.add_argument("--seed", type=int, default=None, help="seed of parameters, envs and evaluation goals (default: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                        help="several seeds trained as one run set (one compiled program), each in <log-dir>/seed_<s>/ "
+                             "(gcrl_depth's envs; other envs train the seeds one after another)")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
@@ -48,7 +52,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep", type=positive_int, default=2, metavar="N",
                         help="checkpoints kept: the latest N, and the best by time at goal")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes per evaluation (0: none)")
-    parser.add_argument("--epoch-timesteps", type=int, default=1_000_000, help="env steps between evaluations")
+    parser.add_argument("--epoch-timesteps", type=positive_int, default=None,
+                        help="env steps between evaluations (default: --timesteps / 10, at most 1,000,000: a curve of at "
+                             "least 10 evaluations, the paper's interval at the paper's budgets)")
     parser.add_argument("--wandb", default=None, metavar="PROJECT", help=WANDB_HELP)
     parser.add_argument("--capture-video", type=non_negative_int, default=0, metavar="EVERY",
                         help="log a video of one evaluation episode every EVERY evaluations to TensorBoard and wandb (0: none)")
@@ -69,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolved_config(args)
     depth = config.pop("depth", 4)
+    seeds = check_seeds(args.seeds) if args.seeds else None
+    if seeds is not None and args.seed is not None:
+        raise ValueError("--seed and --seeds exclude each other: give --seeds 0 1 2, or one --seed")
+    if seeds is not None and len(seeds) == 1:  # one seed: the plain layout
+        args.seed, seeds = seeds[0], None
+    args.seed = 0 if args.seed is None else args.seed
+    args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env_kwargs = with_physics(args.env, args.env_kwargs, args.physics)  # before anything is built or written
     eval_env_kwargs = None if args.eval_env_kwargs is None else with_physics(args.env, args.eval_env_kwargs, args.physics)
@@ -79,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         if args.log_dir and Path(args.log_dir) != Path(args.resume):
             raise ValueError(f"--resume {args.resume} and --log-dir {args.log_dir} name two folders; give one")
         args.log_dir = args.resume
-    log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{args.seed}")
+    seed_name = "-".join(map(str, seeds)) if seeds else args.seed
+    log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{seed_name}")
+    if seeds:
+        return train_set(args, config, depth, train_id, env_kwargs, eval_env_kwargs, log_dir)
     resume_from = run_folder.prepare(log_dir, args.overwrite, bool(args.resume))
     built: list[Any] = []  # the envs built here, closed at the end
     try:
@@ -126,6 +142,14 @@ def run(args: argparse.Namespace) -> int:
               f"--timesteps {args.timesteps}{physics}")
         return PREEMPTED_EXIT
     return 0
+
+
+def evaluation_interval(timesteps: int) -> int:
+    """``--epoch-timesteps`` when not given: a tenth of the budget (10 evaluations), at most the
+    paper's 1,000,000 (DeepCRL's default)."""
+    from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS
+
+    return max(1, min(DEFAULT_EPOCH_TIMESTEPS, timesteps // 10))
 
 
 def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: bool = True) -> tuple[str, bool]:

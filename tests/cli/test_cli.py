@@ -39,7 +39,7 @@ def test_train_help_lists_every_config_field_with_its_docstring():
     docs = field_docs()
     for field in dataclasses.fields(CRLConfig):
         assert f"--{field.name.replace('_', '-')}" in text, field.name
-        assert " ".join(docs[field.name].split()) in text and f"(default {field.default!r})" in text, field.name
+        assert " ".join(docs[field.name].split()) in text and f"(default: {field.default})" in text, field.name
 
 
 def test_config_file_then_flags_win(tmp_path):
@@ -215,10 +215,13 @@ def test_user_errors_are_one_line_naming_the_flag_and_what_was_expected(tmp_path
     from gcrl_depth.cli.main import main
 
     (tmp_path / "bad.yaml").write_text("width: [16\n")
+    (tmp_path / "seeded.yaml").write_text("width: 16\nseed: 3\n")
     (tmp_path / "a_file").write_text("")
     cases = [  # (arguments, words the message must hold)
         (["train", "PointUMaze", "--config", str(tmp_path)], ["--config", "a folder", "YAML or JSON file"]),
         (["train", "PointUMaze", "--config", str(tmp_path / "bad.yaml")], ["--config", "not valid YAML"]),
+        (["train", "PointUMaze", "--config", str(tmp_path / "seeded.yaml")],
+         ["--config", "['seed'] are not CRLConfig fields", "--seed 3"]),
         (["train", "PointUMaze", "--log-dir", str(tmp_path / "a_file")], ["--log-dir", "is a file", "expected a folder"]),
         (["train", "PointUMaze", "--log-dir", str(tmp_path / "a_file" / "run"), "--timesteps", "60", "--no-progress", *TINY],
          ["cannot write or read", "a_file"]),
@@ -237,3 +240,19 @@ def test_user_errors_are_one_line_naming_the_flag_and_what_was_expected(tmp_path
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 2 and f"argument {flag}: expected a positive integer" in capsys.readouterr().err
+
+
+def test_help_says_each_default_once_in_plain_text_and_evaluations_follow_the_budget():
+    import gcrl_depth
+    from gcrl_depth.cli.train import evaluation_interval
+
+    for command in ("train", "stitching", "eval", "enjoy", "qmap", "plot"):
+        text = " ".join(build_parser()._subparsers._group_actions[0].choices[command].format_help().split())
+        assert "(default: None)" not in text.replace("overrides", "").split("CRLConfig fields")[0], command
+        assert text.count("(default runs/") <= 1 and "``" not in text and ":func:" not in text and ":class:" not in text
+    train_help_text = " ".join(train_help().split())
+    assert "--seed SEED seed of parameters, envs and evaluation goals (default: 0)" in train_help_text
+    stitching = " ".join(build_parser()._subparsers._group_actions[0].choices["stitching"].format_help().split())
+    assert "CRLConfig fields (defaults: --preset cpu's)" in stitching and "hidden width of every network. (default: 128)" in stitching
+    assert [evaluation_interval(n) for n in (300_000, 50_000_000, 5)] == [30_000, 1_000_000, 1]
+    assert gcrl_depth.PRESETS["cpu"]["width"] == 128 and gcrl_depth.CRLConfig().depth == 4

@@ -204,6 +204,9 @@ def test_bad_input_raises_clear_errors(trained, tmp_path):
         model.predict({"observation": np.zeros(3), "desired_goal": np.zeros(2)})
     with pytest.raises(ValueError, match="batch sizes differ"):
         model.predict({"observation": np.zeros((3, 4)), "desired_goal": np.zeros((2, 2))})
+    one_goal = model.predict({"observation": np.zeros((3, 4)), "desired_goal": np.ones(2)})[0]  # the batch's goal
+    assert one_goal.shape == (3, 2) and np.array_equal(
+        one_goal, model.predict({"observation": np.zeros((3, 4)), "desired_goal": np.ones((3, 2))})[0])
     not_a_zip = tmp_path / "x.zip"
     not_a_zip.write_text("hello")
     with pytest.raises(ValueError, match="not a DeepCRL checkpoint"):
