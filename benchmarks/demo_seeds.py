@@ -8,7 +8,8 @@ evaluation's luck. Writes into ``--out``: ``curves.csv`` (seed, env steps, both 
 ``summary.md`` (IQM over seeds with 95% intervals by env steps, drops per seed, agreement of
 the two evaluations, best and final evaluations, and each seed's best policy on the fresh
 episodes: the number the demo reports) and ``curve.png``; each seed's logs and the model of
-its best evaluation go under ``runs/seed_<s>/`` (``gcrl-depth plot`` reads them).
+its best evaluation go under ``runs/seed_<s>/`` (not committed), its ``progress.csv`` also
+under ``logs/seed_<s>/`` (committed; ``gcrl-depth plot OUT/logs`` draws them).
 
     python -m benchmarks.demo_seeds --seeds 0 1 2 3 4 --out benchmarks/results/demo_seeds_cpu
     python -m benchmarks.demo_seeds --set learning_rate=1e-4 --out /tmp/demo_lr1e-4
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import itertools
+import shutil
 import time
 from pathlib import Path
 
@@ -105,6 +107,10 @@ def train(args: argparse.Namespace, out: Path) -> tuple[list[dict], float]:
         runs.learn(args.timesteps, callback=recheck, progress_bar=True)
     finally:
         runs.close()
+    for member in runs.members:  # the logs worth committing, beside the run folders that are not
+        logs = out / "logs" / f"seed_{member.seed}"
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "runs" / f"seed_{member.seed}" / "progress.csv", logs / "progress.csv")
     rows = [{"seed": m.seed, "env_steps": steps, "time_at_goal": r.time_at_goal,
              "recheck_time_at_goal": rechecks.get((m.seed, steps), float("nan"))}
             for m in runs.members for steps, r in zip(m.evaluations.env_steps, m.evaluations.results)]

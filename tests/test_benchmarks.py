@@ -361,7 +361,7 @@ def test_demo_seeds_rechecks_every_evaluation_and_keeps_each_seeds_best_model(tm
     assert all(0 <= float(r["recheck_time_at_goal"]) <= 1000 for r in rows)
     text = (tmp_path / "summary.md").read_text()
     assert "overrides: width=16" in text and "that policy on 3 fresh episodes (what the demo reports): IQM" in text
-    assert (tmp_path / "curve.png").exists() and (tmp_path / "runs" / "seed_1" / "progress.csv").exists()
+    assert (tmp_path / "curve.png").exists() and (tmp_path / "logs" / "seed_1" / "progress.csv").exists()
     from gcrl_depth import DeepCRL
 
     for seed in (0, 1):

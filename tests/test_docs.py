@@ -222,6 +222,15 @@ def test_pictures_are_pictures(page):
         assert file.suffix in MAGIC and file.read_bytes()[:4] == MAGIC[file.suffix], f"{page.relative_to(ROOT)}: {target}"
 
 
+def test_the_readme_shows_a_curve_the_q_maps_and_a_small_gif_under_its_status():
+    text = (ROOT / "README.md").read_text()
+    below = text[text.index("**Status.**"):text.index("## Differences from the paper's code")]
+    pictures = IMAGE.findall(below)
+    gifs = [p for p in pictures if p.endswith(".gif")]
+    assert len(pictures) >= 3 and gifs and any("qmap" in p for p in pictures), pictures
+    assert all((ROOT / gif).stat().st_size <= 2 * 1024 * 1024 for gif in gifs)  # a GIF of at most 2 MB
+
+
 def test_every_committed_result_shows_its_picture_beside_its_finding():
     sections = re.split(r"^### ", (ROOT / "docs" / "results.md").read_text(), flags=re.M)[1:]
     assert len(sections) >= 20

@@ -8,7 +8,9 @@ Members (format 2):
                         step count, seed, the run's PRNG key data, versions;
     ``params.msgpack``  the :class:`~gcrl_depth.crl.engine.learner.Params` (actor, critic with phi
                         and psi stacked, log temperature), leaves keyed by their paths;
-    ``optimizer.msgpack`` the Adam state over those parameters, keyed the same way;
+    ``optimizer.msgpack`` the Adam state over those parameters, keyed the same way (absent
+                        in a parameters-only checkpoint, ``save(..., include_optimizer=False)``:
+                        training on from it starts Adam afresh);
     ``training_state.msgpack`` (only with ``save(..., include_buffer=True)``) the replay
     buffer, the training envs' state and their episode counters: everything a resumed
     run needs to continue exactly (stored uncompressed).
@@ -41,7 +43,8 @@ from gcrl_depth.files import atomic_open
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-MEMBERS = ("config.json", "metadata.json", "params.msgpack", "optimizer.msgpack")
+OPTIMIZER_MEMBER = "optimizer.msgpack"
+MEMBERS = ("config.json", "metadata.json", "params.msgpack")  # and OPTIMIZER_MEMBER, but in parameters-only checkpoints
 REQUIRED_META = ("sizes", "seed", "num_timesteps", "num_updates", "agent", "evaluations", "key")  # format 2
 TRAINING_MEMBER = "training_state.msgpack"
 VERSIONED_PACKAGES = ("gcrl_depth", "jax", "jaxlib", "flax", "optax", "mujoco", "mujoco-mjx", "numpy")
@@ -65,7 +68,8 @@ def package_versions() -> dict[str, str]:
 
 def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict[str, Any], params: Any, opt_state: Any,
                      key: jax.Array, training_state: Any = None) -> str:
-    """Atomically write a checkpoint zip (with the training state if given); returns the path written."""
+    """Atomically write a checkpoint zip (with the optimizer state and the training state where
+    given, not None); returns the path written."""
     path = checkpoint_path(path)
     meta = {"format_version": FORMAT_VERSION, **meta, "key": np.asarray(jax.random.key_data(key)).tolist(),
             "versions": package_versions()}
@@ -73,8 +77,9 @@ def write_checkpoint(path: str | os.PathLike, config: dict[str, Any], meta: dict
         "config.json": json.dumps(config, indent=2, sort_keys=True).encode(),
         "metadata.json": json.dumps(meta, indent=2, sort_keys=True).encode(),
         "params.msgpack": tree_to_bytes(params),
-        "optimizer.msgpack": tree_to_bytes(opt_state),
     }
+    if opt_state is not None:
+        members[OPTIMIZER_MEMBER] = tree_to_bytes(opt_state)
     with atomic_open(path, "wb", suffix=".zip") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in members.items():
                 archive.writestr(name, data)
@@ -100,6 +105,10 @@ class Checkpoint:
     def has_training_state(self) -> bool:
         return TRAINING_MEMBER in self.members
 
+    @property
+    def has_optimizer_state(self) -> bool:
+        return OPTIMIZER_MEMBER in self.members
+
     def learner(self, like: Any) -> Any:
         """The saved :class:`~gcrl_depth.crl.engine.learner.Learner`, in the structure of ``like`` (arrays or shape structs)."""
         from gcrl_depth.crl.engine.learner import Learner
@@ -113,14 +122,17 @@ class Checkpoint:
             check_finite(learner.params, f"{self.path!r}: parameters")
             return jax.tree_util.tree_map(lambda x, t: np.asarray(x, t.dtype), learner, like)
         params = tree_from_bytes(like.params, self.members["params.msgpack"], f"{self.path}: parameters")
-        opt_state = tree_from_bytes(like.opt_state, self.members["optimizer.msgpack"], f"{self.path}: optimizer state")
+        if self.has_optimizer_state:
+            opt_state = tree_from_bytes(like.opt_state, self.members[OPTIMIZER_MEMBER], f"{self.path}: optimizer state")
+        else:  # a parameters-only checkpoint: Adam as at its start (zero moments, zero count)
+            opt_state = jax.tree_util.tree_map(lambda t: np.zeros(np.shape(t), t.dtype), like.opt_state)
         check_finite(params, f"{self.path!r}: parameters")
         return Learner(params, opt_state)
 
     def key(self) -> jax.Array:
         """The run's PRNG key when it was saved."""
         if self.format_version == 1:
-            data = serialization.msgpack_restore(self.members["optimizer.msgpack"])["key"]
+            data = serialization.msgpack_restore(self.members[OPTIMIZER_MEMBER])["key"]
         else:
             data = self.meta["key"]
         return key_from_data(data)
@@ -159,7 +171,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             missing = sorted(set(MEMBERS) - set(names))
             if missing:
                 raise ValueError(f"{path!r} is not a DeepCRL checkpoint: it lacks {missing}")
-            members = {name: archive.read(name) for name in (*MEMBERS, TRAINING_MEMBER) if name in names}
+            members = {name: archive.read(name) for name in (*MEMBERS, OPTIMIZER_MEMBER, TRAINING_MEMBER) if name in names}
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"{path!r} is a corrupt DeepCRL checkpoint (damaged zip member: {error})") from error
     try:
@@ -174,6 +186,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                          + f"; this gcrl_depth ({package_versions().get('gcrl_depth')}) reads formats "
                          f"{list(READABLE_VERSIONS)}" + ("; upgrade gcrl_depth to load it" if newer else ""))
     missing = sorted(set(REQUIRED_META) - set(meta)) if meta["format_version"] >= 2 else []
+    if meta["format_version"] == 1 and OPTIMIZER_MEMBER not in members:  # format 1 keeps the key there
+        missing = [OPTIMIZER_MEMBER]
     if missing or not isinstance(config, dict):
         what = f"metadata.json lacks {missing}" if missing else "config.json is not a mapping"
         raise ValueError(f"{path!r} is not a complete DeepCRL checkpoint: {what}")

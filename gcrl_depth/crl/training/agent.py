@@ -296,7 +296,7 @@ class DeepCRL:
         return (action[0] if single else action), None
 
     # ----------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike, include_buffer: bool = False) -> str:
+    def save(self, path: str | os.PathLike, include_buffer: bool = False, include_optimizer: bool = True) -> str:
         """Write a checkpoint zip atomically (``.zip`` is appended if missing); returns its path.
 
         It holds the config, parameters, optimizer states, PRNG key, step counts, env id
@@ -307,8 +307,10 @@ class DeepCRL:
         buffer is large: ``buffer_size x num_envs`` steps (0.8 GB for the ant at the paper's sizes).
         On a Gymnasium env stepped on the host (not a gcrl_depth env) the env's own state
         cannot be saved: a resumed run keeps the buffer and keys but starts new episodes.
+        With ``include_optimizer=False`` it holds the parameters without the Adam state (a
+        third of the size: for sharing a model); training on from it starts Adam afresh.
         """
-        return save_agent(self, path, include_buffer)
+        return save_agent(self, path, include_buffer, include_optimizer)
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: str | gym.Env | gym.vector.VectorEnv | None = None, **kwargs: Any) -> DeepCRL:

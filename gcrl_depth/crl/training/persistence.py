@@ -35,14 +35,17 @@ from gcrl_depth.crl.training.run import Run
 from gcrl_depth.evaluation import EvaluationResult
 
 
-def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False) -> str:
+def save_agent(model: Any, path: str | os.PathLike, include_buffer: bool = False, include_optimizer: bool = True) -> str:
     """Write ``model``'s checkpoint zip atomically; returns its path (see :meth:`DeepCRL.save`)."""
     state = model.run.state
     check_include_buffer(state, include_buffer)
+    if include_buffer and not include_optimizer:
+        raise ValueError("save(include_buffer=True) is for an exact resume, which needs the optimizer state: "
+                         "drop include_optimizer=False")
     learner = jax.device_get(state.learner)
     training = {"buffer": state.buffer, "env": state.env, "episode": state.episode} if include_buffer else None
-    return checkpoint.write_checkpoint(path, model.config.to_dict(), agent_meta(model), learner.params, learner.opt_state,
-                                       state.key, training)
+    return checkpoint.write_checkpoint(path, model.config.to_dict(), agent_meta(model), learner.params,
+                                       learner.opt_state if include_optimizer else None, state.key, training)
 
 
 LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(Learner))  # get_parameters' keys: params, opt_state

@@ -90,6 +90,23 @@ def test_save_then_load_predicts_identically(trained, tmp_path):
     assert loaded.evaluations.results == model.evaluations.results
 
 
+def test_a_parameters_only_checkpoint_acts_the_same_and_trains_on_with_adam_afresh(trained, tmp_path):
+    model, _ = trained
+    full, small = model.save(tmp_path / "full.zip"), model.save(tmp_path / "small.zip", include_optimizer=False)
+    with zipfile.ZipFile(small) as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "params.msgpack"]
+    assert os.path.getsize(small) < 0.5 * os.path.getsize(full)
+    loaded = DeepCRL.load(small, verbose=0, eval_episodes=0)
+    batch = sample_obs(7, seed=3)
+    np.testing.assert_array_equal(loaded.predict(batch)[0], model.predict(batch)[0])
+    assert loaded.num_timesteps == model.num_timesteps and loaded.evaluations.results == model.evaluations.results
+    assert all(not np.any(x) for x in leaves(loaded.learner.opt_state))  # Adam at its start: zero moments and count
+    loaded.learn(60, reset_num_timesteps=False)  # and it trains on
+    assert loaded.num_timesteps == model.num_timesteps + PREFILL + PER_ITERATION
+    with pytest.raises(ValueError, match="exact resume, which needs the optimizer state"):
+        model.save(tmp_path / "x.zip", include_buffer=True, include_optimizer=False)
+
+
 def test_resume_continues_the_step_count(trained, tmp_path):
     model, _ = trained
     loaded = DeepCRL.load(model.save(tmp_path / "agent.zip"), verbose=0, eval_episodes=0)
