@@ -1,6 +1,6 @@
 """Does depth help yet? Depth 4 against deeper networks inside one GPU slot, seeds as run sets, the paper's protocol.
 
-Each depth trains ``--seeds`` seeds as one run set (one vmapped program) for ``--timesteps``
+Each depth trains its seeds (``--seeds S ...`` or ``--num-seeds N``) as one run set (one vmapped program) for ``--timesteps``
 env steps per seed, with the paper's hyperparameters (``--config`` overrides them, e.g.
 ``tower_kernel=pallas``), and is evaluated ``--evaluations`` times on 128 fresh 1000-step
 episodes of the task's evaluation layout with the deterministic policy; a seed's score is the
@@ -36,6 +36,7 @@ MIN_SHARE_S = 30.0  # a depth with less time than this left is not started
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.arg_types import add_seed_arguments, chosen_seeds
     from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.paper import PAPER_EVAL_EPISODES
     from gcrl_depth.run_dirs import add_run_arguments
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="AntBigMaze")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 64])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per depth, trained as one run set")
+    add_seed_arguments(parser, 3)  # per depth, trained as one run set
     parser.add_argument("--timesteps", type=int, default=1_000_000, help="env steps per seed (at most)")
     parser.add_argument("--evaluations", type=int, default=10, help="evaluations per run (every timesteps / this)")
     parser.add_argument("--eval-episodes", type=int, default=PAPER_EVAL_EPISODES)
@@ -59,9 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "after every evaluation, models); 'none': no run folders (the GPU suite's time-boxed slot)")
     args = parser.parse_args(argv)
     args.runs_dir = None if args.runs_dir == "none" else Path(args.runs_dir or args.out / "runs")
-    for name in ("seeds", "timesteps", "evaluations", "eval_episodes"):
+    for name in ("timesteps", "evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    try:
+        args.seeds = chosen_seeds(args)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -83,14 +88,14 @@ def main(argv: list[str] | None = None) -> Path:
             notes[depth] = f"not run: {max(left, 0):.0f} s of the budget left"
             continue
         share = left / (len(args.depths) - index)
-        print(f"{task} depth {depth}: {args.seeds} seeds as one run set, up to {args.timesteps:,} env steps each "
+        print(f"{task} depth {depth}: {len(args.seeds)} seeds as one run set, up to {args.timesteps:,} env steps each "
               f"or {share:.0f} s", flush=True)
 
         def on_evaluation(by_seed: dict[int, list[dict]], depth: int = depth) -> None:
             rows[depth] = [row for run in by_seed.values() for row in run]
             write_results(args, task, config, rows, notes)
 
-        spec = experiments.RunSpec(train_id, depth, tuple(range(args.seeds)), args.timesteps,
+        spec = experiments.RunSpec(train_id, depth, tuple(args.seeds), args.timesteps,
                                    max(1, args.timesteps // args.evaluations), args.eval_episodes, eval_id,
                                    env_kwargs, config=config)
         experiments.train_runs(spec, progress_bar=args.progress, on_evaluation=on_evaluation, time_limit_s=share,
@@ -130,7 +135,7 @@ def render(args: argparse.Namespace, task: str, config: dict, summary: dict[int,
     paper = TABLE_1.get(task)
     shallow = summary[min(summary)] if summary else None
     lines = [*results_header(f"Depth evidence: {task}, time at goal by depth", "depth_evidence.py", version),
-             f"Protocol: {args.seeds} seeds per depth as one run set, the paper's hyperparameters with overrides "
+             f"Protocol: {len(args.seeds)} seeds per depth as one run set, the paper's hyperparameters with overrides "
              f"{config or 'none'}; evaluation every {max(1, args.timesteps // args.evaluations):,} env steps on "
              f"{args.eval_episodes} fresh episodes of {args.episode_length or 1000} steps (the evaluation layout), "
              f"physics {args.physics or 'mjx'}, "

@@ -325,7 +325,7 @@ def run_evidence(args: argparse.Namespace) -> None:
     """Depth 4 against deeper networks (``benchmarks/depth_evidence.py``) into ``<out>/evidence``."""
     from benchmarks import depth_evidence
 
-    options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--seeds",
+    options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--num-seeds",
                str(args.evidence_seeds), "--timesteps", str(args.evidence_timesteps), "--seconds",
                str(args.evidence_seconds), "--out", str(args.out / "evidence"),
                "--runs-dir", "none"]  # no checkpoints of GB-sized buffers in a 9-minute slot

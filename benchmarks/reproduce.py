@@ -8,7 +8,7 @@ goals) with the deterministic policy, and scores the mean of its last 5 evaluati
 headline); the table gives the mean ± standard error of the headline over seeds.
 
     python -m benchmarks.reproduce                                   # the whole table (GPU-months)
-    python -m benchmarks.reproduce --tasks AntU4Maze Humanoid --depths 4 64 --seeds 5
+    python -m benchmarks.reproduce --tasks AntU4Maze Humanoid --depths 4 64 --num-seeds 5
     python -m benchmarks.reproduce --tasks AntU4Maze --budget-scale 0.01    # 1% of the budget
 
 ``--budget-scale`` shrinks every budget (and the evaluation interval with it, so every run
@@ -39,6 +39,7 @@ from benchmarks import RESULTS_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gcrl_depth.cli.arg_types import add_seed_arguments, chosen_seeds
     from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument
     from gcrl_depth.paper import PAPER_EVAL_EPISODES, PAPER_EVALUATIONS, PAPER_SEEDS, TABLE_1
     from gcrl_depth.run_dirs import add_run_arguments
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TABLE_1), help="task names or ids (default: Table 1's)")
     parser.add_argument("--depths", nargs="+", type=int, default=[4, 64])
-    parser.add_argument("--seeds", type=int, default=PAPER_SEEDS, help="number of seeds (0, 1, ...)")
+    add_seed_arguments(parser, PAPER_SEEDS)
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--budget-scale", type=float, default=1.0, help="fraction of the paper's env-step budgets")
     budget.add_argument("--timesteps", type=int, default=None, help="one explicit env-step budget for every task")
@@ -62,9 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_config_arguments(parser, default_preset="paper", exclude=("depth",))
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    for name in ("seeds", "evaluations", "eval_episodes"):
+    for name in ("evaluations", "eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    try:
+        args.seeds = chosen_seeds(args)
+    except ValueError as error:
+        parser.error(str(error))
     if not args.budget_scale > 0 or (args.timesteps is not None and args.timesteps < 1):
         parser.error("--budget-scale and --timesteps must be positive")
     return args
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> Path:
     for task in tasks:
         for depth in args.depths:
             settings = run_settings(task, depth, args, config)
-            stored = {seed: stored_run(run_path(out, task, depth, seed), settings) for seed in range(args.seeds)}
+            stored = {seed: stored_run(run_path(out, task, depth, seed), settings) for seed in args.seeds}
             pending = [seed for seed, run in stored.items() if run is None]
             if pending and args.report_only:
                 missing += [run_path(out, task, depth, seed).stem for seed in pending]

@@ -240,7 +240,7 @@ def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
 
 
 def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
-    args = ["--tasks", "PointUMaze", "--depths", "4", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
+    args = ["--tasks", "PointUMaze", "--depths", "4", "--num-seeds", "2", "--timesteps", "120", "--evaluations", "3",
             "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path)]
     reproduce.main(args)
     with open(tmp_path / "curves.csv") as f:
@@ -265,7 +265,7 @@ def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
     assert (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns == stamp
     with pytest.raises(SystemExit, match="other settings"):
         reproduce.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
-    reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--seeds", "2", "--timesteps", "120", "--evaluations", "3",
+    reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--num-seeds", "2", "--timesteps", "120", "--evaluations", "3",
                  "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path),
                  "--report-only"])
     assert "Missing runs (not yet trained): PointUMaze_d8_s0, PointUMaze_d8_s1." in (tmp_path / "table.md").read_text()
@@ -392,3 +392,15 @@ def test_table_figures_draw_every_table_only_result(tmp_path):
     assert [table_figures.number(c) for c in ("1,401 (54%)", "-", "5.5e-07", "95 / 84")] == [1401.0, None, 5.5e-07, 95.0]
     with pytest.raises(SystemExit, match="not in FIGURES"):
         table_figures.main(["--only", "nothing.md"])
+
+
+def test_seeds_are_a_list_and_a_count_is_num_seeds(capsys):
+    assert reproduce.parse_args(["--seeds", "3", "5"]).seeds == [3, 5]
+    assert reproduce.parse_args(["--num-seeds", "2"]).seeds == [0, 1] and reproduce.parse_args([]).seeds == [0, 1, 2, 3, 4]
+    assert depth_evidence.parse_args(["--seeds", "0", "2"]).seeds == [0, 2] and depth_evidence.parse_args([]).seeds == [0, 1, 2]
+    for argv, words in ((["--seeds", "1", "--num-seeds", "2"], "not allowed with argument --seeds"),
+                        (["--seeds", "1", "1"], "--seeds must be distinct non-negative integers"),
+                        (["--num-seeds", "0"], "argument --num-seeds: expected a positive integer")):
+        with pytest.raises(SystemExit) as stop:
+            reproduce.parse_args(argv)
+        assert stop.value.code == 2 and words in capsys.readouterr().err

@@ -27,6 +27,27 @@ def _integer(text: str, minimum: int, kind: str) -> int:
     return value
 
 
+def add_seed_arguments(parser: argparse.ArgumentParser, default_count: int) -> None:
+    """``--seeds S [S ...]`` (the seeds) or ``--num-seeds N`` (seeds 0 .. N-1), not both:
+    :func:`chosen_seeds` reads them back."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                       help="the seeds, e.g. 0 1 2 (default: 0 .. --num-seeds - 1)")
+    group.add_argument("--num-seeds", type=positive_int, default=default_count, metavar="N", help="seeds 0 .. N-1")
+
+
+def chosen_seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds :func:`add_seed_arguments`' flags name."""
+    return check_seeds(args.seeds) if args.seeds is not None else list(range(args.num_seeds))
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    """``--seeds`` as given, or a ValueError naming the flag: distinct non-negative integers."""
+    if len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
+        raise ValueError(f"--seeds must be distinct non-negative integers, got {' '.join(map(str, seeds))}")
+    return seeds
+
+
 def json_object(text: str) -> dict[str, Any]:
     """A JSON object from the command line."""
     try:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gcrl_depth.cli.arg_types import HelpFormatter, json_object, non_negative_int, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, check_seeds, json_object, non_negative_int, positive_int
 from gcrl_depth.cli.config_flags import (
     add_config_arguments,
     add_physics_argument,
@@ -14,7 +14,7 @@ from gcrl_depth.cli.config_flags import (
     resolved_config,
     with_physics,
 )
-from gcrl_depth.cli.train_seeds import check_seeds, train_set
+from gcrl_depth.cli.train_seeds import train_set
 from gcrl_depth.interrupts import PREEMPTED_EXIT
 from gcrl_depth.logger import WANDB_HELP
 from gcrl_depth.machine import write_run_metadata

@@ -14,13 +14,6 @@ from pathlib import Path
 from typing import Any
 
 
-def check_seeds(seeds: list[int]) -> list[int]:
-    """``--seeds`` as given, or a ValueError naming the flag: distinct non-negative integers."""
-    if len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
-        raise ValueError(f"--seeds must be distinct non-negative integers, got {' '.join(map(str, seeds))}")
-    return seeds
-
-
 def train_set(args: argparse.Namespace, config: dict[str, Any], depth: int, train_id: str, env_kwargs: dict[str, Any],
               eval_env_kwargs: dict[str, Any] | None, log_dir: Path) -> int:
     """Train ``args.seeds`` as one run set in ``log_dir``; the exit code."""
