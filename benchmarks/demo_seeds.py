@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 def train(args: argparse.Namespace, out: Path) -> tuple[list[dict], float]:
     """Every seed's evaluations as rows (seed, env steps, time at goal, the re-check's), and the minutes it took."""
     from gcrl_depth import RunSet, env_id
+    from gcrl_depth.callbacks import SaveBestModel
     from gcrl_depth.crl.engine.config import PRESETS
 
     out.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,9 @@ def train(args: argparse.Namespace, out: Path) -> tuple[list[dict], float]:
                   epoch_timesteps=args.epoch_timesteps, log_dir=out / "runs", verbose=1,
                   **{**PRESETS["cpu"], **overrides(args.set)})
     rechecks: dict[tuple[int, int], float] = {}
+    keepers = {m.seed: SaveBestModel(out / "runs" / f"seed_{m.seed}", metric="time_at_goal") for m in runs.members}
+    for member in runs.members:
+        keepers[member.seed].init_callback(member)
 
     def recheck(run_set) -> bool:
         for member in run_set.members:
@@ -97,9 +101,8 @@ def train(args: argparse.Namespace, out: Path) -> tuple[list[dict], float]:
             seed = 1_000_003 * (1 + len(member.evaluations.results))  # other starts and goals than the evaluation's
             result = member.path.evaluate(member.engine, member.learner.params.actor, args.recheck_episodes, seed)
             rechecks[(member.seed, member.num_timesteps)] = result.time_at_goal
-            scores = [r.time_at_goal for r in member.evaluations.results]
-            if scores[-1] == max(scores) and scores.index(scores[-1]) == len(scores) - 1:  # a new best (the first of ties)
-                member.save(out / "runs" / f"seed_{member.seed}" / "best_model.zip")
+            keepers[member.seed].update_locals({"evaluation": member.evaluations.results[-1]})
+            keepers[member.seed].on_step()  # saves best_model.zip at a new best (the first of ties)
         return True
 
     start = time.perf_counter()
@@ -123,16 +126,17 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path, minutes: float
     from gcrl_depth.files import atomic_write_text
     from gcrl_depth.machine import results_header
     from gcrl_depth.plotting import plot_curves
+    from gcrl_depth.run_curves import pooled_band
     from gcrl_depth.stats import bootstrap_ci, iqm
 
     seeds = sorted({row["seed"] for row in rows})
     steps = sorted({row["env_steps"] for row in rows if row["seed"] == seeds[0]})
     table = np.array([[row["time_at_goal"] for row in rows if row["seed"] == s] for s in seeds])
     recheck_table = np.array([[row["recheck_time_at_goal"] for row in rows if row["seed"] == s] for s in seeds])
-    bands = [bootstrap_ci({"seeds": table[:, i]}, iqm) for i in range(len(steps))]
-    recheck_bands = [bootstrap_ci({"seeds": recheck_table[:, i]}, iqm) for i in range(len(steps))]
-    plot_curves({f"IQM over {len(seeds)} seeds, {args.eval_episodes} episodes": (steps, *map(list, zip(*bands))),
-                 f"same policies, {args.recheck_episodes} fresh episodes": (steps, *map(list, zip(*recheck_bands)))},
+    band = pooled_band([list(zip(steps, values)) for values in table])  # (steps, IQM, low, high) over the seeds
+    recheck_band = pooled_band([list(zip(steps, values)) for values in recheck_table])
+    plot_curves({f"IQM over {len(seeds)} seeds, {args.eval_episodes} episodes": band,
+                 f"same policies, {args.recheck_episodes} fresh episodes": recheck_band},
                 out / "curve.png", title=f"{args.task} depth {args.depth}: the demo over {len(seeds)} seeds")
 
     best = table.argmax(axis=1)  # each seed's best evaluation, as the demo keeps it
@@ -148,7 +152,7 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path, minutes: float
               f"| env steps | IQM ({args.eval_episodes} ep.) [95% CI] | IQM ({args.recheck_episodes} fresh ep.) [95% CI] | per seed |",
               "|---:|---|---|---|"]
     for i, step in enumerate(steps):
-        (p, lo, hi), (rp, rlo, rhi) = bands[i], recheck_bands[i]
+        (p, lo, hi), (rp, rlo, rhi) = (x[i] for x in band[1:]), (x[i] for x in recheck_band[1:])
         lines.append(f"| {step:,} | {p:.1f} [{lo:.1f}, {hi:.1f}] | {rp:.1f} [{rlo:.1f}, {rhi:.1f}] | "
                      + ", ".join(f"{v:.0f}" for v in table[:, i]) + " |")
     lines += ["", f"| seed | drops ({args.eval_episodes} ep.) | drops ({args.recheck_episodes} ep.) | best (at env steps) | "
@@ -162,7 +166,7 @@ def report(rows: list[dict], args: argparse.Namespace, out: Path, minutes: float
               f"evaluations. Mean |{args.eval_episodes}-episode - {args.recheck_episodes}-episode| time at goal of the same "
               f"policy: {np.nanmean(gap):.1f} (median {np.nanmedian(gap):.1f}, max {np.nanmax(gap):.1f}); mean change between "
               f"consecutive evaluations of one seed: {np.mean(np.abs(np.diff(table, axis=1))):.1f}.", "",
-              f"Final evaluation: IQM {bands[-1][0]:.1f} [{bands[-1][1]:.1f}, {bands[-1][2]:.1f}]. Last-5 mean: IQM "
+              f"Final evaluation: IQM {band[1][-1]:.1f} [{band[2][-1]:.1f}, {band[3][-1]:.1f}]. Last-5 mean: IQM "
               f"{iqm(table[:, -5:].mean(axis=1)):.1f}. Best evaluation per seed: IQM {iqm(table.max(axis=1)):.1f}; that "
               f"policy on {args.recheck_episodes} fresh episodes (what the demo reports): IQM {point:.1f} [{low:.1f}, {high:.1f}]."]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")

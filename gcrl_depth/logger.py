@@ -12,6 +12,7 @@ logs without a network.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import os
@@ -203,7 +204,9 @@ class Video:
     def __init__(self, frames: np.ndarray, fps: float) -> None:
         self.frames, self.fps = frames, fps
 
+    @functools.cached_property
     def gif(self) -> bytes:
+        """The frames encoded once as an animated GIF, for TensorBoard and wandb alike."""
         import imageio.v3 as imageio
 
         return imageio.imwrite("<bytes>", self.frames, extension=".gif", duration=1000 / self.fps, loop=0)
@@ -211,7 +214,7 @@ class Video:
     def for_wandb(self) -> Any:
         import wandb
 
-        return wandb.Video(io.BytesIO(self.gif()), format="gif")  # encoded here: wandb's own encoder needs moviepy
+        return wandb.Video(io.BytesIO(self.gif), format="gif")  # encoded here: wandb's own encoder needs moviepy
 
 
 def _rgb_frames(key: str, pixels: Any, ndim: int) -> np.ndarray:
@@ -233,5 +236,5 @@ def _tensorboard_media(writer: Any, key: str, item: Image | Video, step: int) ->
     from tensorboardX.proto.summary_pb2 import Summary
 
     height, width = item.frames.shape[1:3]
-    picture = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=item.gif())
+    picture = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=item.gif)
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=key, image=picture)]), step)
