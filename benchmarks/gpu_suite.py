@@ -9,7 +9,7 @@ one part each):
     compile s, memory, and the floor (the step's matmul FLOPs at the measured matmul rate).
     Rows run most important first and stop being started when the time is spent;
   * ``evidence`` (~7-8 min, ``--evidence-seconds``): depth 4 against 64 (``--evidence-depths 4 16
-    64`` adds 16) on Ant Big Maze, 3 seeds each as run sets, the paper's protocol (``benchmarks/depth_evidence.py``, which
+    64`` adds 16) on Ant Big Maze, 3 seeds each as run sets, the paper's protocol (``gcrl-depth evidence``, which
     says why this task), curves and table beside the paper's final numbers, under ``evidence/``;
     ``--evidence-physics spring`` runs it on brax's spring pipeline, as the paper did;
   * ``env``: env throughput of the pure-JAX core (``jit(vmap + scan)``, random actions,
@@ -101,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidence-seconds", type=float, default=400.0, help="wall-clock budget of the evidence part")
     parser.add_argument("--evidence-config", default=None, metavar="FILE",
                         help="YAML or JSON file of CRLConfig fields for the evidence runs (e.g. benchmarks/configs/pallas.yaml)")
-    add_physics_argument(parser, "--evidence-physics", help_text="the evidence runs' env physics, passed to depth_evidence.py "
+    add_physics_argument(parser, "--evidence-physics", help_text="the evidence runs' env physics, passed to gcrl-depth evidence "
                          "as --physics: mjx or spring (brax's spring pipeline, the paper's; default: the env's own, mjx)")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
@@ -322,7 +322,7 @@ def measure_rows(args: argparse.Namespace, part: str) -> None:
 
 
 def run_evidence(args: argparse.Namespace) -> None:
-    """Depth 4 against deeper networks (``benchmarks/depth_evidence.py``) into ``<out>/evidence``."""
+    """Depth 4 against deeper networks (``gcrl-depth evidence``) into ``<out>/evidence``."""
     from benchmarks import depth_evidence
 
     options = ["--task", args.evidence_task, "--depths", *map(str, args.evidence_depths), "--num-seeds",
@@ -337,7 +337,9 @@ def run_evidence(args: argparse.Namespace) -> None:
         options += ["--evaluations", "3", "--eval-episodes", "2", "--episode-length", "20", "--preset", "tiny"]
     else:
         options.append("--progress")
-    depth_evidence.main(options)
+    code = depth_evidence.main(options)
+    if code:
+        raise SystemExit(f"gcrl-depth evidence exited with {code}")
 
 
 def write_report(args: argparse.Namespace) -> Path:
@@ -475,7 +477,7 @@ def evidence_section(folder: Path) -> list[str]:
     text = table.read_text().splitlines()
     protocol = [line for line in text if line.startswith("Protocol")]
     body = [line for line in text if line.startswith("|")]
-    return ["## Depth evidence (`depth_evidence.py`; files in `evidence/`)", "", *protocol, "", *body, "",
+    return ["## Depth evidence (`gcrl-depth evidence`; files in `evidence/`)", "", *protocol, "", *body, "",
             "![curves](evidence/evidence.png)", ""]
 
 

@@ -169,6 +169,23 @@ def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resum
     return rows
 
 
+def finished_rows(spec: RunSpec, run_dir: str | os.PathLike, serial: bool = False) -> Rows | None:
+    """The rows of ``spec``'s seeds if :func:`train_runs` (with the same ``serial``) has finished them
+    in ``run_dir``, else None; a folder of other settings is refused (a SystemExit naming them)."""
+    if not serial and is_gcrl_id(spec.env_id):
+        members = [run_dirs.member_dir(run_dir, seed) for seed in spec.seeds]
+        curves = run_dirs.finished_curves(run_dir, spec.settings(), members)
+        return None if curves is None else dict(zip(spec.seeds, curves))
+    rows: Rows = {}
+    for seed in spec.seeds:
+        folder = run_dirs.member_dir(run_dir, seed)
+        curves = run_dirs.finished_curves(folder, dataclasses.replace(spec, seeds=(seed,)).settings(), [folder])
+        if curves is None:
+            return None
+        rows[seed] = curves[0]
+    return rows
+
+
 def _train_set(spec: RunSpec, folder: str | os.PathLike | None, options: _Options) -> Rows:
     """``spec`` as one run set whose run folder (settings, checkpoints) is ``folder`` and whose
     members keep their logs, curves and models in ``options.run_dir/seed_<s>``."""

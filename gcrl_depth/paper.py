@@ -1,5 +1,5 @@
 """The paper's published numbers, kept as data: Table 1, its env-step budgets and hours, and the
-measured dynamics of its envs (reference section 5). Used by ``benchmarks/reproduce.py``
+measured dynamics of its envs (reference section 5). Used by ``gcrl-depth reproduce``
 and ``benchmarks/env_dynamics.py`` to print our results beside the paper's."""
 
 from __future__ import annotations

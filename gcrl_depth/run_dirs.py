@@ -1,6 +1,6 @@
-"""A script's run folder: where each DeepCRL run of ``reproduce.py``, ``depth_sweep.py``,
-``compare_baselines.py``, ``depth_evidence.py`` and ``gcrl-depth stitching`` trains, so that a
-run killed at hour 46 resumes from its last evaluation instead of starting over.
+"""A campaign's run folder: where each run of ``gcrl-depth reproduce | sweep | compare | evidence |
+stitching`` and ``train --seeds`` trains, so that a run killed at hour 46 resumes from its last
+evaluation instead of starting over, and a finished run is read back instead of trained again.
 
 Layout (one folder per run set: its seeds train as one program)::
 
@@ -12,6 +12,7 @@ Layout (one folder per run set: its seeds train as one program)::
     seed_<s>/curve.csv      the script's rows so far, one per evaluation
     seed_<s>/best/best_model.zip, seed_<s>/final_model.zip
     seed_<s>/wandb_id.txt   with ``--wandb``: the Weights & Biases run a resumed run logs on into
+    finished                written last, once the run has finished (:func:`finished_curves`)
 
 A single run (``--serial``, or an env that run sets do not take) keeps its seed's files at the top.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from gcrl_depth.crl.checkpoints.state_store import committed_steps
 from gcrl_depth.files import atomic_path
 
 CHECKPOINTS = "checkpoints"
+FINISHED = "finished"  # the marker of a finished run folder
 SB3_MODEL, SB3_BUFFER = "sb3_model.zip", "replay_buffer.pkl"  # a baseline's checkpoint (stable-baselines3's formats)
 WANDB_ID = "wandb_id.txt"
 
@@ -46,18 +49,23 @@ def open_run_dir(folder: str | os.PathLike, settings: dict[str, Any], resume: bo
     and emptied without; one of the same run is emptied unless it can be resumed."""
     folder = Path(folder)
     stored = _stored_settings(folder)
-    settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
-    if resume and stored is not None and stored != settings:
-        changed = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
-        raise SystemExit(f"{folder} holds a run with other settings ({', '.join(changed)}: "
-                         f"{[stored.get(k) for k in changed]} vs {[settings.get(k) for k in changed]}); "
-                         "use another --out, delete the folder, or pass --no-resume to start it over")
+    if resume and stored is not None:
+        _refuse_other_settings(folder, stored, settings)
     if resume and stored is not None and resumable(folder):
         return True
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     return False
+
+
+def _refuse_other_settings(folder: Path, stored: dict[str, Any], settings: dict[str, Any]) -> None:
+    settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
+    if stored != settings:
+        changed = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
+        raise SystemExit(f"{folder} holds a run with other settings ({', '.join(changed)}: "
+                         f"{[stored.get(k) for k in changed]} vs {[settings.get(k) for k in changed]}); "
+                         "use another --out, delete the folder, or pass --no-resume to start it over")
 
 
 def resumable(folder: str | os.PathLike) -> bool:
@@ -110,8 +118,26 @@ def read_curve(folder: str | os.PathLike, up_to: int) -> list[dict[str, Any]]:
 
 
 def finish(folder: str | os.PathLike) -> None:
-    """A finished run keeps its logs, curves, best and final models; its checkpoints go (GBs each)."""
+    """A finished run keeps its logs, curves, best and final models; its checkpoints go (GBs each),
+    and the ``finished`` marker is written."""
     shutil.rmtree(Path(folder) / CHECKPOINTS, ignore_errors=True)
+    with atomic_path(Path(folder) / FINISHED) as tmp:
+        Path(tmp).write_text("finished\n")
+
+
+def finished_curves(folder: str | os.PathLike, settings: dict[str, Any],
+                    members: Sequence[str | os.PathLike]) -> list[list[dict[str, Any]]] | None:
+    """The curves (``curve.csv`` of each of ``members``, folders) of the finished run ``settings``
+    describe in ``folder``; None if it has not finished there. A folder of other settings is
+    refused (a SystemExit naming what differs): a campaign's folder holds one campaign."""
+    folder = Path(folder)
+    stored = _stored_settings(folder)
+    if stored is None:
+        return None
+    _refuse_other_settings(folder, stored, settings)
+    if not (folder / FINISHED).exists():
+        return None
+    return [read_curve(member, up_to=2**62) for member in members]
 
 
 def wandb_settings(folder: str | os.PathLike | None, project: str, group: str, seed: int,

@@ -8,10 +8,7 @@ import json
 import pytest
 
 from benchmarks import (
-    compare_baselines,
     demo_seeds,
-    depth_evidence,
-    depth_sweep,
     env_dynamics,
     env_throughput,
     fused_tower_accuracy,
@@ -19,7 +16,6 @@ from benchmarks import (
     host_throughput,
     input_battery,
     interval_estimates,
-    reproduce,
     table_figures,
     train_throughput,
 )
@@ -104,13 +100,6 @@ def test_gpu_suite_smoke_measures_every_part_and_parts_add_up(tmp_path):
     assert (tmp_path / "suite.md").read_text().count("| PointUMaze |") == report.count("| PointUMaze |")
 
 
-def test_depth_evidence_starts_no_depth_without_time_and_says_so(tmp_path):
-    depth_evidence.main(["--task", "AntBigMaze", "--depths", "4", "64", "--seconds", "10", "--out", str(tmp_path)])
-    table = (tmp_path / "evidence.md").read_text()
-    assert "| 4 | - | - | - | - | - | - | 61 ± 20 | not run: 10 s of the budget left |" in table
-    assert "| 64 | - | - | - | - | - | - | 441 ± 25 | not run:" in table and not (tmp_path / "curves.csv").exists()
-
-
 def test_gpu_suite_speed_part_starts_no_row_once_its_time_is_spent(tmp_path, capsys):
     gpu_suite.main(["--smoke", "--parts", "speed", "--speed-seconds", "0", "--out", str(tmp_path)])
     assert not (tmp_path / "speed.csv").exists()
@@ -142,45 +131,6 @@ def test_gpu_suite_records_a_failed_or_slow_row_and_replaces_it_when_remeasured(
 TINY_CRL = ["--preset", "tiny"]
 
 
-def tiny_config_file(folder):
-    """The tiny preset written as a user's YAML config file (what ``--config FILE`` reads in every script)."""
-    path = folder / "tiny.yaml"
-    path.write_text("".join(f"{key}: {value}\n" for key, value in PRESETS["tiny"].items()))
-    return path
-
-
-def test_compare_baselines_writes_tidy_csv_table_and_plots(tmp_path, monkeypatch):
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    # DeepCRL's runs on PointUMaze are the reproduce and depth-sweep tests' (the compilation cache shares the programs)
-    compare_baselines.main(["--envs", "PointUMaze", "gymnasium_robotics:PointMaze_UMaze-v3", "--algos", "crl", "sac", "--depths", "4",
-                 "--timesteps", "120", "--eval-every", "40", "--eval-episodes", "2", "--episode-length", "20",
-                 "--baseline-width", "16", "--preset", "paper", "--config", str(tiny_config_file(tmp_path)),
-                 "--out", str(tmp_path), "--wandb", "gcrl-test"])
-    with open(tmp_path / "curves.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert list(rows[0])[:9] == ["algo", "depth", "width", "env_id", "seed", "env_steps", "wall_s", "time_at_goal", "success_rate"]
-    assert {(r["env_id"], r["algo"]) for r in rows} == {
-        (env, algo) for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3") for algo in ("crl", "sac")}
-    for env in ("gcrl_depth/PointUMaze-v0", "PointMaze_UMaze-v3"):  # the third-party env on DeepCRL's host path
-        assert [int(r["env_steps"]) for r in rows if r["algo"] == "sac" and r["env_id"] == env] == [40, 80, 120]
-        assert [int(r["env_steps"]) for r in rows if r["algo"] == "crl" and r["env_id"] == env] == [80, 120]  # prefill 40
-    for row in rows:
-        assert 0 <= float(row["time_at_goal"]) <= 20 and float(row["wall_s"]) > 0
-    summary = (tmp_path / "summary.md").read_text()
-    assert "| gcrl_depth/PointUMaze-v0 | crl | 4 | 1 |" in summary and "| gcrl_depth/PointUMaze-v0 | sac | 2 | 1 |" in summary
-    assert "| PointMaze_UMaze-v3 | crl | 4 | 1 |" in summary and "| PointMaze_UMaze-v3 | sac | 2 | 1 |" in summary
-    assert "| agent | tasks | runs | IQM time at goal [95% CI] | P(beats agent sac d2) [95% CI] |" in summary
-    assert "| crl d4 | 2 | 2 |" in summary  # DeepCRL over both envs, against SAC on the same env
-    assert (tmp_path / "runs" / "PointMaze_UMaze-v3_sac_s0" / "final_model.zip").exists()  # baselines have run folders
-    for run in ("PointUMaze_crl_d4/seed_0", "PointMaze_UMaze-v3_crl_d4/seed_0", "PointMaze_UMaze-v3_sac_s0"):
-        wandb_id = (tmp_path / "runs" / run / "wandb_id.txt").read_text()  # every run logged to wandb, offline here
-        logs = list((tmp_path / "runs" / run).glob(f"wandb/offline-run-*-{wandb_id}/*.wandb"))
-        assert len(logs) == 1 and b"eval/time_at_goal" in logs[0].read_bytes()
-    for name in ("PointUMaze_steps.png", "PointUMaze_wall.png", "PointMaze_UMaze-v3_steps.png"):
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-
-
 def test_host_throughput_compares_the_two_paths(tmp_path):
     out = tmp_path / "host.md"
     host_throughput.main(["--pairs", "gymnasium_robotics:PointMaze_UMaze-v3=PointUMaze", "--iterations", "1", "--repeats", "1",
@@ -193,33 +143,6 @@ def test_host_throughput_compares_the_two_paths(tmp_path):
         assert float(row[3].replace(",", "")) > 0 and float(row[4].replace(",", "")) > 0 and float(row[5].replace(",", "")) > 0
     assert float(rows[0][6].replace(",", "")) > 0 and rows[1][6].strip() == "-"  # env-only rate: host path only
     assert "CPU:" in text and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_depth_sweep_writes_csv_table_and_plots(tmp_path):
-    # the width series at TINY_CRL's own width 16 runs the depth series' programs again (the cache shares them)
-    depth_sweep.main(["--depths", "4", "--widths", "16", "--seeds", "0", "1", "--timesteps", "80", "--eval-every", "40",
-                 "--eval-episodes", "2", "--episode-length", "20", "--behaviour", *TINY_CRL, "--out", str(tmp_path)])
-    with open(tmp_path / "curves.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert {(r["series"], r["value"], r["seed"]) for r in rows} == {
-        (s, v, seed) for s, v in (("depth", "4"), ("width", "16")) for seed in ("0", "1")}
-    summary = (tmp_path / "summary.md").read_text()
-    assert "| depth | 4 | 2 |" in summary and "| width | 16 | 2 |" in summary
-    # behaviour of the point mass in its maze: it never falls, and walls stop it
-    depth_rows = [r for r in rows if r["series"] == "depth"]
-    assert all(float(r["behaviour/alive_fraction"]) == 1 and float(r["behaviour/over_wall_steps"]) == 0 for r in depth_rows)
-    assert "| alive_fraction | 1.000 ± 0.000 |" in summary and "| over_wall_episodes | 0.000 ± 0.000 |" in summary
-    for name in ("depth.png", "width_vs_depth.png", "behaviour.png"):
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-
-
-def test_depth_sweep_series_and_bad_pairs():
-    args = depth_sweep.parse_args(["--depths", "4", "16", "--batch-sizes", "64", "--actor-critic", "4:16", "--base-depth", "8"])
-    assert depth_sweep.configurations(args) == [
-        ("depth", "4", {"depth": 4}), ("depth", "16", {"depth": 16}), ("batch_size", "64", {"depth": 8, "batch_size": 64}),
-        ("actor:critic", "4:16", {"depth": 8, "actor_depth": 4, "critic_depth": 16})]
-    with pytest.raises(SystemExit):
-        depth_sweep.parse_args(["--actor-critic", "4-16"])
 
 
 def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
@@ -239,52 +162,6 @@ def test_env_dynamics_writes_tables_and_survival_chart(tmp_path):
         env_dynamics.main(["--envs", "PointUMaze", "--out", str(out)])
 
 
-def test_reproduce_runs_resumes_and_compares_with_the_paper(tmp_path):
-    args = ["--tasks", "PointUMaze", "--depths", "4", "--num-seeds", "2", "--timesteps", "120", "--evaluations", "3",
-            "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path)]
-    reproduce.main(args)
-    with open(tmp_path / "curves.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert {r["seed"] for r in rows} == {"0", "1"} and all(0 <= float(r["time_at_goal"]) <= 20 for r in rows)
-    assert [int(r["env_steps"]) for r in rows if r["seed"] == "0"] == [80, 120]  # prefill 40, then epochs of 40
-    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert runs == ["PointUMaze_d4_s0-1", "PointUMaze_d4_s0.csv", "PointUMaze_d4_s0.json", "PointUMaze_d4_s1.csv",
-                    "PointUMaze_d4_s1.json"]
-    folder = tmp_path / "runs" / "PointUMaze_d4_s0-1"  # the run set's folder: finished, so its checkpoints are gone
-    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "seed_0", "seed_1"]
-    member = sorted(p.name for p in (folder / "seed_1").iterdir())
-    assert {"best", "curve.csv", "final_model.zip", "progress.csv"} <= set(member)
-    assert any(name.startswith("events.out.tfevents") for name in member)
-    table = (tmp_path / "table.md").read_text()
-    assert "| PointUMaze | 120 (-) |" in table and "(2) |" in table
-    assert "## Interval estimates" in table and "| 4 | 1 | 2 |" in table  # depth 4: 1 task, 2 runs, IQM [interval]
-    assert (tmp_path / "table.png").read_bytes()[:4] == b"\x89PNG"
-
-    stamp = (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns
-    reproduce.main(args)  # finished runs are reused, not trained again
-    assert (tmp_path / "runs" / "PointUMaze_d4_s0.csv").stat().st_mtime_ns == stamp
-    with pytest.raises(SystemExit, match="other settings"):
-        reproduce.main([*args[:-2], "--eval-episodes", "3", "--out", str(tmp_path)])
-    reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "8", "--num-seeds", "2", "--timesteps", "120", "--evaluations", "3",
-                 "--eval-episodes", "2", "--episode-length", "20", *TINY_CRL, "--out", str(tmp_path),
-                 "--report-only"])
-    assert "Missing runs (not yet trained): PointUMaze_d8_s0, PointUMaze_d8_s1." in (tmp_path / "table.md").read_text()
-
-
-def test_reproduce_table_sets_ours_beside_the_papers_numbers():
-    args = reproduce.parse_args(["--tasks", "AntU4Maze", "--budget-scale", "0.01"])
-    assert reproduce.budget_of("AntU4Maze", args) == 1_000_000
-    assert reproduce.run_settings("AntU4Maze", 64, args, {})["eval_every"] == 10_000  # 100 evaluations
-    summary = [{"env_id": "gcrl_depth/AntU4Maze-v0", "depth": d, "seeds": 5, "env_steps": 1e6, "time_at_goal": m,
-                "time_at_goal_se": 1.0} for d, m in ((4, 10.0), (64, 250.0))]
-    lines = reproduce.render_table(summary, args, {}, [], "test")
-    row = next(line for line in lines if line.startswith("| AntU4Maze"))
-    assert row == ("| AntU4Maze | 1,000,000 (100,000,000) | 10.0 ± 1.0 (5) | 250.0 ± 1.0 (5) | 25.0x | 11.4 ± 4.1 | "
-                   "286.0 ± 36.0 | 25.1x |")
-    with pytest.raises(SystemExit, match="not in Table 1"):
-        reproduce.budget_of("PointUMaze", args)
-
-
 def test_input_battery_counts_outcomes_and_compares_with_before(tmp_path):
     input_battery.main(["--cases", "learn(0)", "predict(NaN observation)", "--label", "before", "--out", str(tmp_path / "b")])
     before = json.loads((tmp_path / "b.json").read_text())
@@ -300,41 +177,6 @@ def test_fused_tower_accuracy_measures_every_gradient_and_lowers_for_cuda():
     errors = fused_tower_accuracy.errors(64, 4, 5, "float32")
     assert len(errors) == len(fused_tower_accuracy.NAMES) and max(errors) < 1e-5
     assert fused_tower_accuracy.lowering_seconds(64, 4, "bfloat16") > 0
-
-
-def test_reproduce_counts_a_half_written_cut_or_corrupt_run_as_not_run_and_names_it(tmp_path, capsys):
-    import json as json_module
-
-    from gcrl_depth.rows import read_csv, write_csv
-
-    settings = {"task": "PointUMaze", "depth": 4}
-    rows = [{"algo": "crl", "depth": 4, "width": 16, "env_id": "x", "seed": 0, "env_steps": 40 * i, "wall_s": 1.0,
-             "time_at_goal": 1.0, "success_rate": 0.5, "final_distance": 2.0} for i in (1, 2)]
-    good = tmp_path / "good.csv"
-    write_csv(rows, good)
-    good.with_suffix(".json").write_text(json_module.dumps(settings))
-    assert reproduce.stored_run(good, settings) == read_csv(good)
-    cases = {"no_settings": ("missing", None), "bad_settings": ("not valid JSON", "{'task':"),
-             "header_only": ("no evaluations", json_module.dumps(settings)),
-             "cut": ("line 3", json_module.dumps(settings))}
-    for name, (words, settings_text) in cases.items():
-        path = tmp_path / f"{name}.csv"
-        text = good.read_text()
-        path.write_text(text.splitlines()[0] + "\n" if name == "header_only" else text[:-25] if name == "cut" else text)
-        if settings_text is not None:
-            path.with_suffix(".json").write_text(settings_text)
-        assert reproduce.stored_run(path, settings) is None, name
-        said = capsys.readouterr().out
-        assert str(path) in said and words in said and "trained again" in said, (name, said)
-
-
-def test_multi_run_scripts_check_every_config_before_their_first_run(tmp_path):
-    with pytest.raises(SystemExit, match="--depths 6: depth must be a positive multiple of 4"):
-        reproduce.main(["--tasks", "PointUMaze", "--depths", "4", "6", "--timesteps", "120", "--out", str(tmp_path / "r")])
-    with pytest.raises(SystemExit, match="width 0: width must be a positive integer"):
-        depth_sweep.main(["--env", "PointUMaze", "--depths", "4", "--widths", "16", "0", "--timesteps", "120",
-                    "--out", str(tmp_path / "s")])
-    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
 
 def test_interval_estimates_of_committed_results(tmp_path):
@@ -392,15 +234,3 @@ def test_table_figures_draw_every_table_only_result(tmp_path):
     assert [table_figures.number(c) for c in ("1,401 (54%)", "-", "5.5e-07", "95 / 84")] == [1401.0, None, 5.5e-07, 95.0]
     with pytest.raises(SystemExit, match="not in FIGURES"):
         table_figures.main(["--only", "nothing.md"])
-
-
-def test_seeds_are_a_list_and_a_count_is_num_seeds(capsys):
-    assert reproduce.parse_args(["--seeds", "3", "5"]).seeds == [3, 5]
-    assert reproduce.parse_args(["--num-seeds", "2"]).seeds == [0, 1] and reproduce.parse_args([]).seeds == [0, 1, 2, 3, 4]
-    assert depth_evidence.parse_args(["--seeds", "0", "2"]).seeds == [0, 2] and depth_evidence.parse_args([]).seeds == [0, 1, 2]
-    for argv, words in ((["--seeds", "1", "--num-seeds", "2"], "not allowed with argument --seeds"),
-                        (["--seeds", "1", "1"], "--seeds must be distinct non-negative integers"),
-                        (["--num-seeds", "0"], "argument --num-seeds: expected a positive integer")):
-        with pytest.raises(SystemExit) as stop:
-            reproduce.parse_args(argv)
-        assert stop.value.code == 2 and words in capsys.readouterr().err

@@ -101,10 +101,14 @@ def shell_commands(row: str) -> list[list[str]]:
     return [argv for argv in argvs if argv]
 
 
+CAMPAIGN_SCRIPTS = {"benchmarks.reproduce": "reproduce", "benchmarks.depth_sweep": "sweep",
+                    "benchmarks.compare_baselines": "compare", "benchmarks.depth_evidence": "evidence"}
+
+
 def program(argv: list[str]) -> str | None:
     """``gcrl-depth``, ``benchmarks.NAME`` (``python -m benchmarks.NAME``), ``benchmarks/NAME.py`` (a
     script run by its path, which no longer works: refused) or ``make``, for the commands this test checks."""
-    if argv[0] == "gcrl-depth":
+    if re.fullmatch(r"(\S*/)?gcrl-depth", argv[0]):
         return "gcrl-depth"
     if re.fullmatch(r"(\S*/)?python3?(\.\d+)?", argv[0]) and len(argv) > 1:
         if re.fullmatch(r"(\./)?benchmarks/\w+\.py", argv[1]):
@@ -160,6 +164,9 @@ def test_commands_parse(where, argv, monkeypatch):
             elif name.endswith(".py"):
                 pytest.fail(f"{where}: {' '.join(argv)}\nbenchmarks are a package: write python -m "
                             f"benchmarks.{Path(name).stem}")
+            elif name in CAMPAIGN_SCRIPTS:
+                pytest.fail(f"{where}: {' '.join(argv)}\nthe campaign is a command now: write gcrl-depth "
+                            f"{CAMPAIGN_SCRIPTS[name]}")
             else:
                 script = importlib.import_module(name)
                 assert hasattr(script, "parse_args"), f"{name} has no parse_args: document its command in prose"
@@ -170,7 +177,9 @@ def test_commands_parse(where, argv, monkeypatch):
 
 def test_some_commands_are_checked():
     names = {program(argv) for _, argv in all_commands()}
-    assert {"gcrl-depth", "benchmarks.reproduce", "benchmarks.depth_sweep", "make"} <= names, names
+    assert {"gcrl-depth", "benchmarks.train_throughput", "make"} <= names, names
+    campaigns = {argv[1] for _, argv in all_commands() if program(argv) == "gcrl-depth" and len(argv) > 1}
+    assert {"train", "reproduce", "sweep", "compare", "evidence"} <= campaigns, campaigns
 
 
 def test_not_run_blocks_are_few_and_say_why():

@@ -22,6 +22,15 @@ from gcrl_depth.machine import write_run_metadata
 from gcrl_depth.rows import METRICS, evaluation_row
 
 
+def sb3_settings(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
+                 env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
+                 **sb3_kwargs: Any) -> dict[str, Any]:
+    """What a baseline's run folder records of :func:`run_sb3`'s arguments (other settings: another run)."""
+    return {"algo": algo, "env_id": env_id, "seed": seed, "timesteps": timesteps, "eval_every": eval_every,
+            "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs or {}, "depth": depth,
+            "width": width, "sb3_kwargs": sb3_kwargs}
+
+
 def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, eval_episodes: int, eval_env: str,
             env_kwargs: dict[str, Any] | None = None, depth: int | None = None, width: int = 256,
             run_dir: str | os.PathLike | None = None, resume: bool = True, wandb_project: str | None = None,
@@ -33,9 +42,8 @@ def run_sb3(algo: str, env_id: str, seed: int, timesteps: int, eval_every: int, 
     ``checkpoints/`` (continued from with ``resume``), and ``final_model.zip``. With
     ``wandb_project`` every evaluation is also logged there (``eval/<metric>``)."""
     env_kwargs = env_kwargs or {}
-    settings = {"algo": algo, "env_id": env_id, "seed": seed, "timesteps": timesteps, "eval_every": eval_every,
-                "eval_episodes": eval_episodes, "eval_env": eval_env, "env_kwargs": env_kwargs, "depth": depth,
-                "width": width, "sb3_kwargs": sb3_kwargs}
+    settings = sb3_settings(algo, env_id, seed, timesteps, eval_every, eval_episodes, eval_env, env_kwargs, depth, width,
+                            **sb3_kwargs)
     resuming = run_dir is not None and run_dirs.open_run_dir(run_dir, settings, resume)
     train_env = gym.make(env_id, **env_kwargs)
     physics = physics_of(getattr(train_env.unwrapped, "core", None))  # None for an env not of gcrl_depth

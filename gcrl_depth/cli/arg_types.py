@@ -33,12 +33,16 @@ def add_seed_arguments(parser: argparse.ArgumentParser, default_count: int) -> N
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
                        help="the seeds, e.g. 0 1 2 (default: 0 .. --num-seeds - 1)")
-    group.add_argument("--num-seeds", type=positive_int, default=default_count, metavar="N", help="seeds 0 .. N-1")
+    group.add_argument("--num-seeds", type=positive_int, default=None, metavar="N",
+                       help=f"seeds 0 .. N-1 (default: {default_count})")  # None: argparse sees a default given again
+    parser.set_defaults(default_num_seeds=default_count)
 
 
 def chosen_seeds(args: argparse.Namespace) -> list[int]:
     """The seeds :func:`add_seed_arguments`' flags name."""
-    return check_seeds(args.seeds) if args.seeds is not None else list(range(args.num_seeds))
+    if args.seeds is not None:
+        return check_seeds(args.seeds)
+    return list(range(args.default_num_seeds if args.num_seeds is None else args.num_seeds))
 
 
 def check_seeds(seeds: list[int]) -> list[int]:

@@ -57,10 +57,20 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str = 
                          exclude: tuple[str, ...] = ()) -> None:
     """``--preset``, ``--config FILE`` and one flag per CRLConfig field (but those in ``exclude``);
     :func:`resolved_config` reads them back."""
-    parser.add_argument("--preset", choices=list(PRESETS), default=default_preset,
+    parser.add_argument("--preset", choices=list(PRESETS), default=default_preset, action=_PresetAction,
                         help=f"named overrides of the paper's defaults (gcrl_depth.PRESETS; this command's: {default_preset})")
+    parser.set_defaults(preset_given=False)
     parser.add_argument("--config", default=None, metavar="FILE", help="YAML or JSON file of CRLConfig fields (flags win)")
     add_config_flags(parser, exclude, default_preset)
+
+
+class _PresetAction(argparse.Action):
+    """``--preset NAME``, noting that it was given (``preset_given``: a command warns where its default is slow)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.preset_given = True
 
 
 def resolved_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,6 +10,14 @@
     gcrl-depth plot RUN_DIR [RUN_DIR ...] [--labels L ...] [--metric time_at_goal] [--out curves.png]
     gcrl-depth stitching ENV [--depths 4 16] [--seeds 0] [--max-cells 3] [--timesteps N] [--out DIR]
 
+The paper's experiments, as campaigns of cells (a configuration with its seeds, one run folder each;
+every one takes --out, --shard I/N, --report-only, --preset and the CRLConfig flags):
+
+    gcrl-depth reproduce [--tasks T ...] [--depths 4 64] [--num-seeds 5] [--budget-scale F]   Table 1
+    gcrl-depth sweep [--env E] [--depths 4 16] [--widths W ...] [--seeds S ...]               depth scaling
+    gcrl-depth compare [--envs E ...] [--algos crl sac td3] [--depths 4 16]                   vs SB3 baselines
+    gcrl-depth evidence [--task T] [--depths 4 64] [--seconds 400]                            depth in a time budget
+
 Each command lives in a module of this package (``add_parser`` and ``run``). ``train``
 writes into ``--log-dir``: ``progress.csv`` and TensorBoard events, checkpoints
 (``checkpoints/``, every ``--save-every`` env steps), the best model by evaluation
@@ -21,9 +29,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gcrl_depth.cli import enjoy, envs, evaluate, plot, qmap, stitching, train
+from gcrl_depth.cli import compare, enjoy, envs, evaluate, evidence, plot, qmap, reproduce, stitching, sweep, train
 
-COMMANDS = (envs, train, evaluate, enjoy, qmap, plot, stitching)
+COMMANDS = (envs, train, evaluate, enjoy, qmap, plot, stitching, reproduce, sweep, compare, evidence)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:  # clear errors, without a traceback
         print(f"gcrl-depth {args.command}: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as error:  # a refusal said in words (a run folder of other settings, ...): bad input too
+        if isinstance(error.code, int) or error.code is None:
+            raise
+        print(f"gcrl-depth {args.command}: {error.code}", file=sys.stderr)
         return 2
     except OSError as error:  # the disk's answer: a read-only folder, a full disk, a file where a folder belongs
         where = f" {error.filename!r}" if error.filename else ""

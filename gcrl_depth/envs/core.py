@@ -147,7 +147,7 @@ class GoalEnv(abc.ABC):
         """``n_frames`` is the MJX pipeline's; ``spec`` (what compiled ``mj_model``) builds the spring one."""
         episode_length = positive_int(episode_length, "episode_length")
         self.mj_model = mj_model
-        self.mjx_model = mjx.put_model(mj_model, impl="jax")
+        self.mjx_model = mjx.put_model(mj_model, device=jax.local_devices()[0], impl="jax")
         self.pipeline = make_pipeline(physics, spec, mj_model, self.mjx_model, n_frames=n_frames, spring=self.spring,
                                       task=type(self).__name__)
         self.physics = self.pipeline.name
@@ -156,7 +156,7 @@ class GoalEnv(abc.ABC):
         self.success_threshold = float(success_threshold)
         self.goal_indices = tuple(int(i) for i in goal_indices)
         self.action_size = int(mj_model.nu)
-        self._blank_physics = mjx.make_data(self.mjx_model)
+        self._blank_physics = mjx.make_data(self.mjx_model, device=jax.local_devices()[0])  # this process's (MJX: devices()[0])
         probe = jax.eval_shape(self._observe, self._blank_physics)
         self.observation_size = int(probe.shape[-1])
 

@@ -107,7 +107,7 @@ class SpringPipeline:
         self.system = spring_system(spec, settings)
         self.mjx_model = mjx_model
         self.timestep, self.n_frames = float(settings.timestep), int(settings.n_frames)
-        self._blank = mjx.make_data(mjx_model)
+        self._blank = mjx.make_data(mjx_model, device=jax.local_devices()[0])
 
     def start(self, data: mjx.Data) -> SpringState:
         return SpringState(pipeline.init(self.system, data.qpos, data.qvel), jnp.zeros_like(data.ctrl))

@@ -42,8 +42,53 @@ def run_mesh(runs: int, devices: Sequence[Any] | None = None) -> Mesh | None:
 
 
 def shard_runs(tree: Any, mesh: Mesh | None) -> Any:
-    """Place a stacked pytree's leading run axis over ``mesh`` (unchanged without one)."""
-    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P(RUN_AXIS)))
+    """Place a stacked pytree's leading run axis over ``mesh`` (unchanged without one). A mesh over
+    several processes' devices (``jax.distributed``) takes every process's whole value, the same
+    on each, and keeps the shards of this process's devices."""
+    if mesh is None:
+        return tree
+    sharding = NamedSharding(mesh, P(RUN_AXIS))
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+
+    def spread(x: Any) -> jax.Array:
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed keys travel as their data
+            return jax.random.wrap_key_data(spread(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        whole = np.asarray(host_value(x))
+        return jax.make_array_from_callback(whole.shape, sharding, lambda index: whole[index])
+
+    return jax.tree_util.tree_map(spread, tree)
+
+
+def host_value(tree: Any) -> Any:
+    """A pytree's values as numpy arrays on the host: a leaf split over several processes' devices
+    is gathered from all of them (a collective: every process calls it at the same point)."""
+    from jax.experimental import multihost_utils
+
+    leaves = jax.tree_util.tree_leaves(tree)
+    if any(isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated for x in leaves):
+        _wait_for_every_process()
+
+    def get(x: Any) -> Any:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return jax.device_get(x)
+
+    return jax.tree_util.tree_map(get, tree)
+
+
+_barriers = iter(range(1 << 62))
+BARRIER_TIMEOUT_MS = 3_600_000  # a process may lag by a compile (minutes): the collectives' own timeout is 30 s
+
+
+def _wait_for_every_process() -> None:
+    """Every process of a ``jax.distributed`` job at the same point before a collective, waiting up to an
+    hour (a process still compiling would otherwise time the collective out)."""
+    from jax._src import distributed
+
+    client = distributed.global_state.client
+    if client is not None:
+        client.wait_at_barrier(f"gcrl_depth_host_value_{next(_barriers)}", BARRIER_TIMEOUT_MS)
 
 
 def data_mesh(shards: int, devices: Sequence[Any] | None = None) -> Mesh:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.crl.engine import compiled
-from gcrl_depth.crl.engine.devices import run_mesh, shard_runs
+from gcrl_depth.crl.engine.devices import host_value, run_mesh, shard_runs
 from gcrl_depth.crl.engine.divergence import all_finite
 from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Collector
@@ -113,7 +113,7 @@ class StackedRuns:
         return shard_runs(joined, self.mesh)
 
     def join(self, states: list[State]) -> State:
-        device = jax.devices()[0]
+        device = jax.local_devices()[0]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack([jax.device_put(x, device) for x in xs]), *states)
         return self._placed(stacked, len(states))
 
@@ -135,16 +135,16 @@ class StackedRuns:
 
     def epoch(self, joined: TrainState, iterations: int) -> tuple[TrainState, list[dict[str, float]]]:
         joined, metrics = compiled.runs_epoch(joined, self.engine, iterations)
-        metrics = jax.device_get(metrics)
+        metrics = host_value(metrics)
         return joined, [{k: float(v[index]) for k, v in metrics.items()} for index in range(joined.iterations.shape[0])]
 
     def finite(self, joined: TrainState) -> list[bool]:
-        return [bool(x) for x in np.asarray(compiled.runs_finite(joined.learner))]
+        return [bool(x) for x in host_value(compiled.runs_finite(joined.learner))]
 
     def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
         core, episodes = self.evaluation()
         keys = shard_runs(jnp.stack([evaluation_keys(seed, episodes) for seed in seeds]), self.mesh)
-        at_goal, distance = jax.device_get(compiled.runs_evaluate(joined.learner.params.actor, keys, self.engine, core))
+        at_goal, distance = host_value(compiled.runs_evaluate(joined.learner.params.actor, keys, self.engine, core))
         return [summarise(at_goal[index], distance[index], core.episode_length) for index in range(len(seeds))]
 
 
