@@ -7,10 +7,12 @@ import argparse
 from typing import Any
 
 # Env steps per second of the whole epoch program (collection + updates) at the paper's sizes (512 envs
-# x 62 steps, batch 512, width 256, one gradient step per 39.68 env steps) on a 2-core AMD EPYC, by depth:
-# benchmarks/results/train_throughput_cpu_paper_sizes.md. Between and beyond, the cost per env step is
-# taken as linear in depth.
-CPU_PAPER_RATES = {4: 243.0, 64: 28.0}
+# x 62 steps, batch 512, width 256, one gradient step per 39.68 env steps) on a 2-core AMD EPYC:
+# depth 4 measured, 167 (`python -m benchmarks.train_throughput --depths 4 --num-envs 512 --unroll-length 62
+# --batch-size 512 --buffer-size 10000 --repeats 1`, 2026-12-07, AntBigMaze); depth 64 scaled from it by the
+# depth-64/depth-4 ratio at the CPU sizes (149/964, benchmarks/results/train_throughput_cpu.md): 26. Between
+# and beyond, the cost per env step is taken as linear in depth.
+CPU_PAPER_RATES = {4: 167.0, 64: 26.0}
 PAPER_SIZES = ("num_envs", "batch_size", "width")
 
 

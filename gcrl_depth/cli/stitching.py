@@ -7,6 +7,7 @@ import shlex
 import time
 from pathlib import Path
 
+from gcrl_depth.cli.announce import announce
 from gcrl_depth.cli.arg_types import HelpFormatter, positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, add_physics_argument, resolved_config, with_physics
 from gcrl_depth.logger import WANDB_HELP
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if "depth" in config:
         raise ValueError("the stitching test sweeps depths: give them with --depths, not depth in the config")
     task = stitching.check_stitching(args.env, args.depths, args.max_cells, **config)  # all before the first run
+    announce("stitching", args, config, args.depths, args.eval_every)
     with_physics(task, {}, args.physics)
     out = Path(args.out or f"runs/stitching-{task}")
     held = [name for name in stitching.RESULT_FILES if (out / name).exists()]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gcrl_depth.cli.announce import announce
 from gcrl_depth.cli.arg_types import HelpFormatter, check_seeds, json_object, non_negative_int, positive_int
 from gcrl_depth.cli.config_flags import (
     add_config_arguments,
@@ -29,6 +30,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
                         help="several seeds trained as one run set (one compiled program), each in <log-dir>/seed_<s>/ "
                              "(gcrl_depth's envs; other envs train the seeds one after another)")
+    parser.add_argument("--data-parallel", type=positive_int, default=1, metavar="N",
+                        help="split one run over N devices: its envs, replay slots and minibatch (the update equals one "
+                             "device's); a run set (--seeds) spreads its seeds over the devices instead")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
@@ -78,10 +82,14 @@ def run(args: argparse.Namespace) -> int:
     seeds = check_seeds(args.seeds) if args.seeds else None
     if seeds is not None and args.seed is not None:
         raise ValueError("--seed and --seeds exclude each other: give --seeds 0 1 2, or one --seed")
+    if seeds is not None and len(seeds) > 1 and args.data_parallel > 1:
+        raise ValueError("--data-parallel splits one run over devices; a run set (--seeds) spreads its seeds over them "
+                         "instead: give one --seed with --data-parallel, or --seeds without it")
     if seeds is not None and len(seeds) == 1:  # one seed: the plain layout
         args.seed, seeds = seeds[0], None
     args.seed = 0 if args.seed is None else args.seed
     args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
+    announce("train", args, config, [depth], args.epoch_timesteps)
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env_kwargs = with_physics(args.env, args.env_kwargs, args.physics)  # before anything is built or written
     eval_env_kwargs = None if args.eval_env_kwargs is None else with_physics(args.env, args.eval_env_kwargs, args.physics)
@@ -107,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             eval_env = vector_goal_env(train_id, args.eval_episodes, **eval_env_kwargs)
             built.append(eval_env)
         agent = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps, "log_dir": str(log_dir)}
+        if args.data_parallel > 1:
+            agent["data_parallel"] = args.data_parallel
         if eval_env is not None:
             agent["eval_env"] = eval_env
         if resume_from is not None:  # the flags given on the command line change what load allows them to
