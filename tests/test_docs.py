@@ -86,7 +86,8 @@ def commands(page: Path) -> list[tuple[str, list[str]]]:
 
 
 def shell_commands(row: str) -> list[list[str]]:
-    """The simple commands of one shell line: comments, prompts and ``VAR=value`` prefixes dropped."""
+    """The simple commands of one shell line: comments, prompts and ``VAR=value`` prefixes dropped; a
+    shell variable (``${SLURM_ARRAY_TASK_ID}``, filled in when the job runs) reads as 1."""
     row = re.sub(r"^\s*\$ ", "", row)
     try:
         tokens = shlex.split(row, comments=True)
@@ -97,7 +98,7 @@ def shell_commands(row: str) -> list[list[str]]:
         if token in ("&&", "||", ";", "|"):
             argvs.append([])
         elif argvs[-1] or not re.match(r"^[A-Za-z_]\w*=", token):
-            argvs[-1].append(token)
+            argvs[-1].append(re.sub(r"\$\{?[A-Za-z_]\w*\}?", "1", token))
     return [argv for argv in argvs if argv]
 
 

@@ -175,7 +175,7 @@ def _run_files(kind: str) -> Folder:
 
 def _stored(folder: Folder) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):
-        return importlib.import_module("benchmarks.reproduce").stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
+        return importlib.import_module("gcrl_depth.campaigns.reproduce").stored_run(folder / "run.csv", {"task": "PointUMaze", "depth": 4})
 
 
 def _run_file_cases() -> list[Case]:

@@ -77,6 +77,25 @@ def host_value(tree: Any) -> Any:
     return jax.tree_util.tree_map(get, tree)
 
 
+def same_on_every_process(fingerprint: str, what: str) -> None:
+    """Nothing in one process; in a ``jax.distributed`` job a ValueError naming ``what`` unless every
+    process gives the same ``fingerprint`` (a process started with another command would otherwise
+    hang the collectives or train something else)."""
+    if jax.process_count() == 1:
+        return
+    import hashlib
+
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256(fingerprint.encode()).digest(), np.uint32)
+    _wait_for_every_process()
+    gathered = np.asarray(multihost_utils.process_allgather(digest))
+    others = [index for index, row in enumerate(gathered) if not np.array_equal(row, gathered[jax.process_index()])]
+    if others:
+        raise ValueError(f"{what} of process {jax.process_index()} differs from that of process(es) {others}: "
+                         "start every process of a jax.distributed job with the same command")
+
+
 _barriers = iter(range(1 << 62))
 BARRIER_TIMEOUT_MS = 3_600_000  # a process may lag by a compile (minutes): the collectives' own timeout is 30 s
 

@@ -12,6 +12,7 @@ The loop (:mod:`gcrl_depth.crl.training.loop`) sees one *joined* state for all i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.crl.engine import compiled
-from gcrl_depth.crl.engine.devices import host_value, run_mesh, shard_runs
+from gcrl_depth.crl.engine.devices import host_value, run_mesh, same_on_every_process, shard_runs
 from gcrl_depth.crl.engine.divergence import all_finite
 from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths.protocol import Collector
@@ -115,6 +116,11 @@ class StackedRuns:
     def join(self, states: list[State]) -> State:
         device = jax.local_devices()[0]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack([jax.device_put(x, device) for x in xs]), *states)
+        if jax.process_count() > 1:  # every process of a jax.distributed job must hold the same runs
+            keys = stacked.key
+            keys = np.asarray(host_value(jax.random.key_data(keys) if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) else keys))
+            same_on_every_process(json.dumps([self.engine.config.to_dict(), keys.tolist()], sort_keys=True, default=str),
+                                  "the run set (its config and seeds)")
         return self._placed(stacked, len(states))
 
     def split(self, joined: State) -> list[State]:
