@@ -34,6 +34,20 @@ def add_campaign_arguments(parser: argparse.ArgumentParser, name: str, default_p
     add_run_arguments(parser)
 
 
+def prepare(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], Path]:
+    """What every campaign reads first: the seeds (into ``args.seeds``), the config (without depth,
+    which the campaign's own flags set) and the output folder (into ``args.out_folder``)."""
+    from gcrl_depth.cli.arg_types import chosen_seeds
+    from gcrl_depth.cli.config_flags import resolved_config
+
+    args.seeds = chosen_seeds(args)
+    config = resolved_config(args)
+    if "depth" in config:
+        raise ValueError(f"{name} sets depths with its own flags (--depths), not depth in the config")
+    args.out_folder = output_folder(args, name)
+    return config, args.out_folder
+
+
 def output_folder(args: argparse.Namespace, name: str) -> Path:
     """``--out``, or ``results/<name>_<platform>``."""
     import jax

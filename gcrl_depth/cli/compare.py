@@ -39,15 +39,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.campaigns import compare
     from gcrl_depth.cli.announce import announce
-    from gcrl_depth.cli.arg_types import chosen_seeds
-    from gcrl_depth.cli.campaign_flags import command_line, output_folder, run_campaign
-    from gcrl_depth.cli.config_flags import resolved_config
+    from gcrl_depth.cli.campaign_flags import command_line, prepare, run_campaign
 
-    args.seeds = chosen_seeds(args)
-    config = resolved_config(args)
-    if "depth" in config:
-        raise ValueError("compare sets DeepCRL's depths with --depths, not depth in the config")
-    args.out_folder = out = output_folder(args, "compare")
+    config, out = prepare(args, "compare")
     announce("compare", args, config, args.depths if "crl" in args.algos else [], args.eval_every)
     cells = compare.cells(args, config, out)
     run_campaign(args, cells, lambda outcome: compare.report(args, config, outcome, out, command_line(args)))

@@ -38,16 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
     from gcrl_depth.campaigns import evidence
     from gcrl_depth.cli.announce import announce
-    from gcrl_depth.cli.arg_types import chosen_seeds
-    from gcrl_depth.cli.campaign_flags import command_line, output_folder, run_campaign
-    from gcrl_depth.cli.config_flags import resolved_config
+    from gcrl_depth.cli.campaign_flags import command_line, prepare, run_campaign
     from gcrl_depth.envs import task_name
 
-    args.seeds = chosen_seeds(args)
-    config = resolved_config(args)
-    if "depth" in config:
-        raise ValueError("evidence sets depths with --depths, not depth in the config")
-    args.out_folder = out = output_folder(args, "evidence")
+    config, out = prepare(args, "evidence")
     args.runs_dir = None if args.runs_dir == "none" else Path(args.runs_dir or out / "runs")
     if args.runs_dir is None and (args.shard or args.report_only):
         raise ValueError("--runs-dir none keeps no run folders, so --shard and --report-only have nothing to merge")

@@ -33,18 +33,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.campaigns import reproduce
     from gcrl_depth.cli.announce import announce
-    from gcrl_depth.cli.arg_types import chosen_seeds
-    from gcrl_depth.cli.campaign_flags import command_line, output_folder, run_campaign
-    from gcrl_depth.cli.config_flags import resolved_config
+    from gcrl_depth.cli.campaign_flags import command_line, prepare, run_campaign
     from gcrl_depth.envs import task_name
 
     if not args.budget_scale > 0:
         raise ValueError(f"--budget-scale expected a positive fraction, got {args.budget_scale}")
-    args.seeds = chosen_seeds(args)
-    config = resolved_config(args)
-    if "depth" in config:
-        raise ValueError("reproduce sets depths with --depths, not depth in the config")
-    args.out_folder = out = output_folder(args, "reproduce")
+    config, out = prepare(args, "reproduce")
     first = reproduce.run_settings(task_name(args.tasks[0]), args.depths[0], args, config)
     announce("reproduce", args, config, args.depths, first["eval_every"])
     cells = reproduce.cells(args, config, out)

@@ -43,18 +43,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.campaigns import sweep
     from gcrl_depth.cli.announce import announce
-    from gcrl_depth.cli.arg_types import chosen_seeds
-    from gcrl_depth.cli.campaign_flags import command_line, output_folder, run_campaign
-    from gcrl_depth.cli.config_flags import resolved_config
+    from gcrl_depth.cli.campaign_flags import command_line, prepare, run_campaign
 
     for pair in args.actor_critic:
         if len(pair.split(":")) != 2 or not all(p.isdigit() for p in pair.split(":")):
             raise ValueError(f"--actor-critic expects ACTOR:CRITIC depth pairs such as 4:16, got {pair!r}")
-    args.seeds = chosen_seeds(args)
-    config = resolved_config(args)
-    if "depth" in config:
-        raise ValueError("a sweep sets depths with --depths and --base-depth, not depth in the config")
-    args.out_folder = out = output_folder(args, "sweep")
+    config, out = prepare(args, "sweep")
     announce("sweep", args, config, [overrides["depth"] for _, _, overrides in sweep.configurations(args)], args.eval_every)
     cells = sweep.cells(args, config, out)
     run_campaign(args, cells, lambda outcome: sweep.report(args, config, outcome, out, command_line(args)))
