@@ -119,6 +119,7 @@ class _Options:
     time_limit_s: float | None
     wandb_project: str | None
     checkpoints: Checkpoints
+    data_parallel: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +140,7 @@ class Checkpoints:
 def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resume: bool = True, serial: bool = False,
                progress_bar: bool = False, probe: Probe | None = None, on_evaluation: Callable[[Rows], None] | None = None,
                time_limit_s: float | None = None, wandb_project: str | None = None,
-               checkpoints: Checkpoints = Checkpoints()) -> Rows:
+               checkpoints: Checkpoints = Checkpoints(), data_parallel: int = 1) -> Rows:
     """Train ``spec``'s seeds as one run set (one vmapped program); the curve rows by seed.
 
     With ``serial`` (and always for envs stepped on the host, which train one seed at a time)
@@ -154,10 +155,12 @@ def train_runs(spec: RunSpec, *, run_dir: str | os.PathLike | None = None, resum
     a SIGTERM checkpoints and raises :class:`~gcrl_depth.interrupts.Preempted`. With
     ``wandb_project`` each seed also logs to that Weights & Biases project (a resumed run into
     the same wandb run). ``checkpoints`` says how often the run folder checkpoints (default: after
-    every evaluation, replay buffers included). Compiled programs are freed after every set
-    (``jax.clear_caches``).
+    every evaluation, replay buffers included). ``data_parallel`` splits each run over that many
+    devices (a placement: the settings, and so resuming, do not depend on it). Compiled programs
+    are freed after every set (``jax.clear_caches``).
     """
-    options = _Options(run_dir, resume, progress_bar, probe, on_evaluation, time_limit_s, wandb_project, checkpoints)
+    options = _Options(run_dir, resume, progress_bar, probe, on_evaluation, time_limit_s, wandb_project, checkpoints,
+                       data_parallel)
     if not serial and is_gcrl_id(spec.env_id):
         return _train_set(spec, run_dir, options)
     rows: Rows = {}
@@ -197,7 +200,8 @@ def _train_set(spec: RunSpec, folder: str | os.PathLike | None, options: _Option
     eval_envs = vector_goal_env(spec.eval_env or spec.env_id, spec.eval_episodes, **eval_kwargs)
     try:
         runs = RunSet(env, depth=spec.depth, seeds=spec.seeds, eval_env=eval_envs, eval_episodes=spec.eval_episodes,
-                      epoch_timesteps=spec.eval_every, log_dir=options.run_dir, **config)
+                      epoch_timesteps=spec.eval_every, log_dir=options.run_dir, data_parallel=options.data_parallel,
+                      **config)
         try:
             rows = _train(runs, spec, folder, resuming, options)
         finally:

@@ -5,6 +5,11 @@ baseline run. A campaign lists its cells in a fixed order; the job ``--shard I/N
 I, I + N, I + 2N, ... (counting from 1), so the N jobs of an array share the list exactly. Every
 job reads the cells that have finished in the same ``--out``, whoever trained them, and writes
 the report from them; ``--report-only`` trains nothing and only writes the report.
+
+Whoever trains a cell holds its folder's lock (:mod:`gcrl_depth.run_lock`): two jobs on one
+``--out`` (overlapping shards, or a command launched twice) never train the same cell; the one
+that finds a cell locked moves on to its next cell, and the cell is reported missing until a later
+job (or ``--report-only``) reads it finished.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from gcrl_depth.experiments import Rows
+from gcrl_depth.run_lock import FolderBusy, describe, folder_lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +58,12 @@ def shard_spec(text: str) -> Shard:
 class Cell:
     """One run folder of a campaign: ``name`` (its folder under ``<out>/runs`` and its label),
     ``train()`` its rows by seed (trained, or resumed from the folder), ``finished()`` its rows if
-    it has finished in the folder (None if not)."""
+    it has finished in the folder (None if not); ``folder``, whose lock its trainer holds (None: no lock)."""
 
     name: str
     train: Callable[[], Rows]
     finished: Callable[[], Rows | None]
+    folder: Path | None = None
 
 
 @dataclasses.dataclass
@@ -87,9 +95,24 @@ def run_cells(cells: Sequence[Cell], shard: Shard | None = None, report_only: bo
     for cell, own in zip(cells, mine):
         stored = done.get(cell.name)
         if stored is None and own and not report_only:
-            stored = cell.train()
-            if on_cell is not None:
+            stored = _train_unless_busy(cell, reuse)
+            if stored is not None and on_cell is not None:
                 on_cell(cell, stored)
         if stored is not None:
             rows[cell.name] = stored
     return Outcome(rows, [name for name in names if name not in rows])
+
+
+def _train_unless_busy(cell: Cell, reuse: bool) -> Rows | None:
+    """``cell.train()`` under its folder's lock; None (after saying so) if another process holds it.
+    A cell that another process finished since this job read it is read, not trained again."""
+    if cell.folder is None:
+        return cell.train()
+    try:
+        with folder_lock(cell.folder):
+            finished = cell.finished() if reuse else None
+            return finished if finished is not None else cell.train()
+    except FolderBusy as busy:
+        print(f"{cell.name}: trained by {describe(busy.holder)}; moving on to the next cell (--report-only merges it "
+              "once finished)", flush=True)
+        return None

@@ -63,7 +63,7 @@ def _crl_cell(args: argparse.Namespace, config: dict[str, Any], folder: Path, sp
         return experiments.train_runs(spec, serial=args.serial, run_dir=folder, resume=args.resume,
                                       progress_bar=args.progress, wandb_project=args.wandb)
 
-    return Cell(folder.name, train, lambda: experiments.finished_rows(spec, folder, args.serial))
+    return Cell(folder.name, train, lambda: experiments.finished_rows(spec, folder, args.serial), folder)
 
 
 def _baseline_cell(args: argparse.Namespace, folder: Path, run: tuple) -> Cell:
@@ -79,7 +79,7 @@ def _baseline_cell(args: argparse.Namespace, folder: Path, run: tuple) -> Cell:
         curves = run_dirs.finished_curves(folder, baseline_runs.sb3_settings(*run, **size), [folder])
         return None if curves is None else {seed: curves[0]}
 
-    return Cell(folder.name, train, finished)
+    return Cell(folder.name, train, finished, folder)
 
 
 def report(args: argparse.Namespace, crl_config: dict[str, Any], outcome: Outcome, out: Path, command: str) -> None:

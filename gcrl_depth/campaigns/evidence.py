@@ -63,7 +63,8 @@ def cells(args: argparse.Namespace, config: dict[str, Any], progress: Progress, 
         folder = None if args.runs_dir is None else args.runs_dir / f"d{depth}"
         later = [d for i, d in enumerate(args.depths) if i >= index and (args.shard is None or args.shard.takes(i))]
         made.append(Cell(f"d{depth}", _trainer(args, spec, folder, len(later), progress, write),
-                         lambda spec=spec, folder=folder: None if folder is None else experiments.finished_rows(spec, folder)))
+                         lambda spec=spec, folder=folder: None if folder is None else experiments.finished_rows(spec, folder),
+                         folder))
     return made
 
 

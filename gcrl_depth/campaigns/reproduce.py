@@ -138,7 +138,7 @@ def _cell(task: str, depth: int, env: tuple, settings: dict, args: argparse.Name
                 runs[seed] = run
         return {seed: run for seed, run in runs.items() if run}
 
-    return Cell(f"{task}_d{depth}", train, finished)
+    return Cell(f"{task}_d{depth}", train, finished, out / "runs" / f"{task}_d{depth}")  # the lock of every seed's folder
 
 
 def report(args: argparse.Namespace, config: dict[str, Any], outcome: Outcome, out: Path, command: str) -> None:

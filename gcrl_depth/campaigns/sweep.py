@@ -74,7 +74,7 @@ def cells(args: argparse.Namespace, base_config: dict[str, Any], out: Path) -> l
         def finished(spec: experiments.RunSpec = spec, folder: Path = folder) -> experiments.Rows | None:
             return experiments.finished_rows(spec, folder, args.serial)
 
-        made.append(Cell(folder.name, train, finished))
+        made.append(Cell(folder.name, train, finished, folder))
     return made
 
 

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import gcrl_depth
     from gcrl_depth.analysis import stitching
     from gcrl_depth.machine import results_header
+    from gcrl_depth.run_lock import folder_lock
 
     config = resolved_config(args)
     if "depth" in config:
@@ -47,29 +48,30 @@ def run(args: argparse.Namespace) -> int:
     announce("stitching", args, config, args.depths, args.eval_every)
     with_physics(task, {}, args.physics)
     out = Path(args.out or f"runs/stitching-{task}")
-    held = [name for name in stitching.RESULT_FILES if (out / name).exists()]
-    if held and not args.overwrite:
-        raise ValueError(f"--out {str(out)!r} already holds results ({', '.join(held)}); pass --overwrite to replace "
-                         "them, or another --out")
-    rows = []
-    for depth in args.depths:
-        start = time.perf_counter()
-        runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
-                                        args.max_cells, args.episode_length, serial=args.serial,
-                                        run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite,
-                                        wandb_project=args.wandb, physics=args.physics, **config)
-        for seed, run_rows in runs.items():
-            rows += run_rows
-            if not run_rows:
-                continue
-            last = run_rows[-1]
-            print(f"depth {depth} seed {seed}: far pairs success {last['success_rate']:.2f}, near pairs success "
-                  f"{last['near/success_rate']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    header = [*results_header("Stitching test", "", gcrl_depth.__version__, command=shlex.join(["gcrl-depth", *args.argv])),
-              f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
-              f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
-              f"{args.timesteps:,} env steps per run, physics {args.physics or 'mjx'}, preset `{args.preset}` with {config}; "
-              f"seeds {args.seeds}."]
-    out = stitching.write_results(rows, out, header)
-    print(f"wrote {out}")
+    with folder_lock(out):  # one writer at a time
+        held = [name for name in stitching.RESULT_FILES if (out / name).exists()]
+        if held and not args.overwrite:
+            raise ValueError(f"--out {str(out)!r} already holds results ({', '.join(held)}); pass --overwrite to replace "
+                             "them, or another --out")
+        rows = []
+        for depth in args.depths:
+            start = time.perf_counter()
+            runs = stitching.stitching_runs(task, depth, args.seeds, args.timesteps, args.eval_every, args.eval_episodes,
+                                            args.max_cells, args.episode_length, serial=args.serial,
+                                            run_dir=out / "runs" / f"d{depth}", resume=not args.overwrite,
+                                            wandb_project=args.wandb, physics=args.physics, **config)
+            for seed, run_rows in runs.items():
+                rows += run_rows
+                if not run_rows:
+                    continue
+                last = run_rows[-1]
+                print(f"depth {depth} seed {seed}: far pairs success {last['success_rate']:.2f}, near pairs success "
+                      f"{last['near/success_rate']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        header = [*results_header("Stitching test", "", gcrl_depth.__version__, command=shlex.join(["gcrl-depth", *args.argv])),
+                  f"{task}: training start-goal pairs at most {args.max_cells} maze cells apart, evaluation on pairs at least "
+                  f"{args.max_cells + 1} apart (far) and on the training pairs (near), {args.eval_episodes} episodes each; "
+                  f"{args.timesteps:,} env steps per run, physics {args.physics or 'mjx'}, preset `{args.preset}` with {config}; "
+                  f"seeds {args.seeds}."]
+        out = stitching.write_results(rows, out, header)
+        print(f"wrote {out}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="several seeds trained as one run set (one compiled program), each in <log-dir>/seed_<s>/ "
                              "(gcrl_depth's envs; other envs train the seeds one after another)")
     parser.add_argument("--data-parallel", type=positive_int, default=1, metavar="N",
-                        help="split one run over N devices: its envs, replay slots and minibatch (the update equals one "
-                             "device's); a run set (--seeds) spreads its seeds over the devices instead")
+                        help="split each run over N devices: its envs, replay slots and minibatch (the update equals one "
+                             "device's); a run set (--seeds) spreads its seeds over groups of N devices")
     parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
                         help="env options, e.g. '{\"episode_length\": 200}' or '{\"max_pair_cells\": 3}'")
     parser.add_argument("--eval-env-kwargs", type=json_object, default=None, metavar="JSON",
@@ -70,21 +71,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcrl_depth.cli import run_folder
-    from gcrl_depth.crl.engine.config import CRLConfig
-    from gcrl_depth.crl.training.agent import DeepCRL
-    from gcrl_depth.crl.training.persistence import physics_of
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
-    from gcrl_depth.goal_envs import vector_goal_env
+    from gcrl_depth.run_lock import folder_lock
 
     config = resolved_config(args)
     depth = config.pop("depth", 4)
     seeds = check_seeds(args.seeds) if args.seeds else None
     if seeds is not None and args.seed is not None:
         raise ValueError("--seed and --seeds exclude each other: give --seeds 0 1 2, or one --seed")
-    if seeds is not None and len(seeds) > 1 and args.data_parallel > 1:
-        raise ValueError("--data-parallel splits one run over devices; a run set (--seeds) spreads its seeds over them "
-                         "instead: give one --seed with --data-parallel, or --seeds without it")
+    if args.data_parallel > 1:
+        from gcrl_depth.crl.engine.devices import data_mesh
+
+        data_mesh(args.data_parallel)  # refuses more devices than are visible, before anything is written
     if seeds is not None and len(seeds) == 1:  # one seed: the plain layout
         args.seed, seeds = seeds[0], None
     args.seed = 0 if args.seed is None else args.seed
@@ -93,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     train_id = env_id(task_name(args.env)) if is_gcrl_id(args.env) else args.env
     env_kwargs = with_physics(args.env, args.env_kwargs, args.physics)  # before anything is built or written
     eval_env_kwargs = None if args.eval_env_kwargs is None else with_physics(args.env, args.eval_env_kwargs, args.physics)
-    env: Any = train_id
     if args.save_buffer and args.save_every <= 0:
         raise ValueError("--save-buffer puts the replay buffer in the periodic checkpoints: give --save-every N too")
     if isinstance(args.resume, str):
@@ -102,8 +99,22 @@ def run(args: argparse.Namespace) -> int:
         args.log_dir = args.resume
     seed_name = "-".join(map(str, seeds)) if seeds else args.seed
     log_dir = Path(args.log_dir or Path("runs") / f"{args.env.replace('/', '_').replace(':', '_')}-d{depth}-s{seed_name}")
-    if seeds:
-        return train_set(args, config, depth, train_id, env_kwargs, eval_env_kwargs, log_dir)
+    with folder_lock(log_dir):  # one writer at a time, before anything in the folder changes
+        if seeds:
+            return train_set(args, config, depth, train_id, env_kwargs, eval_env_kwargs, log_dir)
+        return train_one(args, config, depth, train_id, env_kwargs, eval_env_kwargs, log_dir)
+
+
+def train_one(args: argparse.Namespace, config: dict[str, Any], depth: int, train_id: str, env_kwargs: dict[str, Any],
+              eval_env_kwargs: dict[str, Any] | None, log_dir: Path) -> int:
+    """Train one seed in ``log_dir`` (new, replaced, or resumed); the exit code."""
+    from gcrl_depth.cli import run_folder
+    from gcrl_depth.crl.engine.config import CRLConfig
+    from gcrl_depth.crl.training.agent import DeepCRL
+    from gcrl_depth.crl.training.persistence import physics_of
+    from gcrl_depth.goal_envs import vector_goal_env
+
+    env: Any = train_id
     resume_from = run_folder.prepare(log_dir, args.overwrite, bool(args.resume))
     built: list[Any] = []  # the envs built here, closed at the end
     try:
@@ -186,10 +197,28 @@ def train_and_save(model: Any, args: argparse.Namespace, log_dir: Path, fresh: b
             raise ValueError(f"--resume: the run in {str(log_dir)!r} has {start:,} env steps already, at least "
                              f"--timesteps {args.timesteps:,}; pass a larger --timesteps to train on")
         model.learn(args.timesteps - start, callback=callbacks, progress_bar=args.progress, reset_num_timesteps=start == 0)
+    except BaseException:
+        _end_after_error(model, log_dir, start)
+        raise
     finally:
-        trained = model.num_timesteps > start
-        final = model.save(log_dir / "final_model.zip") if trained else None
-        model.close()
-        if fresh and not trained:
+        if fresh and model.num_timesteps <= start:
             run_folder.clear(log_dir)
+    try:
+        final = model.save(log_dir / "final_model.zip")
+    finally:
+        model.close()
     return final, checkpoints is not None and checkpoints.preempted
+
+
+def _end_after_error(model: Any, log_dir: Path, start: int) -> None:
+    """Save the final model of a run that an error stopped, if it trained at all, and close it; a write
+    that fails here too (a full disk) is said on stderr, so the error that stopped training is the one raised."""
+    try:
+        if model.num_timesteps > start:
+            model.save(log_dir / "final_model.zip")
+    except OSError as error:
+        print(f"the final model was not saved either: {error.strerror or error}", file=sys.stderr)
+    try:
+        model.close()
+    except OSError as error:
+        print(f"the logs were not all written either: {error.strerror or error}", file=sys.stderr)

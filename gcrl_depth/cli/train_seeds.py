@@ -37,7 +37,7 @@ def train_set(args: argparse.Namespace, config: dict[str, Any], depth: int, trai
     checkpoints = experiments.Checkpoints(every=args.save_every, buffer=args.save_buffer, keep=args.keep)
     try:
         rows = experiments.train_runs(spec, run_dir=log_dir, resume=bool(args.resume), progress_bar=args.progress,
-                                      wandb_project=args.wandb, checkpoints=checkpoints)
+                                      wandb_project=args.wandb, checkpoints=checkpoints, data_parallel=args.data_parallel)
     except Preempted:
         print(f"stopped by SIGTERM after checkpointing; continue with the same command and --resume {log_dir}")
         return PREEMPTED_EXIT

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 
+from gcrl_depth import run_lock
 from gcrl_depth.campaigns import reproduce
 from gcrl_depth.campaigns.cells import Cell, Shard, run_cells, shard_spec
 from gcrl_depth.cli.main import build_parser, main
@@ -113,6 +117,27 @@ def test_sweep_shards_merge_into_the_unsharded_report(tmp_path, capsys):
     assert (tmp_path / "whole" / "runs" / "depth_4" / "finished").exists()
     error = refused(capsys, *sweep[:-2], "--eval-episodes", 3, "--out", tmp_path / "whole")  # other settings: refused
     assert "runs/depth_4 holds a run with other settings (" in error and "eval_episodes" in error and error.count("\n") == 1
+
+
+def test_a_second_launch_on_one_out_trains_no_cell_twice(tmp_path, capsys):
+    # the same campaign launched twice on one --out: the second finds the cell locked and moves on
+    sweep = ["sweep", "--depths", 4, "--seeds", 0, "--timesteps", 80, "--eval-every", 40, *TINY, "--out", tmp_path]
+    first = subprocess.Popen([sys.executable, "-m", "gcrl_depth.cli.main", *map(str, sweep)], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while (run_lock.holder_of(tmp_path / "runs" / "depth_4") or {}).get("pid") != first.pid:
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read() if first.stdout else ""
+        time.sleep(0.05)
+    assert main([str(a) for a in sweep]) == 2  # nothing of its own to train, nothing finished to report
+    said = capsys.readouterr()
+    assert f"depth_4: trained by pid {first.pid} on host" in said.out and "moving on" in said.out
+    assert "no finished cells" in said.err and said.err.count("\n") == 1, said.err
+    output = first.communicate(timeout=600)[0]
+    assert first.returncode == 0 and "depth_4 seed 0: time at goal" in output, output
+    gcrl(*sweep)  # once finished, read and reported, not trained again
+    assert "depth_4 seed 0: time at goal" not in capsys.readouterr().out
+    steps = [row["env_steps"] for row in csv_rows(tmp_path / "curves.csv")]
+    assert steps and len(steps) == len(set(steps))  # one run's evaluations, none twice
 
 
 def test_sweep_records_behaviour_at_every_evaluation(tmp_path):

@@ -39,7 +39,6 @@ def test_seeds_train_as_one_set_into_a_folder_each(tmp_path, capsys):
     (["--seeds", "1", "-2"], ["--seeds must be distinct non-negative integers"]),
     (["--seeds", "0", "1", "--seed", "3"], ["--seed and --seeds exclude each other"]),
     (["--seeds", "0", "1", "--eval-episodes", "0"], ["--eval-episodes of at least 1"]),
-    (["--seeds", "0", "1", "--data-parallel", "2"], ["--data-parallel splits one run over devices", "--seeds"]),
 ])
 def test_bad_seeds_are_one_line_naming_the_flag(tmp_path, capsys, flags, words):
     assert main(["train", "PointUMaze", "--log-dir", str(tmp_path / "run"), *TINY, *flags]) == 2
@@ -48,9 +47,11 @@ def test_bad_seeds_are_one_line_naming_the_flag(tmp_path, capsys, flags, words):
     assert not (tmp_path / "run").exists()
 
 
-def test_data_parallel_reaches_the_agent(tmp_path, capsys):
-    # one CPU device here: the agent itself refuses to split a run over two (tests/crl/engine/test_devices.py trains one)
-    assert main(["train", "PointUMaze", "--log-dir", str(tmp_path / "run"), *TINY, "--data-parallel", "2"]) == 2
+@pytest.mark.parametrize("seeds", [[], ["--seeds", "0", "1"]])
+def test_data_parallel_reaches_the_agent(tmp_path, capsys, seeds):
+    # one CPU device here: the agent itself refuses to split a run over two (tests/crl/engine/test_devices.py trains
+    # one run, and a run set of runs split over devices)
+    assert main(["train", "PointUMaze", "--log-dir", str(tmp_path / "run"), *TINY, *seeds, "--data-parallel", "2"]) == 2
     error = capsys.readouterr().err
     assert "data parallel over 2 devices, but only 1 are visible" in error and error.count("\n") == 1, error
     assert not (tmp_path / "run").exists()

@@ -10,13 +10,23 @@ background while training goes on. Retention: the latest ``keep`` and the best b
 goal. :func:`open_checkpoint` reads the newest one in the shape of
 :class:`~gcrl_depth.crl.checkpoints.checkpoint.Checkpoint`, so ``DeepCRL.load`` takes either.
 
+A write that fails (a full disk, a file-size limit) raises :class:`CheckpointWriteError`, an
+OSError whose one line names the folder, the disk's free space and the checkpoints still intact;
+its temporary folder is removed then, and any left by a killed writer when a store opens, so a
+``--resume`` reads the newest whole checkpoint.
+
 The ``DeepCRL.save`` zip stays the small portable export; this is the resumable one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import logging
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,11 @@ from gcrl_depth.crl.checkpoints import checkpoint
 SECTIONS = ("params", "optimizer", "training")
 SCORE = "time_at_goal"  # what "best" means
 COMMITTED = "_CHECKPOINT_METADATA"  # orbax writes it last: a step folder without it is not a whole checkpoint
+UNFINISHED = "*.orbax-checkpoint-tmp*"  # orbax's name for a checkpoint being written
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (its folder as ``filename``); the earlier ones are intact."""
 
 
 def _manager(folder: str | os.PathLike, keep: int) -> Any:
@@ -67,6 +82,8 @@ class StateStore:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be a positive number of checkpoints, got {keep!r}")
         self.folder, self.keep = Path(folder), keep
+        remove_unfinished(self.folder)  # a killed writer's half-written checkpoint
+        logging.getLogger("absl").addFilter(_QUIET)  # once: a filter is kept once however often added
         self._manager = _manager(folder, keep)
 
     def save(self, step: int, config: dict[str, Any], meta: dict[str, Any], sections: dict[str, Any],
@@ -75,25 +92,91 @@ class StateStore:
         "training" to pytrees; ``score`` (time at goal) ranks it for the best one kept."""
         import orbax.checkpoint as ocp
 
+        if self._manager is None:
+            raise ValueError(f"the checkpoint store {self.folder} was closed (by a failed write); open a new one")
         items, names = {}, {}
         for section, tree in sections.items():
             items[section], names[section] = _flat(tree)
         record = {"config": config, "meta": {"format_version": checkpoint.FORMAT_VERSION, **meta,
                                              "versions": checkpoint.package_versions()}, "names": names}
         args = {section: ocp.args.StandardSave(arrays) for section, arrays in items.items()}
-        self._manager.save(int(step), args=ocp.args.Composite(record=ocp.args.JsonSave(record), **args),
-                           metrics=None if score is None else {SCORE: float(score)}, force=True)
+        try:  # raises too when the previous checkpoint's background write failed
+            self._manager.save(int(step), args=ocp.args.Composite(record=ocp.args.JsonSave(record), **args),
+                               metrics=None if score is None else {SCORE: float(score)}, force=True)
+        except Exception as error:
+            raise self._failed(error) from error
 
     def wait(self) -> None:
-        """Block until every checkpoint started has been committed."""
-        self._manager.wait_until_finished()
+        """Block until every checkpoint started has been committed (CheckpointWriteError if one failed)."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as error:
+            raise self._failed(error) from error
 
     def steps(self) -> list[int]:
         return list(self._manager.all_steps())
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        if self._manager is None:  # closed by a failed write
+            return
+        try:
+            self.wait()
+        finally:
+            if self._manager is not None:
+                self._manager.close()
+                self._manager = None
+
+    def _failed(self, error: Exception) -> CheckpointWriteError:
+        """The one-line error of a failed write, once the store is closed (its writer threads ended) and the
+        temporary folder gone; the store takes no more checkpoints."""
+        manager, self._manager = self._manager, None
+        with contextlib.suppress(Exception):
+            manager.close()
+        remove_unfinished(self.folder)
+        code = _os_error_code(error)
+        reason = os.strerror(code) if code else str(error).splitlines()[0][:200]
+        kept = committed_steps(self.folder)
+        return CheckpointWriteError(code or errno.EIO, f"a checkpoint was not written ({reason}); {disk_space(self.folder)}; "
+                                    f"the checkpoints before it ({', '.join(map(str, kept)) or 'none'} env steps) are "
+                                    "intact, and --resume continues from the newest", str(self.folder))
+
+
+class _OrbaxWriteErrors(logging.Filter):
+    """Drops orbax's own logged tracebacks of a failed background write (a dozen per failure, from
+    its threads): :meth:`StateStore._failed` says it in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+
+_QUIET = _OrbaxWriteErrors()
+
+
+def remove_unfinished(folder: Path) -> None:
+    """Remove the temporary folders of checkpoints whose writing did not finish."""
+    if jax.process_index() == 0 and folder.is_dir():
+        for path in folder.glob(UNFINISHED):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _os_error_code(error: BaseException) -> int | None:
+    """The errno behind an orbax / TensorStore write error (they report it as ``os_error_code='28'``)."""
+    if isinstance(error, OSError) and error.errno:
+        return error.errno
+    found = re.search(r"os_error_code='?(\d+)", str(error))
+    return int(found.group(1)) if found else None
+
+
+def disk_space(folder: Path) -> str:
+    """``the disk of /x (mounted at /): 1.2 GB free of 50.0 GB``, in words."""
+    path = folder.absolute()
+    while not path.exists():
+        path = path.parent
+    mount = path
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    usage = shutil.disk_usage(path)
+    return f"the disk of {folder} (mounted at {mount}) has {usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB"
 
 
 def is_store(path: str | os.PathLike) -> bool:

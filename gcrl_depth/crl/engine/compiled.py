@@ -10,7 +10,8 @@ it (its buffers are reused; the caller keeps no reference). Three families:
 * one run split over devices (data parallel, :mod:`gcrl_depth.crl.engine.devices`):
   :func:`data_parallel_start`, :func:`data_parallel_prefill`, :func:`data_parallel_epoch`;
 * k runs stacked on a leading axis (run sets): :func:`runs_start`, :func:`runs_prefill`,
-  :func:`runs_epoch`, :func:`runs_evaluate`, :func:`runs_finite`.
+  :func:`runs_epoch`, :func:`runs_evaluate`, :func:`runs_finite`; each run split over devices:
+  :func:`runs_data_parallel_start`, :func:`runs_data_parallel_prefill`, :func:`runs_data_parallel_epoch`.
 
 On the CPU compiled code holds memory mappings until freed; a long sweep frees it between
 runs with ``jax.clear_caches()``.
@@ -122,3 +123,19 @@ def runs_finite(tree: Any) -> jax.Array:
     checks = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1)
               for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
     return jnp.all(jnp.stack(checks), axis=0)
+
+
+# ----------------------------------------------------------------- k runs, each over devices
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def runs_data_parallel_start(states: AgentState | TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    return devices.runs_data_parallel_start(states, engine, mesh)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2), donate_argnums=0)
+def runs_data_parallel_prefill(states: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    return devices.runs_data_parallel_prefill(states, engine, mesh)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3), donate_argnums=0)
+def runs_data_parallel_epoch(states: TrainState, engine: Engine, mesh: Mesh, iterations: int) -> tuple[TrainState, Metrics]:
+    return devices.runs_data_parallel_epoch(states, engine, mesh, iterations)

@@ -12,6 +12,10 @@
   the whole minibatch (tested to float tolerance). The maps run with ``check_vma=False``
   (MJX's solver is not written for JAX's varying-axis types); the learner therefore
   averages the shards' gradients itself (:func:`~gcrl_depth.crl.engine.learner.gradient_step`).
+* **Both.** A run set whose runs are each split over ``data_shards`` devices: a 2-D mesh
+  (``runs`` x ``data``) from :func:`run_mesh`; every device holds its runs' share of the envs
+  and buffer slots, and :func:`runs_data_parallel_start`, :func:`runs_data_parallel_prefill` and
+  :func:`runs_data_parallel_epoch` vmap the data-parallel engine over its runs inside one ``shard_map``.
 
 Several hosts: start every process with ``jax.distributed.initialize()`` (see the
 README's GPU section); ``jax.devices()`` then lists every host's devices and the same
@@ -34,30 +38,39 @@ from gcrl_depth.crl.engine.train import DATA_AXIS, AgentState, Engine, TrainStat
 RUN_AXIS = "runs"
 
 
-def run_mesh(runs: int, devices: Sequence[Any] | None = None) -> Mesh | None:
-    """A mesh over as many devices as evenly divide ``runs`` (None when that is one device)."""
+def run_mesh(runs: int, devices: Sequence[Any] | None = None, data_shards: int = 1) -> Mesh | None:
+    """A mesh over as many devices as evenly divide ``runs`` (None when that is one device); with
+    ``data_shards`` > 1, a (runs x data) mesh: each run split over ``data_shards`` devices, as many
+    such groups as divide ``runs`` evenly."""
     devices = list(jax.devices() if devices is None else devices)
+    if data_shards > 1:
+        if data_shards > len(devices):
+            raise ValueError(f"data parallel over {data_shards} devices, but only {len(devices)} are visible: {devices}")
+        groups = math.gcd(runs, len(devices) // data_shards)
+        return Mesh(np.asarray(devices[:groups * data_shards]).reshape(groups, data_shards), (RUN_AXIS, DATA_AXIS))
     count = math.gcd(runs, len(devices))
     return None if count == 1 else Mesh(np.asarray(devices[:count]), (RUN_AXIS,))
 
 
 def shard_runs(tree: Any, mesh: Mesh | None) -> Any:
-    """Place a stacked pytree's leading run axis over ``mesh`` (unchanged without one). A mesh over
+    """Place a stacked pytree's leading run axis over ``mesh`` (unchanged without one); on a mesh with
+    a data axis, each run's envs and buffer slots also split as :func:`state_specs` says. A mesh over
     several processes' devices (``jax.distributed``) takes every process's whole value, the same
     on each, and keeps the shards of this process's devices."""
     if mesh is None:
         return tree
-    sharding = NamedSharding(mesh, P(RUN_AXIS))
-    if sharding.is_fully_addressable:
-        return jax.device_put(tree, sharding)
+    specs = runs_specs(tree) if DATA_AXIS in mesh.axis_names else jax.tree_util.tree_map(lambda _: P(RUN_AXIS), tree)
+    shardings = jax.tree_util.tree_map(lambda spec: NamedSharding(mesh, spec), specs, is_leaf=_is_spec)
+    if all(s.is_fully_addressable for s in jax.tree_util.tree_leaves(shardings)):
+        return jax.device_put(tree, shardings)
 
-    def spread(x: Any) -> jax.Array:
+    def spread(x: Any, sharding: NamedSharding) -> jax.Array:
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed keys travel as their data
-            return jax.random.wrap_key_data(spread(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+            return jax.random.wrap_key_data(spread(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x))
         whole = np.asarray(host_value(x))
         return jax.make_array_from_callback(whole.shape, sharding, lambda index: whole[index])
 
-    return jax.tree_util.tree_map(spread, tree)
+    return jax.tree_util.tree_map(spread, tree, shardings)
 
 
 def host_value(tree: Any) -> Any:
@@ -125,12 +138,23 @@ def state_specs(state: TrainState) -> Any:
     def spec(path: Any, leaf: Any) -> P:
         name = jax.tree_util.keystr(path)
         if name.startswith(".buffer"):
-            return P(None, DATA_AXIS) if np.ndim(leaf) >= 2 else P()
+            return P(None, DATA_AXIS) if len(np.shape(leaf)) >= 2 else P()
         if name.startswith((".env", ".episode")):
             return P(DATA_AXIS)
         return P()
 
     return jax.tree_util.tree_map_with_path(spec, state)
+
+
+def runs_specs(states: Any) -> Any:
+    """:func:`state_specs` of stacked states: the leading run axis over ``RUN_AXIS``, each run's
+    envs and buffer slots over :data:`DATA_AXIS`."""
+    one_run = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), states)
+    return jax.tree_util.tree_map(lambda spec: P(RUN_AXIS, *spec), state_specs(one_run), is_leaf=_is_spec)
+
+
+def _is_spec(x: Any) -> bool:
+    return isinstance(x, P)
 
 
 def place(state: TrainState, mesh: Mesh) -> TrainState:
@@ -160,3 +184,23 @@ def data_parallel_epoch(state: TrainState, engine: Engine, mesh: Mesh, iteration
     specs = state_specs(state)
     return jax.shard_map(lambda s: engine.epoch(s, iterations), mesh=mesh, in_specs=(specs,),
                          out_specs=(specs, P()), check_vma=False)(state)
+
+
+def runs_data_parallel_start(states: AgentState | TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    """``engine.start`` of every stacked run, each split over the mesh's data axis."""
+    single = make_train(engine.config, engine.sizes, engine.core)
+    started = jax.eval_shape(jax.vmap(single.start), states)
+    return jax.shard_map(jax.vmap(engine.start), mesh=mesh, in_specs=(runs_specs(states),),
+                         out_specs=runs_specs(started), check_vma=False)(states)
+
+
+def runs_data_parallel_prefill(states: TrainState, engine: Engine, mesh: Mesh) -> TrainState:
+    specs = runs_specs(states)
+    return jax.shard_map(jax.vmap(engine.prefill), mesh=mesh, in_specs=(specs,), out_specs=specs, check_vma=False)(states)
+
+
+def runs_data_parallel_epoch(states: TrainState, engine: Engine, mesh: Mesh, iterations: int) -> tuple[TrainState, Any]:
+    """``iterations`` training iterations of every stacked run; metrics per run, (k,) each."""
+    specs = runs_specs(states)
+    return jax.shard_map(jax.vmap(lambda s: engine.epoch(s, iterations)), mesh=mesh, in_specs=(specs,),
+                         out_specs=(specs, P(RUN_AXIS)), check_vma=False)(states)

@@ -35,7 +35,6 @@ import numpy as np
 from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.checkpoints.checkpoint import key_from_data
 from gcrl_depth.crl.checkpoints.state_store import StateStore, open_checkpoint
-from gcrl_depth.crl.engine import compiled
 from gcrl_depth.crl.engine.train import AgentState, Engine, TrainState
 from gcrl_depth.crl.env_paths import DevicePath
 from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
@@ -67,6 +66,8 @@ class RunSet:
         verbose: 1 prints a line per epoch with every member's time at goal.
         devices: the devices the run axis may spread over (default ``jax.devices()``; as many
             as divide the number of training members evenly).
+        data_parallel: devices to split each run over (as DeepCRL's); the runs spread over
+            groups of that many devices.
         log_dir: each member logs to ``<log_dir>/seed_<seed>``; None writes nothing.
         **config: any CRLConfig field.
     """
@@ -74,7 +75,7 @@ class RunSet:
     def __init__(self, env: Any, depth: int = 4, seeds: Sequence[int] = (0, 1, 2), *, eval_env: Any = None,
                  eval_episodes: int = DEFAULT_EVAL_EPISODES, epoch_timesteps: int = DEFAULT_EPOCH_TIMESTEPS,
                  verbose: int = 0, log_dir: str | os.PathLike | None = None, devices: Sequence[Any] | None = None,
-                 **config: Any) -> None:
+                 data_parallel: int = 1, **config: Any) -> None:
         seeds = list(seeds) if not isinstance(seeds, (str, bytes)) else seeds
         if not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
@@ -83,7 +84,8 @@ class RunSet:
             for seed in seeds:
                 folder = None if log_dir is None else os.path.join(os.fspath(log_dir), f"seed_{seed}")
                 self.members.append(DeepCRL(env, depth, seed, eval_env=eval_env, eval_episodes=eval_episodes,
-                                            epoch_timesteps=epoch_timesteps, verbose=0, log_dir=folder, **config))
+                                            epoch_timesteps=epoch_timesteps, verbose=0, log_dir=folder,
+                                            data_parallel=data_parallel, **config))
             if self.members[0].host is not None and (len(seeds) > 1 or devices is not None):
                 raise TypeError("a RunSet of several seeds, or spread over devices, trains gcrl_depth's own envs "
                                 "(the device path); train other envs one seed at a time")
@@ -188,7 +190,7 @@ class RunSet:
             raise ValueError(f"{stored.path!r} holds runs of seeds {held}; this run set has {self.seeds}")
         warn_other_physics(saved_physics(stored.meta), physics_of(self.members[0].core), repr(stored.path))
         unstarted = self.runner.join([m.run.state for m in self.members])
-        like = jax.eval_shape(lambda states: compiled.runs_start(states, self.engine), unstarted)
+        like = jax.eval_shape(self.runner.start, unstarted)
         learner = stored.learner(like.learner)
         training = stored.training({"buffer": like.buffer, "env": like.env, "episode": like.episode}) or {}
         for index, (member, meta) in enumerate(zip(self.members, stored.meta["members"])):

@@ -7,7 +7,7 @@ The loop (:mod:`gcrl_depth.crl.training.loop`) sees one *joined* state for all i
   the device split over a data mesh, or the host);
 * :class:`StackedRuns`: k runs of the device path stacked on a leading run axis and advanced
   by one vmapped program (run sets: seeds are an axis of the state), the axis spread over
-  the devices that divide it.
+  the devices that divide it; with ``data_parallel`` > 1 each run also splits over that many devices.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ class OneRun:
 
 
 class StackedRuns:
-    """k runs of ``engine`` on a leading run axis (device path), spread over ``devices`` (default all).
+    """k runs of ``engine`` on a leading run axis (device path), spread over ``devices`` (default all);
+    each run split over ``engine.data_shards`` devices when that is more than one.
 
     ``evaluation()`` gives the evaluation env's core and episodes per evaluation. ``mesh`` is the
     mesh of the last joined state (of ``runs`` runs until then; None on one device).
@@ -107,10 +108,10 @@ class StackedRuns:
     def __init__(self, engine: Engine, evaluation: Callable[[], tuple[GoalEnv, int]], runs: int,
                  devices: Sequence[Any] | None = None) -> None:
         self.engine, self.evaluation, self.devices = engine, evaluation, devices
-        self.mesh = run_mesh(runs, devices)
+        self.mesh = run_mesh(runs, devices, engine.data_shards)
 
     def _placed(self, joined: State, runs: int) -> State:
-        self.mesh = run_mesh(runs, self.devices)  # the runs spread over the devices that divide them evenly
+        self.mesh = run_mesh(runs, self.devices, self.engine.data_shards)  # as many groups as divide the runs evenly
         return shard_runs(joined, self.mesh)
 
     def join(self, states: list[State]) -> State:
@@ -134,13 +135,20 @@ class StackedRuns:
         return self._placed(jax.tree_util.tree_map(lambda x: x[np.asarray(indices)], joined), len(indices))
 
     def start(self, joined: State) -> TrainState:
+        if self.engine.data_shards > 1:
+            return compiled.runs_data_parallel_start(joined, self.engine, self.mesh)
         return compiled.runs_start(joined, self.engine)
 
     def prefill(self, joined: TrainState) -> TrainState:
+        if self.engine.data_shards > 1:
+            return compiled.runs_data_parallel_prefill(joined, self.engine, self.mesh)
         return compiled.runs_prefill(joined, self.engine)
 
     def epoch(self, joined: TrainState, iterations: int) -> tuple[TrainState, list[dict[str, float]]]:
-        joined, metrics = compiled.runs_epoch(joined, self.engine, iterations)
+        if self.engine.data_shards > 1:
+            joined, metrics = compiled.runs_data_parallel_epoch(joined, self.engine, self.mesh, iterations)
+        else:
+            joined, metrics = compiled.runs_epoch(joined, self.engine, iterations)
         metrics = host_value(metrics)
         return joined, [{k: float(v[index]) for k, v in metrics.items()} for index in range(joined.iterations.shape[0])]
 

@@ -88,8 +88,31 @@ def data_parallel_agent_trains_saves_and_loads() -> None:
     print(f"ok data_parallel_agent_trains_saves_and_loads {len(model.evaluations.results)} evaluations")
 
 
+def data_parallel_run_set_equals_its_runs_on_fewer_devices() -> None:
+    specs = []
+    spread = RunSet(envs(), depth=4, seeds=[0, 1], eval_episodes=4, epoch_timesteps=40, data_parallel=2, **TINY)
+    assert spread.mesh.devices.shape == (2, 2) and spread.mesh.axis_names == ("runs", DATA_AXIS), spread.mesh
+    spread.learn(100, callback=lambda runs: specs.append(tuple(runs._live.state.buffer.obs.sharding.spec)))
+    assert specs and specs[0][:3] == ("runs", None, DATA_AXIS), specs  # seeds over 2 groups, slots over their 2 devices
+    grouped = RunSet(envs(), depth=4, seeds=[0, 1], eval_episodes=4, epoch_timesteps=40, data_parallel=2,
+                     devices=jax.devices()[:2], **TINY)  # both runs on one group of 2 devices
+    assert grouped.mesh.devices.shape == (1, 2), grouped.mesh
+    grouped.learn(100)
+    error = max(max_difference(a.learner, b.learner) for a, b in zip(spread.members, grouped.members))
+    assert error < 1e-5, error
+    alone = DeepCRL(envs(), depth=4, seed=1, eval_episodes=4, epoch_timesteps=40, verbose=0, data_parallel=2, **TINY)
+    alone.learn(100)  # the same run trained by itself (not vmapped): equal up to float rounding
+    solo_error = max_difference(alone.learner, spread.members[1].learner)
+    assert solo_error < 1e-4, solo_error
+    for a, b in zip(spread.members, grouped.members):
+        assert [round(x.time_at_goal) for x in a.evaluations.results] == [round(x.time_at_goal) for x in b.evaluations.results]
+    print(f"ok data_parallel_run_set_equals_its_runs_on_fewer_devices max |difference| {error:.2e}, "
+          f"alone {solo_error:.2e}")
+
+
 if __name__ == "__main__":
     assert len(jax.devices()) == 4, jax.devices()
     data_parallel_update_equals_one_device()
     sharded_run_set_equals_unsharded()
     data_parallel_agent_trains_saves_and_loads()
+    data_parallel_run_set_equals_its_runs_on_fewer_devices()

@@ -1,6 +1,7 @@
 """Several devices on the CPU (4 host devices in a child process): sharded run sets equal unsharded
 ones, the data-parallel update equals the single-device update, a data-parallel run trains,
-saves and loads (tests/crl/engine/multi_device_checks.py holds the checks)."""
+saves and loads, a run set of runs split over devices equals its runs on fewer devices
+(tests/crl/engine/multi_device_checks.py holds the checks)."""
 
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def test_runs_and_data_shards_over_four_cpu_devices():
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
     passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
     assert passed == ["data_parallel_update_equals_one_device", "sharded_run_set_equals_unsharded",
-                      "data_parallel_agent_trains_saves_and_loads"], done.stdout[-4000:]
+                      "data_parallel_agent_trains_saves_and_loads",
+                      "data_parallel_run_set_equals_its_runs_on_fewer_devices"], done.stdout[-4000:]

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from gcrl_depth.cli.main import main
 from gcrl_depth.crl.checkpoints.state_store import committed_steps
 
 EPOCH = 40  # env steps between evaluations and checkpoints (prefill 40, iterations of 20 with the tiny preset)
@@ -37,21 +38,29 @@ def logged_steps(folder: Path) -> list[int]:
         return [int(float(row["time/total_timesteps"])) for row in csv.DictReader(f)]
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_and_a_preempted_one_exits_143(tmp_path):
+def test_a_killed_run_resumes_from_its_checkpoint_and_a_preempted_one_exits_143(tmp_path, capsys):
     run = tmp_path / "run"
     first = start_training(run, "--log-dir", str(run), "--timesteps", "1000000")
     wait_for_checkpoint(run, first, 4 * EPOCH)
-    first.kill()  # SIGKILL: no chance to save anything more
+    # a second writer on the folder in use is refused at once, even one told to --overwrite it, and changes nothing
+    before = committed_steps(run / "checkpoints")
+    assert main(["train", "PointUMaze", "--preset", "tiny", "--log-dir", str(run), "--overwrite"]) == 2
+    error = capsys.readouterr().err
+    assert f"{run} is being written by pid {first.pid} on host" in error and error.count("\n") == 1, error
+    assert set(before) <= set(committed_steps(run / "checkpoints")) and (run / "progress.csv").exists()
+    first.kill()  # SIGKILL: no chance to save anything more (nor to release its lock)
     first.wait()
     saved = committed_steps(run / "checkpoints")[-1]
     assert logged_steps(run)[-1] >= saved  # rows past the checkpoint may have been logged before the kill
 
-    # resumed (--resume DIR) to 3 epochs past the checkpoint, then preempted (SIGTERM) and resumed again to the end
+    # resumed (--resume DIR) to 3 epochs past the checkpoint, taking over the killed run's lock, then preempted
+    # (SIGTERM) and resumed again to the end
     second = start_training(run, "--resume", str(run), "--timesteps", str(saved + 12 * EPOCH))
     wait_for_checkpoint(run, second, saved + 2 * EPOCH)
     second.send_signal(signal.SIGTERM)
     output = second.communicate(timeout=300)[0]
     assert second.returncode == 143, output
+    assert f"taking over the lock left by pid {first.pid}" in output
     assert "stopped by SIGTERM" in output and f"--resume {run}" in output
     preempted_at = committed_steps(run / "checkpoints")[-1]
     assert logged_steps(run)[-1] == preempted_at  # the checkpoint is the last thing the preempted run did
