@@ -44,8 +44,7 @@ def run_mesh(runs: int, devices: Sequence[Any] | None = None, data_shards: int =
     such groups as divide ``runs`` evenly."""
     devices = list(jax.devices() if devices is None else devices)
     if data_shards > 1:
-        if data_shards > len(devices):
-            raise ValueError(f"data parallel over {data_shards} devices, but only {len(devices)} are visible: {devices}")
+        data_mesh(data_shards, devices)  # refuses more shards than devices
         groups = math.gcd(runs, len(devices) // data_shards)
         return Mesh(np.asarray(devices[:groups * data_shards]).reshape(groups, data_shards), (RUN_AXIS, DATA_AXIS))
     count = math.gcd(runs, len(devices))
