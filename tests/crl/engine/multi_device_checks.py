@@ -104,8 +104,9 @@ def data_parallel_run_set_equals_its_runs_on_fewer_devices() -> None:
     alone.learn(100)  # the same run trained by itself (not vmapped): equal up to float rounding
     solo_error = max_difference(alone.learner, spread.members[1].learner)
     assert solo_error < 1e-4, solo_error
-    for a, b in zip(spread.members, grouped.members):
-        assert [round(x.time_at_goal) for x in a.evaluations.results] == [round(x.time_at_goal) for x in b.evaluations.results]
+    for a, b in zip(spread.members, grouped.members):  # the same evaluations, up to float rounding of the distances
+        for x, y in zip(a.evaluations.results, b.evaluations.results):
+            assert abs(x.time_at_goal - y.time_at_goal) <= 1.0 and abs(x.final_distance - y.final_distance) < 1e-3, (x, y)
     print(f"ok data_parallel_run_set_equals_its_runs_on_fewer_devices max |difference| {error:.2e}, "
           f"alone {solo_error:.2e}")
 
