@@ -9,6 +9,8 @@
     gcrl-depth qmap MODEL.zip [MODEL.zip ...] [--goal-cell ROW COL] [--out qmap.png] [--json]
     gcrl-depth plot RUN_DIR [RUN_DIR ...] [--labels L ...] [--metric time_at_goal] [--out curves.png]
     gcrl-depth stitching ENV [--depths 4 16] [--seeds 0] [--max-cells 3] [--timesteps N] [--out DIR]
+    gcrl-depth distill TEACHER [--depth 4] [--timesteps N] [--acting learner|teacher] [--critic-weight W] ...
+    gcrl-depth collect-learn ENV [--collector-depth 64] [--learner-depth 4] [--seeds S ...] [--timesteps N]
 
 The paper's experiments, as campaigns of cells (a configuration with its seeds, one run folder each;
 every one takes --out, --shard I/N, --report-only, --preset and the CRLConfig flags):
@@ -29,9 +31,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gcrl_depth.cli import compare, enjoy, envs, evaluate, evidence, plot, qmap, reproduce, stitching, sweep, train
+from gcrl_depth.cli import (
+    collect_learn,
+    compare,
+    distill,
+    enjoy,
+    envs,
+    evaluate,
+    evidence,
+    plot,
+    qmap,
+    reproduce,
+    stitching,
+    sweep,
+    train,
+)
 
-COMMANDS = (envs, train, evaluate, enjoy, qmap, plot, stitching, reproduce, sweep, compare, evidence)
+COMMANDS = (envs, train, evaluate, enjoy, qmap, plot, stitching, reproduce, sweep, compare, evidence, distill, collect_learn)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,6 +116,7 @@ class DeepCRL:
         self.run = Run(self.seed, compiled.init(jax.random.key(self.seed), self.engine),  # no buffer until learn()
                        Logger(log_dir, _log_formats(verbose, log_dir)))
         self._predict_key = jax.random.key(self.seed + 1)
+        self.lineage: dict[str, Any] | None = None  # what the model learnt from (lessons.distill, collect_learn)
 
     # ----------------------------------------------------------------- the run's progress
     @property

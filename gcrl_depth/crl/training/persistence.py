@@ -133,6 +133,7 @@ def warn_other_physics(saved: str | None, running: str | None, where: str, stack
 def agent_meta(model: Any) -> dict[str, Any]:
     """What a checkpoint records of ``model`` besides its arrays: env, physics, sizes, counts, key, evaluations."""
     state = model.run.state
+    lineage = {"lineage": model.lineage} if getattr(model, "lineage", None) is not None else {}
     return {
         "algorithm": "DeepCRL",
         **model.path.record(),
@@ -147,6 +148,7 @@ def agent_meta(model: Any) -> dict[str, Any]:
         "key": np.asarray(jax.random.key_data(state.key)).tolist(),
         "evaluations": [{"env_steps": s, **dataclasses.asdict(r)}
                         for s, r in zip(model.evaluations.env_steps, model.evaluations.results)],
+        **lineage,
     }
 
 
@@ -218,6 +220,7 @@ def load_agent(cls: type, path: str | os.PathLike, env: Any = None, **kwargs: An
         model.close()
         raise
     restore_progress(model.run, meta)
+    model.lineage = meta.get("lineage")
     # the caller of DeepCRL.load is 3 frames up (here, DeepCRL.load, the caller)
     warn_other_physics(saved_physics(meta), physics_of(model.core), repr(stored.path), stacklevel=3)
     return model

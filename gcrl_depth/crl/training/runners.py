@@ -129,7 +129,8 @@ class StackedRuns:
 
     def views(self, joined: State) -> list[State]:
         return [AgentState(learner=run_slice(joined.learner, index), key=joined.key[index],
-                           iterations=joined.iterations[index]) for index in range(joined.iterations.shape[0])]
+                           iterations=joined.iterations[index], peer=run_slice(joined.peer, index))
+                for index in range(joined.iterations.shape[0])]
 
     def keep(self, joined: State, indices: list[int]) -> State:
         return self._placed(jax.tree_util.tree_map(lambda x: x[np.asarray(indices)], joined), len(indices))
@@ -156,9 +157,13 @@ class StackedRuns:
         return [bool(x) for x in host_value(compiled.runs_finite(joined.learner))]
 
     def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
+        return self.evaluate_actors(joined.learner.params.actor, seeds, self.engine)
+
+    def evaluate_actors(self, actors: Any, seeds: list[int], engine: Engine) -> list[EvaluationResult]:
+        """One evaluation per run of stacked ``actors`` (placed as the joined state), acting as ``engine``'s actor."""
         core, episodes = self.evaluation()
         keys = shard_runs(jnp.stack([evaluation_keys(seed, episodes) for seed in seeds]), self.mesh)
-        at_goal, distance = host_value(compiled.runs_evaluate(joined.learner.params.actor, keys, self.engine, core))
+        at_goal, distance = host_value(compiled.runs_evaluate(actors, keys, engine, core))
         return [summarise(at_goal[index], distance[index], core.episode_length) for index in range(len(seeds))]
 
 
