@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gcrl_depth.cli.arg_types import HelpFormatter, check_seeds, positive_int
+from gcrl_depth.cli.arg_types import HelpFormatter, check_seeds, json_object, positive_int
 from gcrl_depth.cli.config_flags import add_config_arguments, resolved_config
 from gcrl_depth.cli.distill import add_output_arguments, save_models, write_summary
 
@@ -25,6 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--timesteps", type=positive_int, default=1_000_000, help="env steps the collector collects")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S",
                         help="one collector/learner pair per seed, trained as one run set")
+    parser.add_argument("--env-kwargs", type=json_object, default={}, metavar="JSON",
+                        help="env options, e.g. '{\"episode_length\": 200}'")
     add_output_arguments(parser, "runs/collect-learn-<env>-c<collector depth>-l<learner depth>")
     add_config_arguments(parser, exclude=("depth", "actor_depth", "critic_depth"))
     parser.set_defaults(run=run)
@@ -33,8 +35,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gcrl_depth.cli.train import evaluation_interval
     from gcrl_depth.cli.train_seeds import prepare
+    from gcrl_depth.crl.engine.config import CRLConfig
     from gcrl_depth.crl.training.lessons import collect_learn
     from gcrl_depth.envs import env_id, is_gcrl_id, task_name
+    from gcrl_depth.goal_envs import vector_goal_env
     from gcrl_depth.run_lock import folder_lock
 
     seeds = check_seeds(args.seeds)
@@ -44,16 +48,24 @@ def run(args: argparse.Namespace) -> int:
     args.epoch_timesteps = args.epoch_timesteps or evaluation_interval(args.timesteps)
     log_dir = Path(args.log_dir or Path("runs") / f"collect-learn-{task_name(args.env)}-c{args.collector_depth}"
                    f"-l{args.learner_depth}")
+    config = resolved_config(args)
+    env = env_id(task_name(args.env))
     with folder_lock(log_dir):
         prepare(log_dir, args.overwrite, False)
         log_dir.mkdir(parents=True, exist_ok=True)
-        learner, collector = collect_learn(env_id(task_name(args.env)), args.collector_depth, args.learner_depth,
-                                           timesteps=args.timesteps, seeds=seeds, eval_episodes=args.eval_episodes,
-                                           epoch_timesteps=args.epoch_timesteps, log_dir=log_dir,
-                                           progress_bar=args.progress, **resolved_config(args))
+        if args.env_kwargs:
+            env = vector_goal_env(env, config.get("num_envs", CRLConfig.num_envs), **args.env_kwargs)
         try:
-            learners = save_models(learner, log_dir / "learner")
+            learner, collector = collect_learn(env, args.collector_depth, args.learner_depth, timesteps=args.timesteps,
+                                               seeds=seeds, eval_episodes=args.eval_episodes,
+                                               epoch_timesteps=args.epoch_timesteps, log_dir=log_dir,
+                                               progress_bar=args.progress, **config)
+            try:
+                learners = save_models(learner, log_dir / "learner")
+            finally:
+                collectors = save_models(collector, log_dir / "collector")
         finally:
-            collectors = save_models(collector, log_dir / "collector")
+            if not isinstance(env, str):
+                env.close()
         write_summary(log_dir, {"command": ["gcrl-depth", *args.argv], "learners": learners, "collectors": collectors})
     return 0

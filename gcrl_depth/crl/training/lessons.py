@@ -31,7 +31,7 @@ from gcrl_depth.checks import positive_int
 from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.engine.learner import Learner
 from gcrl_depth.crl.engine.lesson import Lesson
-from gcrl_depth.crl.engine.train import AgentState, TrainState, make_train
+from gcrl_depth.crl.engine.train import AgentState, make_train
 from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.training.loop import Epoch, train
 from gcrl_depth.crl.training.run_set import RunSet
