@@ -187,7 +187,7 @@ def report(args: argparse.Namespace, out: Path) -> None:
     lines += [f"{args.task}, preset `{args.preset}`, seeds {args.seeds}; teacher and collector/learner "
               f"{args.teacher_timesteps:,} env steps, students {args.student_timesteps:,}; evaluation every "
               f"{args.epoch_timesteps:,} steps on {args.eval_episodes} episodes. Final evaluation's time at goal "
-              "per seed; IQM over seeds with a 95% bootstrap interval ({len(args.seeds)} seeds: a wide, rough interval).", "",
+              f"per seed; IQM over seeds with a 95% bootstrap interval ({len(args.seeds)} seeds: a wide, rough interval).", "",
               "| arm | env steps | wall min | time at goal by seed | IQM [95% CI] |", "|---|---:|---:|---|---|"]
     intervals = {}
     for arm in ARMS:
