@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epoch-timesteps", type=int, default=40_000)
     parser.add_argument("--eval-episodes", type=int, default=32)
     parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="CRLConfig fields over the preset")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS),
+                        help="the arms to train (collector and learner go together)")
+    parser.add_argument("--teacher-models", default=None, metavar="DIR",
+                        help="take the teachers from DIR/seed_<s>/final_model.zip instead of training them")
     parser.add_argument("--env-kwargs", type=json.loads, default={}, help="task options (JSON)")
     parser.add_argument("--out", default=str(RESULTS_DIR / "distillation_cpu"))
     parser.add_argument("--models", default="runs/distillation_cpu", help="where the models go")
@@ -63,37 +68,45 @@ def env_of(args: argparse.Namespace, num_envs: int) -> Any:
     return vector_goal_env(name, num_envs, **args.env_kwargs) if args.env_kwargs else name
 
 
-def save_arm(holder: Any, out: Path, models: Path, arm: str, seconds: float) -> None:
+def members(holder: Any) -> list[Any]:
+    """A run set's members, or the one model."""
+    return holder.members if hasattr(holder, "members") else [holder]
+
+
+def save_arm(trained: list[Any], out: Path, models: Path, arm: str, seconds: float) -> None:
     """Each member's curve under ``out/arm/seed_<s>/`` and model under ``models/arm/seed_<s>/``, then
     ``done.json`` (last: the arm is finished)."""
     from gcrl_depth.files import atomic_path
     from gcrl_depth.rows import write_csv
 
-    members = holder.members if hasattr(holder, "members") else [holder]
-    for model in members:
+    for model in trained:
         folder = out / arm / f"seed_{model.seed}"
         folder.mkdir(parents=True, exist_ok=True)
         model.save(models / arm / f"seed_{model.seed}" / "final_model.zip")
         write_csv([{"env_steps": s, "time_at_goal": r.time_at_goal, "success_rate": r.success_rate}
                    for s, r in zip(model.evaluations.env_steps, model.evaluations.results)], folder / "curve.csv")
     with atomic_path(out / arm / "done.json") as tmp:
-        Path(tmp).write_text(json.dumps({"seconds": seconds, "depth": members[0].config.depth,
-                                         "num_timesteps": members[0].num_timesteps,
-                                         "lineage": members[0].lineage}, default=str) + "\n")
+        Path(tmp).write_text(json.dumps({"seconds": seconds, "depth": trained[0].config.depth,
+                                         "num_timesteps": trained[0].num_timesteps,
+                                         "lineage": trained[0].lineage}, default=str) + "\n")
     print(f"{arm}: done in {seconds / 60:.1f} min", flush=True)
 
 
 def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
+    from benchmarks.demo_seeds import overrides
     from gcrl_depth.crl.engine.config import PRESETS
     from gcrl_depth.crl.training.lessons import collect_learn, distill
     from gcrl_depth.crl.training.run_set import RunSet
 
-    preset = PRESETS[args.preset]
+    preset = {**PRESETS[args.preset], **overrides(args.set)}
     common = {"eval_episodes": args.eval_episodes, "epoch_timesteps": args.epoch_timesteps}
     num_envs = preset.get("num_envs", 512)
 
     def done(arm: str) -> bool:
-        return (out / arm / "done.json").exists()
+        return arm not in args.arms or (out / arm / "done.json").exists()
+
+    if args.teacher_models and not (out / "teacher" / "done.json").exists():
+        take_teachers(args, out, models)
 
     for arm, depth, steps in (("teacher", args.teacher_depth, args.teacher_timesteps),
                               ("scratch", args.student_depth, args.student_timesteps)):
@@ -101,13 +114,13 @@ def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
             start = time.perf_counter()
             runs = RunSet(env_of(args, num_envs), depth, args.seeds, **common, **preset)
             runs.learn(steps, progress_bar=True)
-            save_arm(runs, out, models, arm, time.perf_counter() - start)
+            save_arm(runs.members, out, models, arm, time.perf_counter() - start)
             runs.close()
         if arm == "teacher" and not done("distilled"):
             start = time.perf_counter()
-            teachers = [str(models / "teacher" / f"seed_{s}" / "final_model.zip") for s in args.seeds]
+            teachers = [teacher_path(args, models, s) for s in args.seeds]
             student = distill(teachers, args.student_depth, timesteps=args.student_timesteps, progress_bar=True, **common)
-            save_arm(student, out, models, "distilled", time.perf_counter() - start)
+            save_arm(members(student), out, models, "distilled", time.perf_counter() - start)
             student.close()
     if not (done("collector") and done("learner")):
         start = time.perf_counter()
@@ -115,15 +128,32 @@ def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
                                            timesteps=args.teacher_timesteps, seeds=args.seeds, progress_bar=True,
                                            **common, **preset)
         seconds = time.perf_counter() - start
-        save_arm(learner, out, models, "learner", seconds)
-        save_arm(collector, out, models, "collector", seconds)
+        save_arm(members(learner), out, models, "learner", seconds)
+        save_arm(members(collector), out, models, "collector", seconds)
         learner.close()
         collector.close()
-    if not (out / "latency.json").exists():
-        measure_latency(out, models, args.seeds[0])
+    if "distilled" in args.arms and not (out / "latency.json").exists():
+        measure_latency(args, out, models, args.seeds[0])
 
 
-def measure_latency(out: Path, models: Path, seed: int, calls: int = 2000) -> None:
+def teacher_path(args: argparse.Namespace, models: Path, seed: int) -> str:
+    root = Path(args.teacher_models) if args.teacher_models else models / "teacher"
+    return str(root / f"seed_{seed}" / "final_model.zip")
+
+
+def take_teachers(args: argparse.Namespace, out: Path, models: Path) -> None:
+    """The teacher arm from models trained elsewhere (their curves from their own evaluations)."""
+    from gcrl_depth.crl.training.agent import DeepCRL
+
+    teachers = [DeepCRL.load(teacher_path(args, models, s), verbose=0) for s in args.seeds]
+    for teacher in teachers:
+        teacher.lineage = {"kind": "taken", "from": args.teacher_models}
+    save_arm(teachers, out, models, "teacher", 0.0)
+    for teacher in teachers:
+        teacher.close()
+
+
+def measure_latency(args: argparse.Namespace, out: Path, models: Path, seed: int, calls: int = 2000) -> None:
     """Seconds per action at batch 1 of the teacher and the distilled student (median of ``calls``)."""
     import jax
 
@@ -133,7 +163,8 @@ def measure_latency(out: Path, models: Path, seed: int, calls: int = 2000) -> No
 
     rows = {}
     for arm in ("teacher", "distilled"):
-        model = DeepCRL.load(models / arm / f"seed_{seed}" / "final_model.zip", verbose=0)
+        path = teacher_path(args, models, seed) if arm == "teacher" else models / arm / f"seed_{seed}" / "final_model.zip"
+        model = DeepCRL.load(path, verbose=0)
         obs_space = model.get_env().single_observation_space
         obs = {k: np.asarray(v, np.float32)[None] for k, v in obs_space.sample().items()}
         actor, engine = model.learner.params.actor, model.engine
@@ -154,6 +185,7 @@ def measure_latency(out: Path, models: Path, seed: int, calls: int = 2000) -> No
         rows[arm] = {"depth": model.config.depth, "width": model.config.width,
                      "actor_us": 1e6 * float(np.median(actor_s)), "predict_us": 1e6 * float(np.median(predict_s))}
         model.close()
+    rows["device"] = jax.devices()[0].device_kind
     with atomic_path(out / "latency.json") as tmp:
         Path(tmp).write_text(json.dumps(rows, indent=1) + "\n")
 
@@ -193,7 +225,8 @@ def report(args: argparse.Namespace, out: Path) -> None:
     for arm in ARMS:
         scores = final_scores(out, arm, args.seeds)
         if scores is None:
-            lines.append(f"| {labels[arm]} | - | - | not run yet | - |")
+            if arm in args.arms:
+                lines.append(f"| {labels[arm]} | - | - | not run yet | - |")
             continue
         done = json.loads((out / arm / "done.json").read_text())
         point, low, high = bootstrap_ci({args.task: scores})
@@ -202,7 +235,8 @@ def report(args: argparse.Namespace, out: Path) -> None:
                      f"{', '.join(f'{s:.0f}' for s in scores)} | {point:.0f} [{low:.0f}, {high:.0f}] |")
     if (out / "latency.json").exists():
         latency = json.loads((out / "latency.json").read_text())
-        lines += ["", "Latency of one action at batch 1 on this CPU (median of 2,000 calls; `predict`: 500):", "",
+        lines += ["", f"Latency of one action at batch 1 on the {latency.pop('device', 'cpu')} (median of 2,000 calls; "
+                  "`predict`: 500):", "",
                   "| model | depth | width | compiled actor (us) | DeepCRL.predict (us) |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {arm} | {row['depth']} | {row['width']} | {row['actor_us']:.0f} | {row['predict_us']:.0f} |"
                   for arm, row in latency.items()]

@@ -15,6 +15,11 @@ one part each):
   * ``env``: env throughput of the pure-JAX core (``jit(vmap + scan)``, random actions,
     auto-reset) for one task per robot family at 512, 2048 and 8192 envs, with compile times,
     under each ``--env-physics`` (MJX and brax's spring pipeline; spring for the ant and humanoid);
+  * ``distill`` (optional, ~8 min, not a default part): a depth-64 teacher on ``--distill-task``
+    (taken from ``evidence/runs/d64/seed_<s>/`` when an evidence run kept its models, else
+    trained in the slot for ``--distill-timesteps``), distilled into depth 4, beside depth 4 from
+    scratch with the same env steps, 3 seeds each as run sets, and the batch-1 action latency of
+    teacher and student on this device (``benchmarks/distillation.py``, under ``distill/``);
   * ``train``: training throughput at the paper's settings (512 envs, batch 512, width 256,
     1 gradient step per 39.68 env steps, a 10,000-step replay per env) on Humanoid and
     AntBigMaze at depths 4..1024 (actor 512 deep at 1024, as the paper): env steps/s,
@@ -24,6 +29,7 @@ one part each):
     python -m benchmarks.gpu_suite --parts speed        # call 1 (~4 min)
     python -m benchmarks.gpu_suite --parts evidence     # call 2 (~8 min); parts add up in the same folder
     python -m benchmarks.gpu_suite --parts env train    # throughput with the envs (~20 min)
+    python -m benchmarks.gpu_suite --parts distill      # deep teacher -> depth-4 student (~8 min)
     python -m benchmarks.gpu_suite --smoke              # toy sizes, a few minutes on a CPU (CI)
 
 Each env, train and speed row is measured in its own Python process under ``--row-timeout``
@@ -49,7 +55,7 @@ from pathlib import Path
 
 from benchmarks import RESULTS_DIR, ROOT
 
-PARTS = ("speed", "evidence", "env", "train")
+PARTS = ("speed", "evidence", "env", "train", "distill")
 ENV_FIELDS = ["task", "physics", "num_envs", "steps", "compile_s", "env_steps_per_s", "device", "status"]
 TRAIN_FIELDS = ["task", "depth", "actor_depth", "variant", "runs", "params", "compile_s", "env_steps_per_s",
                 "grad_steps_per_s", "ms_per_grad_step", "ms_per_grad_step_per_seed", "kernels_per_grad_step",
@@ -103,6 +109,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="YAML or JSON file of CRLConfig fields for the evidence runs (e.g. benchmarks/configs/pallas.yaml)")
     add_physics_argument(parser, "--evidence-physics", help_text="the evidence runs' env physics, passed to gcrl-depth evidence "
                          "as --physics: mjx or spring (brax's spring pipeline, the paper's; default: the env's own, mjx)")
+    parser.add_argument("--distill-task", default="AntBigMaze")
+    parser.add_argument("--distill-timesteps", type=int, default=400_000,
+                        help="env steps of the teacher and of each student (a prefill of 100 steps per env)")
     parser.add_argument("--row-timeout", type=float, default=240.0, help="seconds one row may take")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gpu")
     parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the report from --out")
@@ -121,6 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.evidence_task, args.evidence_depths, args.evidence_seeds, args.evidence_timesteps = "PointUMaze", [4], 2, 120
         if args.evidence_physics == "spring":  # the point runs on MJX only
             args.evidence_task = "Ant"
+        args.distill_task, args.distill_timesteps = "PointUMaze", 120
     return args
 
 
@@ -302,6 +312,8 @@ def main(argv: list[str] | None = None) -> Path:
     for part in (p for p in PARTS if p in args.parts):
         if part == "evidence":
             run_evidence(args)
+        elif part == "distill":
+            run_distill(args)
         else:
             measure_rows(args, part)
         write_report(args)
@@ -342,6 +354,28 @@ def run_evidence(args: argparse.Namespace) -> None:
         raise SystemExit(f"gcrl-depth evidence exited with {code}")
 
 
+def run_distill(args: argparse.Namespace) -> None:
+    """A depth-64 teacher, its depth-4 student and a depth-4 agent from scratch (``benchmarks/distillation.py``)
+    into ``<out>/distill``; the models go to a temporary folder (hundreds of MB)."""
+    from benchmarks import distillation
+
+    teacher_depth, seeds = (8, ["0", "1"]) if args.smoke else (64, ["0", "1", "2"])
+    options = ["--task", args.distill_task, "--teacher-depth", str(teacher_depth), "--student-depth", "4",
+               "--seeds", *seeds, "--teacher-timesteps", str(args.distill_timesteps),
+               "--student-timesteps", str(args.distill_timesteps), "--arms", "teacher", "distilled", "scratch",
+               "--out", str(args.out / "distill"), "--models", tempfile.mkdtemp(prefix="distill_models_")]
+    if args.smoke:
+        options += ["--preset", "tiny", "--epoch-timesteps", "40", "--eval-episodes", "2",
+                    "--env-kwargs", '{"episode_length": 20}']
+    else:
+        options += ["--preset", "paper", "--set", "prefill_steps=100", "--epoch-timesteps",
+                    str(args.distill_timesteps // 4), "--eval-episodes", "128"]
+    kept = args.out / "evidence" / "runs" / f"d{teacher_depth}"
+    if all((kept / f"seed_{s}" / "final_model.zip").exists() for s in seeds):
+        options += ["--teacher-models", str(kept)]
+    distillation.main(options)
+
+
 def write_report(args: argparse.Namespace) -> Path:
     """``suite.md`` and ``suite.png`` from every row under ``--out``."""
     import jax
@@ -359,8 +393,8 @@ def write_report(args: argparse.Namespace) -> Path:
              commands.rstrip(), "```", "", "Machine of the last measuring command:", machine.rstrip(), "",
              f"Devices of the rows: {', '.join(devices) or '-'}. Rows: `speed.csv`, `env.csv`, `train.csv` beside this file "
              "(each row measured in its own process, compile with the persistent cache off).", ""]
-    lines += (speed_section(speed_rows, args) + evidence_section(args.out / "evidence") + env_section(env_rows)
-              + train_section(train_rows, args))
+    lines += (speed_section(speed_rows, args) + evidence_section(args.out / "evidence")
+              + distill_section(args.out / "distill") + env_section(env_rows) + train_section(train_rows, args))
     path = args.out / "suite.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     if env_rows or train_rows:
@@ -468,6 +502,18 @@ def speed_section(rows: list[dict], args: argparse.Namespace) -> list[str]:
                      f"{_num(r.get('peak_gib'), '.2f')} | {_num(r.get('planned_gib'), '.2f')} | "
                      f"{_num(r.get('gflop_per_step'), '.1f')} | {_num(r.get('floor_ms'), '.3f')} | {r['status']} |")
     return [*lines, ""]
+
+
+def distill_section(folder: Path) -> list[str]:
+    summary = folder / "summary.md"
+    if not summary.exists():
+        return []
+    kept: list[str] = []
+    for line in summary.read_text().splitlines():  # the tables, each after the line that says what it is
+        if line.startswith(("|", "Latency")) or (not line and kept and kept[-1]):
+            kept.append(line)
+    return ["## Distillation (`benchmarks/distillation.py`; files in `distill/`)", "", *kept, "",
+            "![distillation](distill/distillation.png)", ""]
 
 
 def evidence_section(folder: Path) -> list[str]:
