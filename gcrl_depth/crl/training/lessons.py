@@ -25,6 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.checks import positive_int
@@ -104,9 +105,10 @@ def distill(teacher: Any, depth: int = 4, *, timesteps: int, acting: str = "lear
             raise ValueError(f"the teacher {teachers[0].where} was trained on sizes {first.sizes.as_dict()}; this env has "
                              f"{members[0].sizes.as_dict()}")
         peers = [Learner(t.model.learner.params, None) for t in teachers]  # a frozen teacher needs no Adam state
+        records = [t.record() for t in teachers]
         _learn(students, lesson, peers, timesteps, progress_bar)
-        for member, t in zip(members, teachers):
-            member.lineage = {"kind": "distilled", "teacher": t.record(), "lesson": lesson.record(),
+        for member, record in zip(members, records):
+            member.lineage = {"kind": "distilled", "teacher": record, "lesson": lesson.record(),
                               "env_steps_acting": member.num_timesteps if acting == "learner" else 0}
     except BaseException:
         students.close()
@@ -276,7 +278,10 @@ def _like(peer: Learner, like: Learner) -> Learner:
     given = jax.tree_util.tree_map(lambda x: (np.shape(x), str(np.asarray(x).dtype)), peer.params)
     if shapes != given:
         raise ValueError("the peer's parameters do not fit the lesson's peer architecture")
-    return Learner(jax.device_put(peer.params), None if peer.opt_state is None else jax.device_put(peer.opt_state))
+    def copy(tree: Any) -> Any:  # the training programs donate their state: never the caller's own arrays
+        return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
+
+    return Learner(copy(peer.params), None if peer.opt_state is None else copy(peer.opt_state))
 
 
 def _evaluate_peers(runner: Any, epoch: Epoch, collectors: list[DeepCRL], engine: Any) -> None:
