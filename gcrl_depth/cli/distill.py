@@ -73,7 +73,7 @@ def teacher_models(teacher: str) -> list[Path]:
                                 "folder)")
     if (path / "final_model.zip").is_file():
         return [path / "final_model.zip"]
-    members = sorted(path.glob("seed_*/final_model.zip"), key=lambda p: int(p.parent.name.split("_", 1)[1]))
+    members = sorted(path.glob("seed_*/final_model.zip"), key=lambda p: p.parent.name.split("_", 1)[1].zfill(20))
     if not members:
         raise FileNotFoundError(f"teacher {teacher!r} holds no final_model.zip (nor seed_<s>/final_model.zip)")
     return members
@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     name = Path(args.teacher).stem if Path(args.teacher).is_file() else Path(args.teacher).resolve().name
     log_dir = Path(args.log_dir or Path("runs") / f"distill-{name}-d{depth}")
     lesson = {flag: getattr(args, flag) for flag in DISTILL_FLAGS}
+    inside = [str(t) for t in teachers if log_dir.resolve() in t.resolve().parents]
+    if inside:
+        raise ValueError(f"--log-dir {str(log_dir)!r} holds the teacher {inside[0]}: write the student elsewhere")
     with folder_lock(log_dir):
         prepare(log_dir, args.overwrite, False)
         log_dir.mkdir(parents=True, exist_ok=True)

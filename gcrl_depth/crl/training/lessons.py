@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gcrl_depth.checks import positive_int
+from gcrl_depth.crl.checkpoints.checkpoint import check_same_shapes
 from gcrl_depth.crl.engine.config import CRLConfig
 from gcrl_depth.crl.engine.learner import Learner
 from gcrl_depth.crl.engine.lesson import Lesson
-from gcrl_depth.crl.engine.train import AgentState, make_train
+from gcrl_depth.crl.engine.train import AgentState, TrainState, make_train
 from gcrl_depth.crl.training.agent import DEFAULT_EPOCH_TIMESTEPS, DEFAULT_EVAL_EPISODES, DeepCRL
 from gcrl_depth.crl.training.loop import Epoch, train
 from gcrl_depth.crl.training.run_set import RunSet
@@ -68,23 +69,28 @@ def distill(teacher: Any, depth: int = 4, *, timesteps: int, acting: str = "lear
     Returns:
         the student: a DeepCRL (a RunSet for a list of teachers) whose ``lineage`` records the lesson.
     """
-    teachers = [_teacher(t) for t in (teacher if isinstance(teacher, (list, tuple)) else [teacher])]
-    if not teachers:
+    given = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+    if not given:
         raise ValueError("distill needs at least one teacher")
+    teachers: list[_Teacher] = []
     try:
+        for one in given:
+            teachers.append(_teacher(one))
         first = teachers[0].model
         for other in teachers[1:]:
-            if (other.model.env_id, other.model.sizes, other.model.config) != (first.env_id, first.sizes, first.config):
-                raise ValueError(f"the teachers of one run set must share env and config: {other.where} differs from "
-                                 f"{teachers[0].where}")
+            if _setting(other.model) != _setting(first):
+                raise ValueError(f"the teachers of one run set must share env, env options and config: {other.where} "
+                                 f"differs from {teachers[0].where}")
         if acting not in ("learner", "teacher"):
             raise ValueError(f"acting must be 'learner' (the student's rollouts) or 'teacher', got {acting!r}")
         lesson_config = _student_config(first.config, depth, config)
-        steps_per_update = CRLConfig.from_dict(lesson_config).env_steps_per_update
+        anneal_timesteps = positive_int(anneal_timesteps, "anneal_timesteps", 0)
+        if anneal_timesteps and not crl_weight:
+            raise ValueError("anneal_timesteps hands the student over to its own CRL losses: give crl_weight > 0 too "
+                             "(with crl_weight 0 nothing would be left to learn after the anneal)")
         lesson = Lesson(first.config, acting="peer" if acting == "teacher" else "learner", actor_loss=actor_loss,
                         actor_weight=actor_weight, critic_weight=critic_weight, embedding_weight=embedding_weight,
-                        crl_weight=crl_weight,
-                        anneal_updates=round(positive_int(anneal_timesteps, "anneal_timesteps", 0) / steps_per_update))
+                        crl_weight=crl_weight, anneal_updates=_updates_in(anneal_timesteps, lesson_config))
         env, built = _same_env(env, first, [t.where for t in teachers], lesson_config)
         try:
             students = _students(env, lesson_config, [t.model.seed for t in teachers], eval_env, eval_episodes,
@@ -137,6 +143,17 @@ class _Teacher:
             self.model.close()
 
 
+def _setting(model: DeepCRL) -> tuple[Any, ...]:
+    return model.env_id, model.task_kwargs, model.sizes, model.config
+
+
+def _updates_in(env_steps: int, config: dict[str, Any]) -> int:
+    """Gradient steps training takes in ``env_steps`` collected after the prefill (at least 1 for any > 0)."""
+    resolved = CRLConfig.from_dict(config)
+    updates = round(env_steps * resolved.updates_per_iteration / resolved.env_steps_per_iteration)
+    return max(1, updates) if env_steps else 0
+
+
 def _teacher(teacher: Any) -> _Teacher:
     if isinstance(teacher, DeepCRL):
         return _Teacher(teacher, f"teacher seed {teacher.seed}", None, owned=False)
@@ -145,7 +162,9 @@ def _teacher(teacher: Any) -> _Teacher:
         if not os.path.exists(path):
             raise FileNotFoundError(f"teacher {path!r} does not exist (expected a model zip saved by DeepCRL.save or "
                                     "gcrl-depth train)")
-        return _Teacher(DeepCRL.load(path, verbose=0, eval_episodes=0), repr(path), os.path.abspath(path), owned=True)
+        model = DeepCRL.load(path, verbose=0, eval_episodes=0)
+        model.run.state = model.run.state.agent if isinstance(model.run.state, TrainState) else model.run.state
+        return _Teacher(model, repr(path), os.path.abspath(path), owned=True)  # its parameters alone: no buffer
     raise TypeError(f"a teacher is a DeepCRL or the path of a saved model, got {type(teacher).__name__}")
 
 
@@ -165,14 +184,17 @@ def _same_env(env: Any, teacher: DeepCRL, where: list[str], config: dict[str, An
             return teacher.env_id, False
         return gym.make_vec(teacher.env_id, num_envs=config["num_envs"], **teacher.task_kwargs), True
     env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
-    if env_id is not None and teacher.env_id is not None and _bare(env_id) != _bare(teacher.env_id):
+    if env_id is not None and teacher.env_id is not None and _task(env_id) != _task(teacher.env_id):
         raise ValueError(f"the teacher {where[0]} was trained on {teacher.env_id}; a student on {env_id} would learn "
                          "another task's policy")
     return env, False
 
 
-def _bare(env_id: str) -> str:
-    return env_id.split("/")[-1]
+def _task(env_id: str) -> str:
+    """A gcrl_depth task's name (``PointUMaze`` for ``gcrl_depth/PointUMaze-v0`` too), else the id."""
+    from gcrl_depth.envs import is_gcrl_id, task_name
+
+    return task_name(env_id) if is_gcrl_id(env_id) else env_id
 
 
 # ----------------------------------------------------------------- collector / learner
@@ -188,7 +210,7 @@ def collect_learn(env: Any, collector_depth: int = 64, learner_depth: int = 4, *
     ``log_dir/learner`` and ``log_dir/collector``. Every epoch both are evaluated on the same goals.
     """
     collector_depth = positive_int(collector_depth, "collector_depth")
-    for name in ("depth", *_OWN_ARCHITECTURE):
+    for name in ("depth", "actor_depth", "critic_depth"):
         if name in config:
             raise ValueError(f"collect_learn sets the depths itself (collector_depth, learner_depth); drop {name}")
 
@@ -243,7 +265,7 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
     ``collectors`` after every epoch when given. The runs end holding their own state alone."""
     members = _members(holder)
     first = members[0]
-    engine = make_train(first.config, first.sizes, first.core, lesson=lesson)
+    engine = make_train(first.config, first.sizes, first.core, first.engine.data_shards, lesson)  # refuses data_parallel
     if isinstance(holder, RunSet):
         runner: Any = StackedRuns(engine, lambda: first.path.evaluation(first.eval_episodes), len(members))
     else:
@@ -266,18 +288,15 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
     finally:
         for member, collector in zip(members, collectors or [None] * len(members)):
             state = member.run.state
-            if collector is not None and state.peer is not None:
-                collector.run.state = AgentState(state.peer, collector.run.state.key, state.iterations)
+            if collector is not None and state.peer is not None:  # its own key: not the learner's draws again
+                collector.run.state = AgentState(state.peer, jax.random.fold_in(state.key, 1), state.iterations)
                 collector.run.num_timesteps, collector.run.num_updates = member.num_timesteps, member.num_updates
             member.run.state = state.replace(peer=None)
 
 
 def _like(peer: Learner, like: Learner) -> Learner:
     """``peer`` on the device, refused unless its shapes are the lesson's peer's (``like``)."""
-    shapes = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), like.params)
-    given = jax.tree_util.tree_map(lambda x: (np.shape(x), str(np.asarray(x).dtype)), peer.params)
-    if shapes != given:
-        raise ValueError("the peer's parameters do not fit the lesson's peer architecture")
+    check_same_shapes(like.params, peer.params, "the peer's parameters do not fit the lesson's peer architecture")
     def copy(tree: Any) -> Any:  # the training programs donate their state: never the caller's own arrays
         return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
 

@@ -184,6 +184,7 @@ class RunSet:
             warn_other_physics(saved_physics(stored.meta), physics_of(member.core), repr(stored.path))
             member.run.state = restored_state(member, stored)
             restore_progress(member.run, stored.meta)
+            member.lineage = stored.meta.get("lineage")
             return self
         held = stored.meta.get("seeds", [stored.meta.get("seed")])
         if held != self.seeds or not isinstance(self.runner, StackedRuns):
@@ -200,6 +201,7 @@ class RunSet:
                                iterations=jnp.asarray(meta["iterations"], jnp.int32))
             member.run.state = TrainState(**vars(agent), **jax.device_put(rest)) if rest else agent
             restore_progress(member.run, meta)
+            member.lineage = meta.get("lineage")
         return self
 
     def close(self) -> None:

@@ -90,7 +90,7 @@ class OneRun:
         return state, [metrics]
 
     def finite(self, joined: TrainState) -> list[bool]:
-        return [bool(all_finite(joined.learner))]
+        return [bool(all_finite((joined.learner, joined.peer)))]  # a learning peer (a collector) too
 
     def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
         (seed,) = seeds
@@ -154,7 +154,7 @@ class StackedRuns:
         return joined, [{k: float(v[index]) for k, v in metrics.items()} for index in range(joined.iterations.shape[0])]
 
     def finite(self, joined: TrainState) -> list[bool]:
-        return [bool(x) for x in host_value(compiled.runs_finite(joined.learner))]
+        return [bool(x) for x in host_value(compiled.runs_finite((joined.learner, joined.peer)))]
 
     def evaluate(self, joined: TrainState, seeds: list[int]) -> list[EvaluationResult]:
         return self.evaluate_actors(joined.learner.params.actor, seeds, self.engine)
