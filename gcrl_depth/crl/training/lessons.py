@@ -21,7 +21,7 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import jax
@@ -267,7 +267,7 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
     first = members[0]
     engine = make_train(first.config, first.sizes, first.core, first.engine.data_shards, lesson)  # refuses data_parallel
     if isinstance(holder, RunSet):
-        runner: Any = StackedRuns(engine, lambda: first.path.evaluation(first.eval_episodes), len(members))
+        runner: Any = StackedRuns(engine, cast(StackedRuns, holder.runner).evaluation, len(members))  # its evaluation
     else:
         runner = OneRun(first.path.collector(engine), first._evaluate_actor)
     like = jax.eval_shape(engine.init, jax.random.key(0)).peer
@@ -278,7 +278,7 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
 
     def progress(epoch: Epoch) -> bool:
         if collectors and all(e is not None for e in epoch.evaluations):
-            _evaluate_peers(runner, epoch, [by_seed[run.seed] for run in epoch.runs], engine)
+            _evaluate_peers(runner, epoch, [by_seed[run.seed] for run in epoch.runs])
         return True
 
     try:
@@ -286,7 +286,8 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
               epoch_timesteps=first.epoch_timesteps, evaluate=first.eval_episodes > 0, progress=progress,
               progress_bar=progress_bar, diverged=holder.diverged if isinstance(holder, RunSet) else None)
     finally:
-        for member, collector in zip(members, collectors or [None] * len(members)):
+        paired: list[DeepCRL | None] = list(collectors) if collectors else [None] * len(members)
+        for member, collector in zip(members, paired):
             state = member.run.state
             if collector is not None and state.peer is not None:  # its own key: not the learner's draws again
                 collector.run.state = AgentState(state.peer, jax.random.fold_in(state.key, 1), state.iterations)
@@ -303,7 +304,7 @@ def _like(peer: Learner, like: Learner) -> Learner:
     return Learner(copy(peer.params), None if peer.opt_state is None else copy(peer.opt_state))
 
 
-def _evaluate_peers(runner: Any, epoch: Epoch, collectors: list[DeepCRL], engine: Any) -> None:
+def _evaluate_peers(runner: Any, epoch: Epoch, collectors: list[DeepCRL]) -> None:
     """Evaluate each run's peer as its collector model, on the goals its learner just saw."""
     start = time.perf_counter()
     seeds = [c.run.next_evaluation_seed() for c in collectors]
