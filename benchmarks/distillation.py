@@ -68,11 +68,6 @@ def env_of(args: argparse.Namespace, num_envs: int) -> Any:
     return vector_goal_env(name, num_envs, **args.env_kwargs) if args.env_kwargs else name
 
 
-def members(holder: Any) -> list[Any]:
-    """A run set's members, or the one model."""
-    return holder.members if hasattr(holder, "members") else [holder]
-
-
 def save_arm(trained: list[Any], out: Path, models: Path, arm: str, seconds: float) -> None:
     """Each member's curve under ``out/arm/seed_<s>/`` and model under ``models/arm/seed_<s>/``, then
     ``done.json`` (last: the arm is finished)."""
@@ -96,7 +91,7 @@ def save_arm(trained: list[Any], out: Path, models: Path, arm: str, seconds: flo
 def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
     from benchmarks.demo_seeds import overrides
     from gcrl_depth.crl.engine.config import PRESETS
-    from gcrl_depth.crl.training.lessons import collect_learn, distill
+    from gcrl_depth.crl.training.lessons import collect_learn, distill, members_of
     from gcrl_depth.crl.training.run_set import RunSet
 
     preset = {**PRESETS[args.preset], **overrides(args.set)}
@@ -121,7 +116,7 @@ def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
             start = time.perf_counter()
             teachers = [teacher_path(args, models, s) for s in args.seeds]
             student = distill(teachers, args.student_depth, timesteps=args.student_timesteps, progress_bar=True, **common)
-            save_arm(members(student), out, models, "distilled", time.perf_counter() - start)
+            save_arm(members_of(student), out, models, "distilled", time.perf_counter() - start)
             student.close()
     if not (done("collector") and done("learner")):
         start = time.perf_counter()
@@ -129,8 +124,8 @@ def train_arms(args: argparse.Namespace, out: Path, models: Path) -> None:
                                            timesteps=args.teacher_timesteps, seeds=args.seeds, progress_bar=True,
                                            **common, **preset)
         seconds = time.perf_counter() - start
-        save_arm(members(learner), out, models, "learner", seconds)
-        save_arm(members(collector), out, models, "collector", seconds)
+        save_arm(members_of(learner), out, models, "learner", seconds)
+        save_arm(members_of(collector), out, models, "collector", seconds)
         learner.close()
         collector.close()
     if "distilled" in args.arms and not (out / "latency.json").exists():

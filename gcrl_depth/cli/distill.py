@@ -110,13 +110,12 @@ def run(args: argparse.Namespace) -> int:
 def save_models(holder: Any, folder: Path) -> list[dict[str, Any]]:
     """Each model's ``final_model.zip`` and ``curve.csv`` (in ``seed_<s>/`` for a run set); one summary row per model."""
     from gcrl_depth import run_dirs
-    from gcrl_depth.crl.training.run_set import RunSet
+    from gcrl_depth.crl.training.lessons import members_of
 
-    members = holder.members if isinstance(holder, RunSet) else [holder]
     rows = []
     try:
-        for model in members:
-            where = run_dirs.member_dir(folder, model.seed) if isinstance(holder, RunSet) else folder
+        for model in members_of(holder):
+            where = folder if model is holder else run_dirs.member_dir(folder, model.seed)
             where.mkdir(parents=True, exist_ok=True)
             curve = [{"env_steps": s, **vars(r)} for s, r in zip(model.evaluations.env_steps, model.evaluations.results)]
             run_dirs.write_curve(where, curve)

@@ -100,13 +100,13 @@ def distill(teacher: Any, depth: int = 4, *, timesteps: int, acting: str = "lear
                 env.close()
             raise
         if built:
-            _members(students)[0].path.own(env.close)
+            members_of(students)[0].path.own(env.close)
     except BaseException:
         for t in teachers:
             t.close()
         raise
     try:
-        members = _members(students)
+        members = members_of(students)
         if members[0].sizes != first.sizes:
             raise ValueError(f"the teacher {teachers[0].where} was trained on sizes {first.sizes.as_dict()}; this env has "
                              f"{members[0].sizes.as_dict()}")
@@ -227,7 +227,7 @@ def collect_learn(env: Any, collector_depth: int = 64, learner_depth: int = 4, *
         learners.close()
         raise
     try:
-        learner_members, collector_members = _members(learners), _members(collectors)
+        learner_members, collector_members = members_of(learners), members_of(collectors)
         lesson = Lesson(collector_members[0].config, acting="peer", peer_learns=True, actor_weight=0.0,
                         critic_weight=0.0, crl_weight=1.0)
         peers = [m.learner for m in collector_members]
@@ -255,7 +255,8 @@ def _students(env: Any, config: dict[str, Any], seeds: list[int], eval_env: Any,
     return RunSet(env, depth, seeds, **settings, **config)
 
 
-def _members(holder: DeepCRL | RunSet) -> list[DeepCRL]:
+def members_of(holder: DeepCRL | RunSet) -> list[DeepCRL]:
+    """A run set's members, or the one model."""
     return holder.members if isinstance(holder, RunSet) else [holder]
 
 
@@ -263,7 +264,7 @@ def _learn(holder: DeepCRL | RunSet, lesson: Lesson, peers: list[Learner], times
            collectors: list[DeepCRL] | None = None) -> None:
     """Train ``holder``'s runs through ``lesson``, each with its peer; the peers are evaluated as
     ``collectors`` after every epoch when given. The runs end holding their own state alone."""
-    members = _members(holder)
+    members = members_of(holder)
     first = members[0]
     engine = make_train(first.config, first.sizes, first.core, first.engine.data_shards, lesson)  # refuses data_parallel
     if isinstance(holder, RunSet):
